@@ -1,0 +1,3 @@
+from common.adapters.sqlite.store import SqliteStore
+
+__all__ = ["SqliteStore"]

@@ -1,0 +1,389 @@
+"""The embedded store: SQLite (stdlib), WAL mode, documents as JSON.
+
+Documents keep the shapes they have in Cosmos DB; a few columns are copied
+out of them for lookups and filters. One `commit` is one SQLite transaction,
+with a savepoint per partition so that a conflicting partition is undone
+alone (the same contract the Cosmos adapter keeps with one transactional
+batch per partition).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from common.domain.models import (
+    AuditEntry,
+    CatalogItem,
+    JobRun,
+    Order,
+    OutboxEvent,
+    Project,
+    QuarantineRecord,
+    Stream,
+)
+from common.ports import CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
+
+M = TypeVar("M", bound=BaseModel)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, stream_id TEXT NOT NULL, status TEXT NOT NULL,
+  kind TEXT NOT NULL, site_code TEXT NOT NULL, market TEXT, updated_at TEXT NOT NULL,
+  etag TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_project ON orders(project_id);
+CREATE INDEX IF NOT EXISTS orders_status ON orders(status, id);
+CREATE INDEX IF NOT EXISTS orders_updated ON orders(updated_at);
+CREATE TABLE IF NOT EXISTS streams (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, parked INTEGER NOT NULL, etag TEXT NOT NULL,
+  doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS streams_parked ON streams(project_id) WHERE parked = 1;
+CREATE TABLE IF NOT EXISTS audit (
+  id TEXT PRIMARY KEY, order_id TEXT, project_id TEXT NOT NULL, at TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_order ON audit(order_id, at);
+CREATE INDEX IF NOT EXISTS audit_project ON audit(project_id, at);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,
+  project_id TEXT NOT NULL, delivered_at TEXT, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_subject ON outbox(subject);
+CREATE TABLE IF NOT EXISTS markers (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, outcome TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS catalog (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_started ON jobs(started_at);
+CREATE TABLE IF NOT EXISTS quarantine (
+  id TEXT PRIMARY KEY, status TEXT NOT NULL, received_at TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS quarantine_received ON quarantine(received_at);
+"""
+
+_CHUNK = 500  # stays under SQLite's host-parameter limit
+
+
+class _Conflict(Exception):
+    def __init__(self, kind: ConflictKind) -> None:
+        self.kind = kind
+
+
+def new_etag() -> str:
+    return secrets.token_hex(8)
+
+
+def _dump(model: BaseModel) -> str:
+    return model.model_dump_json(exclude={"etag"} if "etag" in type(model).model_fields else None)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+def _encode(token: str) -> str:
+    return base64.urlsafe_b64encode(token.encode()).decode()
+
+
+def _decode(token: str) -> str:
+    return base64.urlsafe_b64decode(token.encode()).decode()
+
+
+class SqliteStore:
+    """`common.ports.Store` on SQLite. Safe to share between threads."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+
+    # ----------------------------------------------------------- lifecycle
+    def ensure_schema(self) -> None:
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    def ping(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1").fetchone() == (1,)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE takes the write lock up front,
+        so two processes never both read-then-write the same rows)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _docs_by_id(self, table: str, model: type[M], ids: Sequence[str], etag: bool) -> dict[str, M]:
+        out: dict[str, M] = {}
+        unique = list(dict.fromkeys(ids))
+        cols = "id, doc, etag" if etag else "id, doc"
+        for chunk in _chunks(unique):
+            marks = ",".join("?" * len(chunk))
+            for row in self._rows(f"SELECT {cols} FROM {table} WHERE id IN ({marks})", chunk):  # noqa: S608
+                doc = model.model_validate_json(row[1])
+                if etag:
+                    doc.etag = row[2]  # type: ignore[attr-defined]
+                out[row[0]] = doc
+        return out
+
+    # ------------------------------------------------------ order partition
+    def get_order(self, order_id: str) -> Order | None:
+        return self.get_orders([order_id]).get(order_id)
+
+    def get_orders(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        return self._docs_by_id("orders", Order, order_ids, etag=True)
+
+    def get_streams(self, stream_ids: Sequence[str]) -> dict[str, Stream]:
+        return self._docs_by_id("streams", Stream, stream_ids, etag=True)
+
+    def parked_streams(self, project_id: str) -> list[Stream]:
+        rows = self._rows("SELECT doc, etag FROM streams WHERE project_id = ? AND parked = 1 ORDER BY id",
+                          (project_id,))
+        out = []
+        for doc, etag in rows:
+            stream = Stream.model_validate_json(doc)
+            stream.etag = etag
+            out.append(stream)
+        return out
+
+    def existing_markers(self, marker_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(marker_ids))):
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._rows(f"SELECT id FROM markers WHERE id IN ({marks})", chunk))  # noqa: S608
+        return found
+
+    def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult:
+        result = CommitResult()
+        written: list[tuple[Any, str]] = []
+        with self.transaction() as db:
+            for part in changes:
+                if part.is_empty():
+                    continue
+                db.execute("SAVEPOINT part")
+                try:
+                    written.extend(self._write_partition(db, part))
+                except _Conflict as conflict:
+                    db.execute("ROLLBACK TO part")
+                    result.conflicts[part.partition] = conflict.kind
+                db.execute("RELEASE part")
+        for doc, etag in written:  # the caller's copies now carry the stored ETags
+            doc.etag = etag
+        return result
+
+    def _write_partition(self, db: sqlite3.Connection, part: PartitionChanges) -> list[tuple[Any, str]]:
+        written: list[tuple[Any, str]] = []
+        for write in part.orders.values():
+            order, etag = write.doc, new_etag()
+            if write.expected is None:
+                try:
+                    db.execute(
+                        "INSERT INTO orders (id, project_id, stream_id, status, kind, site_code, market, "
+                        "updated_at, etag, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (order.order_id, order.project_id, order.stream.id, order.status.value,
+                         order.kind.value, order.site_code, order.market, _iso(order.updated_at), etag,
+                         _dump(order)),
+                    )
+                except sqlite3.IntegrityError as error:
+                    raise _Conflict(ConflictKind.EXISTS) from error
+            else:
+                cur = db.execute(
+                    "UPDATE orders SET status=?, kind=?, market=?, updated_at=?, etag=?, doc=? "
+                    "WHERE id=? AND etag=?",
+                    (order.status.value, order.kind.value, order.market, _iso(order.updated_at), etag,
+                     _dump(order), order.order_id, write.expected),
+                )
+                if cur.rowcount != 1:
+                    raise _Conflict(ConflictKind.ETAG)
+            written.append((order, etag))
+        for swrite in part.streams.values():
+            stream, etag = swrite.doc, new_etag()
+            parked = 1 if stream.parked is not None else 0
+            if swrite.expected is None:
+                try:
+                    db.execute("INSERT INTO streams (id, project_id, parked, etag, doc) VALUES (?,?,?,?,?)",
+                               (stream.stream_id, stream.project_id, parked, etag, _dump(stream)))
+                except sqlite3.IntegrityError as error:
+                    raise _Conflict(ConflictKind.EXISTS) from error
+            else:
+                cur = db.execute("UPDATE streams SET parked=?, etag=?, doc=? WHERE id=? AND etag=?",
+                                 (parked, etag, _dump(stream), stream.stream_id, swrite.expected))
+                if cur.rowcount != 1:
+                    raise _Conflict(ConflictKind.ETAG)
+            written.append((stream, etag))
+        try:
+            db.executemany("INSERT INTO markers (id, project_id, outcome, at) VALUES (?,?,?,?)",
+                           [(m.marker_id, m.project_id, m.outcome, _iso(m.at)) for m in part.markers])
+            db.executemany("INSERT INTO audit (id, order_id, project_id, at, doc) VALUES (?,?,?,?,?)",
+                           [(a.audit_id, a.order_id, a.project_id, _iso(a.at), _dump(a)) for a in part.audit])
+            db.executemany("INSERT INTO outbox (id, subject, project_id, delivered_at, doc) VALUES (?,?,?,?,?)",
+                           [(e.id, e.subject, e.project_id, None, _dump(e)) for e in part.outbox])
+        except sqlite3.IntegrityError as error:
+            raise _Conflict(ConflictKind.EXISTS) from error
+        return written
+
+    def query_orders(self, query: OrderQuery) -> Page[Order]:
+        where, params = ["1=1"], []
+        for column, value in (("status", query.status), ("project_id", query.project_id),
+                              ("site_code", query.site_code), ("market", query.market), ("kind", query.kind)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.updated_since is not None:
+            where.append("updated_at >= ?")
+            params.append(_iso(query.updated_since))
+        if query.continuation:
+            where.append("id > ?")
+            params.append(_decode(query.continuation))
+        limit = max(1, min(query.limit, 1000))
+        rows = self._rows(f"SELECT doc, etag, id FROM orders WHERE {' AND '.join(where)} "  # noqa: S608
+                          f"ORDER BY id LIMIT ?", (*params, limit + 1))
+        items = []
+        for doc, etag, _ in rows[:limit]:
+            order = Order.model_validate_json(doc)
+            order.etag = etag
+            items.append(order)
+        continuation = _encode(rows[limit - 1][2]) if len(rows) > limit else None
+        return Page(items=items, continuation=continuation)
+
+    def order_audit(self, order_id: str) -> list[AuditEntry]:
+        rows = self._rows("SELECT doc FROM audit WHERE order_id = ? ORDER BY at, rowid", (order_id,))
+        return [AuditEntry.model_validate_json(r[0]) for r in rows]
+
+    def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
+                    limit: int = 1000) -> list[AuditEntry]:
+        where, params = ["1=1"], []
+        if project_id is not None:
+            where.append("project_id = ?")
+            params.append(project_id)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(_iso(since))
+        if until is not None:
+            where.append("at < ?")
+            params.append(_iso(until))
+        rows = self._rows(f"SELECT doc FROM audit WHERE {' AND '.join(where)} "  # noqa: S608
+                          "ORDER BY at, rowid LIMIT ?", (*params, limit))
+        return [AuditEntry.model_validate_json(r[0]) for r in rows]
+
+    # ---------------------------------------------------------------- outbox
+    def pending_outbox(self, limit: int = 500) -> list[OutboxEvent]:
+        rows = self._rows("SELECT doc FROM outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT ?", (limit,))
+        return [OutboxEvent.model_validate_json(r[0]) for r in rows]
+
+    def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
+        with self.transaction() as db:
+            db.executemany("UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                           [(_iso(at), i) for i in event_ids])
+
+    def outbox_events(self, subject: str | None = None) -> list[OutboxEvent]:
+        if subject is None:
+            rows = self._rows("SELECT doc, delivered_at FROM outbox ORDER BY seq")
+        else:
+            rows = self._rows("SELECT doc, delivered_at FROM outbox WHERE subject = ? ORDER BY seq", (subject,))
+        out = []
+        for doc, delivered in rows:
+            event = OutboxEvent.model_validate_json(doc)
+            event.delivered_at = datetime.fromisoformat(delivered) if delivered else None
+            out.append(event)
+        return out
+
+    # ----------------------------------------------------------- master data
+    def get_projects(self, project_ids: Sequence[str]) -> dict[str, Project]:
+        return self._docs_by_id("projects", Project, project_ids, etag=False)
+
+    def put_projects(self, projects: Iterable[Project]) -> int:
+        rows = [(p.project_id, p.model_dump_json()) for p in projects]
+        with self.transaction() as db:
+            db.executemany("INSERT INTO projects (id, doc) VALUES (?, ?) "
+                           "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)
+        return len(rows)
+
+    def list_projects(self, limit: int = 100, continuation: str | None = None) -> Page[Project]:
+        after = _decode(continuation) if continuation else ""
+        rows = self._rows("SELECT id, doc FROM projects WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1))
+        items = [Project.model_validate_json(doc) for _, doc in rows[:limit]]
+        return Page(items=items, continuation=_encode(rows[limit - 1][0]) if len(rows) > limit else None)
+
+    def get_catalog(self, skus: Sequence[str]) -> dict[str, CatalogItem]:
+        return self._docs_by_id("catalog", CatalogItem, skus, etag=False)
+
+    def put_catalog(self, items: Iterable[CatalogItem]) -> int:
+        rows = [(i.sku, i.model_dump_json()) for i in items]
+        with self.transaction() as db:
+            db.executemany("INSERT INTO catalog (id, doc) VALUES (?, ?) "
+                           "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)
+        return len(rows)
+
+    # ------------------------------------------------- job runs, quarantine
+    def put_job(self, job: JobRun) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO jobs (id, started_at, doc) VALUES (?,?,?) "
+                       "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                       (job.job_id, _iso(job.started_at), job.model_dump_json()))
+
+    def get_job(self, job_id: str) -> JobRun | None:
+        rows = self._rows("SELECT doc FROM jobs WHERE id = ?", (job_id,))
+        return JobRun.model_validate_json(rows[0][0]) if rows else None
+
+    def list_jobs(self, limit: int = 50) -> list[JobRun]:
+        rows = self._rows("SELECT doc FROM jobs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,))
+        return [JobRun.model_validate_json(r[0]) for r in rows]
+
+    def put_quarantine(self, record: QuarantineRecord) -> QuarantineRecord:
+        with self.transaction() as db:
+            row = db.execute("SELECT doc FROM quarantine WHERE id = ?", (record.id,)).fetchone()
+            if row is not None:
+                # The same bad input again (redelivery): one record, counted.
+                old = QuarantineRecord.model_validate_json(row[0])
+                if record.status == "open" and old.status == "open":
+                    record = record.model_copy(update={"attempts": old.attempts + 1,
+                                                       "received_at": old.received_at})
+            db.execute("INSERT INTO quarantine (id, status, received_at, doc) VALUES (?,?,?,?) "
+                       "ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                       (record.id, record.status, _iso(record.received_at), record.model_dump_json()))
+        return record
+
+    def get_quarantine(self, record_id: str) -> QuarantineRecord | None:
+        rows = self._rows("SELECT doc FROM quarantine WHERE id = ?", (record_id,))
+        return QuarantineRecord.model_validate_json(rows[0][0]) if rows else None
+
+    def list_quarantine(self, status: str | None = None, limit: int = 100) -> list[QuarantineRecord]:
+        if status is None:
+            rows = self._rows("SELECT doc FROM quarantine ORDER BY received_at DESC, id LIMIT ?", (limit,))
+        else:
+            rows = self._rows("SELECT doc FROM quarantine WHERE status = ? ORDER BY received_at DESC, id LIMIT ?",
+                              (status, limit))
+        return [QuarantineRecord.model_validate_json(r[0]) for r in rows]

@@ -1,0 +1,125 @@
+"""Settings: one pydantic-settings class, read lazily and cached.
+
+Names follow CONTRACT.md (Settings). Nothing here is read at import time;
+`get_settings()` reads the environment the first time it is called.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+DEFAULT_RETURN_POLICY: dict[str, str] = {
+    "incorrect_allocation": "delta",
+    "damaged": "delta",
+    "technical_issue": "delta",
+    "design_change": "new_order",
+    "customer_cancellation": "none",
+}
+
+DEFAULT_SLA_HOURS: dict[str, float] = {
+    "Draft": 72,
+    "Approved": 48,
+    "Allocated": 24,
+    "Released": 120,
+    "PartiallyReturned": 72,
+    "FullyReturned": 72,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=True)
+
+    store: Literal["sqlite", "cosmos"] = Field("sqlite", validation_alias="OMS_STORE")
+    sqlite_path: str = Field(".oms/oms.db", validation_alias="OMS_SQLITE_PATH")
+    data_dir: str = Field(".oms", validation_alias="OMS_DATA_DIR")
+
+    cosmos_endpoint: str | None = Field(None, validation_alias="COSMOS_CONNECTION__accountEndpoint")
+    cosmos_credential: str | None = Field(None, validation_alias="COSMOS_CONNECTION__credential")
+    cosmos_client_id: str | None = Field(None, validation_alias="COSMOS_CONNECTION__clientId")
+    cosmos_connection_string: str | None = Field(None, validation_alias="COSMOS_CONNECTION")
+    cosmos_database: str = Field("oms", validation_alias="COSMOS_DATABASE")
+
+    eventhub_namespace: str | None = Field(
+        None, validation_alias="EVENTHUB_CONNECTION__fullyQualifiedNamespace"
+    )
+    eventhub_connection_string: str | None = Field(None, validation_alias="EVENTHUB_CONNECTION")
+    storage_connection: str | None = Field(None, validation_alias="AzureWebJobsStorage")
+
+    allocation_schedule: str = Field("0 */15 * * * *", validation_alias="OMS_ALLOCATION_SCHEDULE")
+    sla_schedule: str = Field("0 0 * * * *", validation_alias="OMS_SLA_SCHEDULE")
+
+    qualifying_milestones: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["ConceptApproved", "MilestoneApproved"],
+        validation_alias="OMS_QUALIFYING_MILESTONES",
+    )
+    blocking_statuses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Cancelled", "OnHold"], validation_alias="OMS_BLOCKING_STATUSES"
+    )
+    order_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["NewBuild", "Upgrade", "Modification", "Maintenance"],
+        validation_alias="OMS_ORDER_TYPES",
+    )
+    warehouses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="OMS_WAREHOUSES"
+    )
+
+    api_keys: dict[str, dict[str, Any]] = Field(default_factory=dict, validation_alias="OMS_API_KEYS")
+    four_eyes: bool = Field(True, validation_alias="OMS_FOUR_EYES")
+    webhook_secret: str | None = Field(None, validation_alias="OMS_WEBHOOK_SECRET")
+    max_body_bytes: int = Field(5 * 1024 * 1024, validation_alias="OMS_MAX_BODY_BYTES")
+
+    return_policy: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RETURN_POLICY), validation_alias="OMS_RETURN_POLICY"
+    )
+    sla_hours: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SLA_HOURS), validation_alias="OMS_SLA_HOURS"
+    )
+
+    smtp_host: str | None = Field(None, validation_alias="OMS_SMTP_HOST")
+    smtp_port: int = Field(25, validation_alias="OMS_SMTP_PORT")
+    smtp_user: str | None = Field(None, validation_alias="OMS_SMTP_USER")
+    smtp_password: str | None = Field(None, validation_alias="OMS_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(False, validation_alias="OMS_SMTP_STARTTLS")
+    smtp_from: str = Field("oms@localhost", validation_alias="OMS_SMTP_FROM")
+    smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="OMS_SMTP_TO")
+    notify_webhook_url: str | None = Field(None, validation_alias="OMS_NOTIFY_WEBHOOK_URL")
+
+    @field_validator(
+        "qualifying_milestones", "blocking_statuses", "order_types", "warehouses", "smtp_to", mode="before"
+    )
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys", "return_policy", "sla_hours", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_with(**overrides: Any) -> Settings:
+    """A copy of the settings with some values replaced (tests, CLI flags)."""
+    return get_settings().model_copy(update=overrides)
+
+
+__all__ = ["AliasChoices", "Settings", "get_settings", "settings_with"]

@@ -1,0 +1,95 @@
+"""Checks that need reference data: does a project qualify for orders, do an
+event's project and SKUs exist, may an order be approved."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from common.domain.inbound import EngineeringEvent
+from common.domain.models import CatalogItem, Order, Project, Reason, Stream
+
+
+@dataclass(frozen=True)
+class QualifyingPolicy:
+    """A project qualifies when its milestone is one of `milestones` and its
+    status is none of `blocking_statuses` (CONTRACT.md, OMS_QUALIFYING_MILESTONES)."""
+
+    milestones: frozenset[str] = frozenset({"ConceptApproved", "MilestoneApproved"})
+    blocking_statuses: frozenset[str] = frozenset({"Cancelled", "OnHold"})
+
+    def why_not(self, project: Project) -> str | None:
+        if project.removed:
+            return f"project {project.project_id} was removed from the project master"
+        if project.project_status in self.blocking_statuses:
+            return f"project status {project.project_status} blocks orders"
+        if project.milestone not in self.milestones:
+            allowed = ", ".join(sorted(self.milestones))
+            return f"milestone {project.milestone} is not a qualifying milestone ({allowed})"
+        return None
+
+    def qualifies(self, project: Project) -> bool:
+        return self.why_not(project) is None
+
+
+def sku_reasons(
+    skus: list[tuple[list[str | int], str]], catalog: Mapping[str, CatalogItem]
+) -> list[Reason]:
+    reasons = []
+    for loc, sku in skus:
+        item = catalog.get(sku)
+        if item is None:
+            reasons.append(Reason(loc=loc, msg=f"SKU {sku} is not in the item catalogue", type="unknown_sku"))
+        elif not item.active:
+            reasons.append(Reason(loc=loc, msg=f"SKU {sku} is inactive in the item catalogue",
+                                  type="inactive_sku"))
+    return reasons
+
+
+def reference_reasons(
+    event: EngineeringEvent,
+    projects: Mapping[str, Project],
+    catalog: Mapping[str, CatalogItem],
+    order_types: Collection[str],
+) -> list[Reason]:
+    """Referential integrity of one schema-valid engineering event."""
+    reasons: list[Reason] = []
+    project = projects.get(event.project_id)
+    if project is None:
+        reasons.append(Reason(loc=["project_id"], msg=f"project {event.project_id} is not in the project master",
+                              type="unknown_project"))
+    if order_types and event.order_type not in order_types:
+        reasons.append(Reason(loc=["order_type"],
+                              msg=f"order type {event.order_type} is not one of {', '.join(order_types)}",
+                              type="unknown_order_type"))
+    if event.items:
+        reasons.extend(sku_reasons([(["items", i, "sku"], item.sku) for i, item in enumerate(event.items)],
+                                   catalog))
+    return reasons
+
+
+def approval_reasons(
+    order: Order,
+    project: Project | None,
+    catalog: Mapping[str, CatalogItem],
+    stream: Stream | None,
+) -> list[Reason]:
+    """Why `order` may not be approved (empty when it may)."""
+    reasons: list[Reason] = []
+    if not order.lines:
+        reasons.append(Reason(loc=["lines"], msg="an order needs at least one line", type="too_short"))
+    for index, line in enumerate(order.lines):
+        if line.qty <= 0:
+            reasons.append(Reason(loc=["lines", index, "qty"], msg="quantity must be positive",
+                                  type="greater_than"))
+    reasons.extend(sku_reasons([(["lines", i, "sku"], line.sku) for i, line in enumerate(order.lines)],
+                               catalog))
+    if project is None or project.removed:
+        reasons.append(Reason(loc=["project_id"], msg=f"project {order.project_id} is not in the project master",
+                              type="unknown_project"))
+    if stream is not None and not stream.feasible:
+        failed = [c.name for c in stream.checks if c.status.value != "passed"]
+        reasons.append(Reason(loc=["feasibility"],
+                              msg="the site is not feasible" + (f": {', '.join(failed)}" if failed else ""),
+                              type="not_feasible"))
+    return reasons

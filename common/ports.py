@@ -1,0 +1,157 @@
+"""Ports: what the service layer needs from the outside world.
+
+Adapters (SQLite, Cosmos DB, Blob Storage, Event Hubs, SMTP, ...) implement
+these. The store contract suite (tests/contract) holds every store adapter
+to the same behaviour.
+
+Writes go through `Store.commit`, which takes the changes of one unit of work
+grouped by partition (the `project_id`). Each partition's changes are atomic:
+all of them are written or none, and a partition fails as a whole when a
+document changed since it was read (ETag) or an insert-only document (audit
+entry, outbox event, idempotency marker) exists already. Partitions are
+independent: one failing does not undo another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from common.domain.models import (
+    AuditEntry,
+    CatalogItem,
+    JobRun,
+    Marker,
+    Order,
+    OutboxEvent,
+    Project,
+    QuarantineRecord,
+    Stream,
+)
+
+D = TypeVar("D")
+
+
+@dataclass
+class DocWrite(Generic[D]):
+    """Write `doc`; `expected` is the ETag it was read with, None to create it
+    (failing when it exists)."""
+
+    doc: D
+    expected: str | None
+
+
+@dataclass
+class PartitionChanges:
+    partition: str
+    orders: dict[str, DocWrite[Order]] = field(default_factory=dict)
+    streams: dict[str, DocWrite[Stream]] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
+    outbox: list[OutboxEvent] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.orders or self.streams or self.audit or self.outbox or self.markers)
+
+    def operation_count(self) -> int:
+        return len(self.orders) + len(self.streams) + len(self.audit) + len(self.outbox) + len(self.markers)
+
+
+class ConflictKind(StrEnum):
+    ETAG = "etag"  # a document changed since it was read
+    EXISTS = "exists"  # an insert-only document exists (e.g. the event's idempotency marker)
+
+
+@dataclass
+class CommitResult:
+    """Partitions that failed (nothing of them written); every other one is committed."""
+
+    conflicts: dict[str, ConflictKind] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts
+
+
+@dataclass
+class OrderQuery:
+    status: str | None = None
+    project_id: str | None = None
+    site_code: str | None = None
+    market: str | None = None
+    kind: str | None = None
+    updated_since: datetime | None = None
+    limit: int = 100
+    continuation: str | None = None
+
+
+@dataclass
+class Page(Generic[D]):
+    items: list[D]
+    continuation: str | None = None
+
+
+class Store(Protocol):
+    """Orders, streams, audit, outbox, markers, master data, jobs and quarantine."""
+
+    # --- lifecycle
+    def ensure_schema(self) -> None: ...
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...
+
+    # --- order partition (project_id)
+    def get_order(self, order_id: str) -> Order | None: ...
+    def get_orders(self, order_ids: Sequence[str]) -> dict[str, Order]: ...
+    def get_streams(self, stream_ids: Sequence[str]) -> dict[str, Stream]: ...
+    def parked_streams(self, project_id: str) -> list[Stream]: ...
+    def existing_markers(self, marker_ids: Sequence[str]) -> set[str]: ...
+    def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult: ...
+    def query_orders(self, query: OrderQuery) -> Page[Order]: ...
+    def order_audit(self, order_id: str) -> list[AuditEntry]: ...
+    def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
+                    limit: int = 1000) -> list[AuditEntry]: ...
+
+    # --- outbox (the embedded dispatcher; in Cosmos the change feed does this)
+    def pending_outbox(self, limit: int = 500) -> list[OutboxEvent]: ...
+    def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None: ...
+    def outbox_events(self, subject: str | None = None) -> list[OutboxEvent]: ...
+
+    # --- master data
+    def get_projects(self, project_ids: Sequence[str]) -> dict[str, Project]: ...
+    def put_projects(self, projects: Iterable[Project]) -> int: ...
+    def list_projects(self, limit: int = 100, continuation: str | None = None) -> Page[Project]: ...
+    def get_catalog(self, skus: Sequence[str]) -> dict[str, CatalogItem]: ...
+    def put_catalog(self, items: Iterable[CatalogItem]) -> int: ...
+
+    # --- job runs and quarantine
+    def put_job(self, job: JobRun) -> None: ...
+    def get_job(self, job_id: str) -> JobRun | None: ...
+    def list_jobs(self, limit: int = 50) -> list[JobRun]: ...
+    def put_quarantine(self, record: QuarantineRecord) -> QuarantineRecord: ...
+    def get_quarantine(self, record_id: str) -> QuarantineRecord | None: ...
+    def list_quarantine(self, status: str | None = None, limit: int = 100) -> list[QuarantineRecord]: ...
+
+
+class InventoryStore(Protocol):
+    """Stock per (warehouse, SKU) and one reservation per order (the
+    allocation issue fills this in; revisions only give reservations back)."""
+
+    def release_reservation(self, order_id: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Publishes CloudEvents (already rendered as dicts) to `order-events`."""
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> None: ...
+    def close(self) -> None: ...
+
+
+class Notifier(Protocol):
+    def notify(self, subject: str, body: str, *, level: str = "info", data: dict[str, Any] | None = None) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

@@ -1,0 +1,72 @@
+"""The composition root: wires real adapters from the settings, or whatever a
+test hands in. Clients are built once per process, lazily, never at import."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.adapters.clock import SystemClock
+from common.adapters.notify import LogNotifier
+from common.config import Settings, get_settings
+from common.domain.validation import QualifyingPolicy
+from common.ports import Clock, EventPublisher, InventoryStore, Notifier, Store
+
+
+@dataclass
+class Deps:
+    """Everything a handler may use. Shared by invocations; holds no
+    per-invocation state (that is the unit of work's)."""
+
+    settings: Settings
+    store: Store
+    clock: Clock = field(default_factory=SystemClock)
+    notifier: Notifier = field(default_factory=LogNotifier)
+    publisher: EventPublisher | None = None
+    inventory: InventoryStore | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> QualifyingPolicy:
+        return QualifyingPolicy(milestones=frozenset(self.settings.qualifying_milestones),
+                                blocking_statuses=frozenset(self.settings.blocking_statuses))
+
+
+def build_store(settings: Settings) -> Store:
+    if settings.store == "cosmos":
+        from common.adapters.cosmos import CosmosStore  # noqa: PLC0415 - optional heavy import
+
+        return CosmosStore.from_settings(settings)
+    from common.adapters.sqlite import SqliteStore  # noqa: PLC0415
+
+    store = SqliteStore(settings.sqlite_path)
+    store.ensure_schema()
+    return store
+
+
+def build(settings: Settings | None = None, **overrides: Any) -> Deps:
+    settings = settings or get_settings()
+    store = overrides.pop("store", None) or build_store(settings)
+    return Deps(settings=settings, store=store, **overrides)
+
+
+_lock = threading.Lock()
+_deps: Deps | None = None
+
+
+def get_deps() -> Deps:
+    """The process-wide dependencies, built on first use (Functions workers,
+    the local server, the CLI)."""
+    global _deps
+    with _lock:
+        if _deps is None:
+            _deps = build()
+        return _deps
+
+
+def set_deps(deps: Deps | None) -> None:
+    """Replace the process-wide dependencies (tests, `oms serve`)."""
+    global _deps
+    with _lock:
+        _deps = deps

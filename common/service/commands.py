@@ -1,0 +1,48 @@
+"""Commands: what entry points ask the service layer to do (imperative names)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.domain.models import Actor, ActorType
+
+ENGINEERING_SOURCE = "engineering-events"
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """An inbound message whose body is not JSON: it is quarantined as it came."""
+
+    text: str
+    error: str
+
+
+@dataclass(frozen=True)
+class IngestEngineeringEvents:
+    """Apply a batch of engineering events (decoded JSON values, or `Undecodable`)."""
+
+    events: Sequence[Any]
+    channel: str = "eventhub"  # eventhub | http | file | quarantine
+    actor: Actor = field(default_factory=lambda: Actor(type=ActorType.EXTERNAL, id="engineering"))
+    file_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ReevaluateParkedDesigns:
+    """Apply the parked designs of projects that may qualify now."""
+
+    project_ids: Sequence[str]
+    correlation_id: str
+
+
+def decode_json(body: bytes | str) -> Any:
+    """A message body as JSON, or `Undecodable` to be quarantined as it came."""
+    import json  # noqa: PLC0415
+
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        return Undecodable(text=text, error=str(error))

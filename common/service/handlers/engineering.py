@@ -1,0 +1,238 @@
+"""Engineering events in: validate, deduplicate, decide by the delta rules,
+and commit each batch in one go (DESIGN.md section 3 and section 9).
+
+Nothing an event brings is lost: it is applied, skipped with a counted
+reason, parked, or quarantined with every reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.domain.delta import COUNT_OF, Decision, Outcome, decide, reevaluate_parked
+from common.domain.ids import marker_id
+from common.domain.inbound import EngineeringEvent, check_engineering_event
+from common.domain.models import SYSTEM, Actor, JobRun, Marker, Project, Reason, StreamKey
+from common.domain.validation import reference_reasons
+from common.service.bootstrap import Deps
+from common.service.commands import (
+    ENGINEERING_SOURCE,
+    IngestEngineeringEvents,
+    ReevaluateParkedDesigns,
+    Undecodable,
+)
+from common.service.jobs import JobRecorder, job_run
+from common.service.quarantine import quarantine
+from common.service.unit_of_work import UnitOfWork
+
+log = logging.getLogger("oms.engineering")
+
+MAX_ATTEMPTS = 4  # re-reads after a concurrent writer won a partition
+
+
+@dataclass
+class EventResult:
+    event_id: str | None
+    outcome: Outcome
+    order_id: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "outcome": self.outcome.value, "order_id": self.order_id,
+                "reasons": self.reasons}
+
+
+@dataclass
+class IngestReport:
+    job: JobRun
+    results: list[EventResult]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.job.counts
+
+
+def _event_id_of(raw: Any) -> str | None:
+    value = raw.get("event_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _messages(reasons: list[Reason]) -> list[str]:
+    return [f"{'.'.join(map(str, r.loc)) or '(event)'}: {r.msg}" for r in reasons]
+
+
+class _Batch:
+    """One batch of engineering events on its way through the rules."""
+
+    def __init__(self, deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> None:
+        self.deps = deps
+        self.cmd = cmd
+        self.recorder = recorder
+        self.results: list[EventResult | None] = [None] * len(cmd.events)
+
+    def settle(self, index: int, result: EventResult) -> None:
+        self.results[index] = result
+        self.recorder.count(COUNT_OF[result.outcome])
+        if result.outcome.value.startswith("skipped_"):
+            self.recorder.count(result.outcome.value)
+
+    def reject(self, index: int, raw: Any, reasons: list[Reason], project_id: str | None = None) -> None:
+        event_id = _event_id_of(raw)
+        payload = raw.text if isinstance(raw, Undecodable) else raw
+        quarantine(self.deps, source=ENGINEERING_SOURCE, payload=payload, reasons=reasons,
+                   job_id=self.recorder.run.job_id, event_id=event_id, project_id=project_id)
+        self.settle(index, EventResult(event_id, Outcome.QUARANTINED, reasons=_messages(reasons)))
+
+    # ---------------------------------------------------------------- steps
+    def validate(self) -> list[tuple[int, EngineeringEvent]]:
+        self.recorder.step = "validate"
+        valid: list[tuple[int, EngineeringEvent]] = []
+        for index, raw in enumerate(self.cmd.events):
+            if isinstance(raw, Undecodable):
+                self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type="json_invalid")])
+                continue
+            event, reasons = check_engineering_event(raw)
+            if event is None:
+                self.reject(index, raw, reasons)
+            else:
+                valid.append((index, event))
+        return valid
+
+    def check_references(self, events: list[tuple[int, EngineeringEvent]]) -> list[tuple[int, EngineeringEvent]]:
+        self.recorder.step = "check references"
+        store = self.deps.store
+        self.projects: dict[str, Project] = store.get_projects(list({e.project_id for _, e in events}))
+        catalog = store.get_catalog(list({i.sku for _, e in events for i in (e.items or [])}))
+        order_types = self.deps.settings.order_types
+        good = []
+        for index, event in events:
+            reasons = reference_reasons(event, self.projects, catalog, order_types)
+            if reasons:
+                self.reject(index, self.cmd.events[index], reasons, project_id=event.project_id)
+            else:
+                good.append((index, event))
+        return good
+
+    def apply(self, events: list[tuple[int, EngineeringEvent]]) -> None:
+        """Decide and commit; partitions that lose to a concurrent writer are
+        re-read and decided again."""
+        pending = events
+        for _attempt in range(MAX_ATTEMPTS):
+            if not pending:
+                return
+            self.recorder.step = "apply"
+            uow = UnitOfWork(self.deps.store)
+            decided = self._decide(uow, pending)
+            self.recorder.step = "commit"
+            result = uow.commit()
+            retry = []
+            for index, event, outcome in decided:
+                if event.project_id in result.conflicts:
+                    retry.append((index, event))
+                else:
+                    self.settle(index, outcome)
+            self._after_commit(uow)
+            pending = retry
+        for index, event in pending:
+            self.reject(index, self.cmd.events[index], [Reason(
+                loc=[], msg="the stream kept changing under concurrent writers; reprocess to apply",
+                type="conflict")], project_id=event.project_id)
+
+    def _decide(self, uow: UnitOfWork,
+                events: list[tuple[int, EngineeringEvent]]) -> list[tuple[int, EngineeringEvent, EventResult]]:
+        store, now = self.deps.store, self.deps.clock.now()
+        seen = store.existing_markers([marker_id(ENGINEERING_SOURCE, e.event_id) for _, e in events])
+        uow.load_streams([_key(e) for _, e in events])
+        in_batch: set[str] = set()
+        out = []
+        policy = self.deps.policy
+        for index, event in events:
+            mid = marker_id(ENGINEERING_SOURCE, event.event_id)
+            if mid in seen or mid in in_batch:
+                out.append((index, event, EventResult(event.event_id, Outcome.SKIPPED_DUPLICATE,
+                                                      reasons=["event was processed already"])))
+                continue
+            in_batch.add(mid)
+            state = uow.stream_state(_key(event))
+            decision: Decision = decide(state, event, self.projects[event.project_id], policy, now,
+                                        self.cmd.actor)
+            uow.add_decision(decision)
+            # Stale and unchanged events get their marker too: a replay is a duplicate.
+            uow.add_marker(Marker(marker_id=mid, project_id=event.project_id, source=ENGINEERING_SOURCE,
+                                  event_id=event.event_id, outcome=decision.outcome.value, at=now))
+            out.append((index, event, EventResult(event.event_id, decision.outcome, decision.order_id,
+                                                  decision.reasons)))
+        return out
+
+    def _after_commit(self, uow: UnitOfWork) -> None:
+        # A revised Allocated order gives its reservation back. This runs after
+        # the order is Draft: a crash in between leaves a reservation of a
+        # non-Allocated order, which the next allocation run gives back.
+        if self.deps.inventory is not None:
+            for order_id in uow.released_reservations:
+                self.deps.inventory.release_reservation(order_id)
+
+
+def _key(event: EngineeringEvent) -> StreamKey:
+    return StreamKey(project_id=event.project_id, site_code=event.site_code, order_type=event.order_type)
+
+
+def ingest_engineering_events(deps: Deps, cmd: IngestEngineeringEvents,
+                              recorder: JobRecorder | None = None) -> IngestReport:
+    """One batch. Given a `recorder`, the batch is counted in that job run
+    (a file of many batches is one job); otherwise it is a job run of its own."""
+    if recorder is None:
+        source = cmd.channel if cmd.file_name is None else f"{cmd.channel}:{cmd.file_name}"
+        with job_run(deps, "ingest-engineering-events", source) as own:
+            report = _ingest(deps, cmd, own)
+        report.job = own.run
+        return report
+    return _ingest(deps, cmd, recorder)
+
+
+def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> IngestReport:
+    batch = _Batch(deps, cmd, recorder)
+    recorder.count("received", len(cmd.events))
+    valid = batch.validate()
+    good = batch.check_references(valid) if valid else []
+    try:
+        batch.apply(good)
+    except Exception as error:  # the store is down beyond its retries: keep every event
+        log.exception("could not store engineering events")
+        affected = [e.event_id for i, e in good if batch.results[i] is None]
+        recorder.details.setdefault("affected", []).extend(affected)
+        for index, event in good:
+            if batch.results[index] is None:
+                batch.reject(index, cmd.events[index], [Reason(
+                    loc=[], msg=f"could not be stored: {type(error).__name__}: {error}",
+                    type="store_unavailable")], project_id=event.project_id)
+        recorder.count("failed", len(affected))
+        raise
+    return IngestReport(job=recorder.run, results=[r for r in batch.results if r is not None])
+
+
+def reevaluate_parked_designs(deps: Deps, cmd: ReevaluateParkedDesigns,
+                              actor: Actor | None = None) -> list[EventResult]:
+    """Apply the parked designs of `cmd.project_ids` whose projects qualify now."""
+    actor = actor or SYSTEM
+    results: list[EventResult] = []
+    projects = deps.store.get_projects(list(cmd.project_ids))
+    for project_id, project in projects.items():
+        if not deps.policy.qualifies(project):
+            continue
+        for _attempt in range(MAX_ATTEMPTS):
+            uow = UnitOfWork(deps.store)
+            states = uow.adopt_streams(deps.store.parked_streams(project_id))
+            batch: list[EventResult] = []
+            for state in states:
+                decision = reevaluate_parked(state, project, deps.policy, deps.clock.now(), actor)
+                if decision is not None:
+                    uow.add_decision(decision)
+                    batch.append(EventResult(state.stream.design_event_id, decision.outcome,
+                                             decision.order_id, decision.reasons))
+            if uow.commit().ok:
+                results.extend(batch)
+                break
+    return results

@@ -1,0 +1,55 @@
+"""Projects and catalogue from small JSON fixtures (JSON lines or a JSON
+array), through the same store port as the Parquet ingestion. Meant for
+samples and tests; production master data arrives as Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from common.domain.inbound import reasons_from
+from common.domain.models import CatalogItem, Project
+from common.service.bootstrap import Deps
+from common.service.commands import ReevaluateParkedDesigns
+from common.service.handlers.engineering import reevaluate_parked_designs
+from common.service.jobs import job_run
+from common.service.quarantine import quarantine
+
+
+def read_json_records(path: Path) -> list[Any]:
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        value = json.loads(text)
+        return list(value)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def load_fixture(deps: Deps, dataset: str, path: Path) -> dict[str, int]:
+    """Load `project-master` or `item-catalog` rows from a JSON fixture."""
+    model: type[Project] | type[CatalogItem] = Project if dataset == "project-master" else CatalogItem
+    with job_run(deps, f"ingest-{dataset}", f"file:{path.name}") as recorder:
+        rows = read_json_records(path)
+        good: list[Any] = []
+        for number, row in enumerate(rows):
+            try:
+                good.append(model.model_validate(row))
+            except ValidationError as error:
+                reasons = reasons_from(error)
+                for reason in reasons:
+                    reason.loc = ["row", number, *reason.loc]
+                quarantine(deps, source=dataset, payload=row, reasons=reasons, job_id=recorder.run.job_id)
+                recorder.count("quarantined")
+        recorder.count("rows_read", len(rows))
+        if model is Project:
+            deps.store.put_projects(good)
+            results = reevaluate_parked_designs(
+                deps, ReevaluateParkedDesigns([p.project_id for p in good], recorder.run.job_id))
+            recorder.count("parked_applied", len(results))
+        else:
+            deps.store.put_catalog(good)
+        recorder.count("modified", len(good))
+    return dict(recorder.counts)
