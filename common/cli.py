@@ -66,7 +66,7 @@ def _print_counts(title: str, counts: dict[str, int], status: str) -> None:
 def _read_event_lines(path: Path) -> Iterator[Any]:
     """JSON lines, or one JSON array; a line that is not JSON is kept as it is
     (it will be quarantined, not dropped)."""
-    from common.service.commands import Undecodable  # noqa: PLC0415
+    from common.service.commands import Undecodable
 
     with path.open("r", encoding="utf-8") as handle:
         head = handle.read(1)
@@ -90,9 +90,9 @@ def _read_event_lines(path: Path) -> Iterator[Any]:
 
 
 def _ingest_events(deps: Deps, path: Path) -> int:
-    from common.service.commands import IngestEngineeringEvents  # noqa: PLC0415
-    from common.service.handlers.engineering import ingest_engineering_events  # noqa: PLC0415
-    from common.service.jobs import job_run  # noqa: PLC0415
+    from common.service.commands import IngestEngineeringEvents
+    from common.service.handlers.engineering import ingest_engineering_events
+    from common.service.jobs import job_run
 
     events = list(_read_event_lines(path))
     with job_run(deps, "ingest-engineering-events", f"file:{path.name}") as recorder, _progress() as bar:
@@ -109,13 +109,13 @@ def _ingest_events(deps: Deps, path: Path) -> int:
 def _ingest_dataset(deps: Deps, dataset: Dataset, path: Path) -> int:
     name = {"master": "project-master", "catalog": "item-catalog", "stock": "stock-snapshots"}[dataset.value]
     if path.suffix.lower() in {".json", ".jsonl"} and dataset in (Dataset.master, Dataset.catalog):
-        from common.service.handlers.fixtures import load_fixture  # noqa: PLC0415
+        from common.service.handlers.fixtures import load_fixture
 
         counts = load_fixture(deps, name, path)
         _print_counts(f"ingest-{name}", counts, "succeeded")
         return 0
     try:
-        from common.service.handlers.datasets import ingest_dataset_file  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415,I001
+        from common.service.handlers.datasets import ingest_dataset_file  # type: ignore[import-not-found,unused-ignore]
     except ImportError as error:
         raise CliError(f"Parquet ingestion of {name} is not available in this build", 2) from error
     job = ingest_dataset_file(deps, name, path)
@@ -136,7 +136,7 @@ def ingest(
         raise typer.Exit(_ingest_events(deps, file))
     if dataset == Dataset.warehouse:
         try:
-            from common.service.handlers.warehouse import ingest_warehouse_file  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415,I001
+            from common.service.handlers.warehouse import ingest_warehouse_file  # type: ignore[import-not-found,unused-ignore]
         except ImportError as error:
             raise CliError("warehouse events are not available in this build", 2) from error
         raise typer.Exit(ingest_warehouse_file(deps, file, out))
@@ -151,7 +151,7 @@ def orders(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
     """List orders."""
-    from common.ports import OrderQuery  # noqa: PLC0415
+    from common.ports import OrderQuery
 
     page = _deps().store.query_orders(OrderQuery(status=status, project_id=project, limit=limit))
     if as_json:
@@ -200,7 +200,7 @@ def jobs(limit: Annotated[int, typer.Option(help="at most this many")] = 20) -> 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, never a traceback."""
-    import logging  # noqa: PLC0415
+    import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -213,8 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.BadParameter, typer.Abort) as error:
         err.print(f"oms: {error}", highlight=False)
         sys.exit(2)
-    except Exception as error:  # noqa: BLE001 - the contract is one line, never a traceback
-        import click  # noqa: PLC0415
+    except Exception as error:
+        import click
 
         if isinstance(error, click.ClickException):
             err.print(f"oms: {error.format_message()}", highlight=False)

@@ -29,6 +29,8 @@ from common.domain.models import (
     OutboxEvent,
     Project,
     QuarantineRecord,
+    Reservation,
+    StockRow,
     Stream,
 )
 
@@ -136,10 +138,37 @@ class Store(Protocol):
 
 
 class InventoryStore(Protocol):
-    """Stock per (warehouse, SKU) and one reservation per order (the
-    allocation issue fills this in; revisions only give reservations back)."""
+    """Stock per (warehouse, SKU) and one reservation per order.
 
-    def release_reservation(self, order_id: str) -> None: ...
+    `available = on_hand - reserved` never goes negative. Reservations are
+    idempotent per order: reserving an order that holds a reservation, or
+    releasing / consuming one that holds none, changes nothing and says so
+    (False). In Cosmos DB this is the `inventory` container (partition
+    `warehouse_id`): one document per (warehouse, SKU), one per reservation.
+    """
+
+    def ensure_schema(self) -> None: ...
+    def stock(self, warehouse_id: str | None = None) -> list[StockRow]: ...
+    def set_on_hand(self, rows: Iterable[tuple[str, str, int]], as_of: datetime) -> int: ...
+    def adjust_on_hand(self, warehouse_id: str, sku: str, delta: int, adjustment_id: str) -> bool: ...
+    def reserve(self, reservation: Reservation) -> bool: ...
+    def release_reservation(self, order_id: str) -> bool: ...
+    def consume_reservation(self, order_id: str) -> bool: ...
+    def get_reservation(self, order_id: str) -> Reservation | None: ...
+    def reservations(self) -> list[Reservation]: ...
+
+
+class BlobSource(Protocol):
+    """Blob Storage, or a local folder: Parquet drops in, snapshots and
+    quarantined files out."""
+
+    def read(self, container: str, name: str) -> bytes: ...
+    def write(self, container: str, name: str, data: bytes) -> None: ...
+    def exists(self, container: str, name: str) -> bool: ...
+    def list(self, container: str, prefix: str = "") -> list[str]: ...
+    def local_path(self, container: str, name: str) -> str | None:
+        """A path on disk when the blob is a local file (lets Arrow stream it)."""
+        ...
 
 
 class EventPublisher(Protocol):

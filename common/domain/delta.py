@@ -32,6 +32,7 @@ from common.domain.inbound import EngineeringEvent, EngineeringEventType
 from common.domain.lifecycle import Action, transition
 from common.domain.models import (
     Actor,
+    ActorType,
     AuditEntry,
     Change,
     DesignItem,
@@ -48,7 +49,7 @@ from common.domain.models import (
 from common.domain.validation import QualifyingPolicy
 
 S = OrderStatus
-ENGINEERING = Actor(type="external", id="engineering")  # type: ignore[arg-type]
+ENGINEERING = Actor(type=ActorType.EXTERNAL, id="engineering")
 
 
 class Outcome(StrEnum):
@@ -199,7 +200,7 @@ def _new_order(state: StreamState, *, kind: OrderKind, parent: Order | None, lin
         status_since=at,
         created_at=at,
         updated_at=at,
-        **_project_fields(project, stream),  # type: ignore[arg-type]
+        **_project_fields(project, stream),
     )
     stream.next_seq = seq + 1
     stream.order_ids = [*stream.order_ids, order.order_id]

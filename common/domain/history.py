@@ -82,7 +82,7 @@ def diff(old: Order | None, new: Order) -> list[Change]:
 
 
 def same_lines(a: list[OrderLine], b: list[OrderLine]) -> bool:
-    key = lambda line: (line.sku, line.source.value, line.qty, line.uom)  # noqa: E731
+    key = lambda line: (line.sku, line.source.value, line.qty, line.uom)
     return sorted(map(key, a)) == sorted(map(key, b))
 
 

@@ -202,6 +202,28 @@ class CatalogItem(_Model):
     active: bool = True
 
 
+class StockRow(_Model):
+    warehouse_id: str
+    sku: str
+    on_hand: int = 0
+    reserved: int = 0
+    as_of: datetime | None = None
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class Reservation(_Model):
+    """What one order holds in one warehouse: `lines` maps SKU to quantity."""
+
+    order_id: str
+    warehouse_id: str
+    lines: dict[str, int]
+    run_id: str | None = None
+    at: datetime
+
+
 class ActorType(StrEnum):
     USER = "user"
     SYSTEM = "system"

@@ -11,7 +11,7 @@ from common.adapters.clock import SystemClock
 from common.adapters.notify import LogNotifier
 from common.config import Settings, get_settings
 from common.domain.validation import QualifyingPolicy
-from common.ports import Clock, EventPublisher, InventoryStore, Notifier, Store
+from common.ports import BlobSource, Clock, EventPublisher, InventoryStore, Notifier, Store
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Deps:
     notifier: Notifier = field(default_factory=LogNotifier)
     publisher: EventPublisher | None = None
     inventory: InventoryStore | None = None
+    blobs: BlobSource | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -35,10 +36,10 @@ class Deps:
 
 def build_store(settings: Settings) -> Store:
     if settings.store == "cosmos":
-        from common.adapters.cosmos import CosmosStore  # noqa: PLC0415 - optional heavy import
+        from common.adapters.cosmos import CosmosStore
 
         return CosmosStore.from_settings(settings)
-    from common.adapters.sqlite import SqliteStore  # noqa: PLC0415
+    from common.adapters.sqlite import SqliteStore
 
     store = SqliteStore(settings.sqlite_path)
     store.ensure_schema()

@@ -39,7 +39,7 @@ class ReevaluateParkedDesigns:
 
 def decode_json(body: bytes | str) -> Any:
     """A message body as JSON, or `Undecodable` to be quarantined as it came."""
-    import json  # noqa: PLC0415
+    import json
 
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:

@@ -22,7 +22,7 @@ BASE_COUNTS = ("created", "modified", "skipped", "parked", "quarantined", "faile
 class JobRecorder:
     def __init__(self, deps: Deps, job: str, source: str | None) -> None:
         self.deps = deps
-        self.counts: Counter[str] = Counter({name: 0 for name in BASE_COUNTS})
+        self.counts: Counter[str] = Counter(dict.fromkeys(BASE_COUNTS, 0))
         self.step = "start"
         self.details: dict[str, Any] = {}
         self.run = JobRun(job_id=f"{job}-{uuid.uuid4().hex[:12]}", job=job, source=source,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from common.domain.delta import Decision, StreamState
 from common.domain.history import Effect
+from common.domain.ids import project_of
 from common.domain.models import AuditEntry, Marker, Order, OutboxEvent, Stream, StreamKey
 from common.ports import CommitResult, DocWrite, PartitionChanges, Store
 
@@ -144,7 +145,7 @@ class UnitOfWork:
         self._parts.clear()
         if result.conflicts:
             self.released_reservations = [
-                o for o in self.released_reservations if o.split("~", 1)[0] not in result.conflicts
+                o for o in self.released_reservations if project_of(o) not in result.conflicts
             ]
         return result
 
@@ -156,8 +157,7 @@ class UnitOfWork:
 
     def forget(self, partition: str) -> None:
         """Drop what is cached of a partition so the next read goes to the store."""
-        for oid in [o for o, order in self._orders.items() if order is not None and order.project_id == partition
-                    or o.split("~", 1)[0] == partition]:
+        for oid in [o for o in self._orders if project_of(o) == partition]:
             self._orders.pop(oid, None)
             self._order_etags.pop(oid, None)
         for sid in [s for s, st in self._streams.items() if st.stream.project_id == partition]:

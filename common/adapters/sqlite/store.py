@@ -122,7 +122,7 @@ class SqliteStore:
 
     def ping(self) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1").fetchone() == (1,)
+            return bool(self._db.execute("SELECT 1").fetchone() == (1,))
 
     def close(self) -> None:
         with self._lock:
@@ -151,7 +151,7 @@ class SqliteStore:
         cols = "id, doc, etag" if etag else "id, doc"
         for chunk in _chunks(unique):
             marks = ",".join("?" * len(chunk))
-            for row in self._rows(f"SELECT {cols} FROM {table} WHERE id IN ({marks})", chunk):  # noqa: S608
+            for row in self._rows(f"SELECT {cols} FROM {table} WHERE id IN ({marks})", chunk):
                 doc = model.model_validate_json(row[1])
                 if etag:
                     doc.etag = row[2]  # type: ignore[attr-defined]
@@ -182,7 +182,7 @@ class SqliteStore:
         found: set[str] = set()
         for chunk in _chunks(list(dict.fromkeys(marker_ids))):
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self._rows(f"SELECT id FROM markers WHERE id IN ({marks})", chunk))  # noqa: S608
+            found.update(r[0] for r in self._rows(f"SELECT id FROM markers WHERE id IN ({marks})", chunk))
         return found
 
     def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult:
@@ -268,7 +268,7 @@ class SqliteStore:
             where.append("id > ?")
             params.append(_decode(query.continuation))
         limit = max(1, min(query.limit, 1000))
-        rows = self._rows(f"SELECT doc, etag, id FROM orders WHERE {' AND '.join(where)} "  # noqa: S608
+        rows = self._rows(f"SELECT doc, etag, id FROM orders WHERE {' AND '.join(where)} "
                           f"ORDER BY id LIMIT ?", (*params, limit + 1))
         items = []
         for doc, etag, _ in rows[:limit]:
@@ -294,7 +294,7 @@ class SqliteStore:
         if until is not None:
             where.append("at < ?")
             params.append(_iso(until))
-        rows = self._rows(f"SELECT doc FROM audit WHERE {' AND '.join(where)} "  # noqa: S608
+        rows = self._rows(f"SELECT doc FROM audit WHERE {' AND '.join(where)} "
                           "ORDER BY at, rowid LIMIT ?", (*params, limit))
         return [AuditEntry.model_validate_json(r[0]) for r in rows]
 

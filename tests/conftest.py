@@ -1,0 +1,54 @@
+"""Shared fixtures: a fresh embedded store and dependencies per test, with a
+clock that moves only when told to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.adapters.clock import FixedClock
+from common.adapters.notify import MemoryNotifier
+from common.adapters.sqlite import SqliteStore
+from common.config import Settings
+from common.domain.models import CatalogItem, Project
+from common.service.bootstrap import Deps, build
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(tmp_path / "oms.db"),  # type: ignore[call-arg]
+                    OMS_DATA_DIR=str(tmp_path / "data"))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def deps(settings: Settings, clock: FixedClock) -> Iterator[Deps]:
+    store = SqliteStore(settings.sqlite_path)
+    store.ensure_schema()
+    built = build(settings, store=store, clock=clock, notifier=MemoryNotifier())
+    yield built
+    store.close()
+
+
+def load_samples(deps: Deps) -> None:
+    """The bundled sample projects and catalogue."""
+    deps.store.put_projects(Project.model_validate(json.loads(line))
+                            for line in (SAMPLES / "project-master.jsonl").read_text().splitlines())
+    deps.store.put_catalog(CatalogItem.model_validate(json.loads(line))
+                           for line in (SAMPLES / "item-catalog.jsonl").read_text().splitlines())
+
+
+@pytest.fixture
+def seeded(deps: Deps) -> Deps:
+    load_samples(deps)
+    return deps
