@@ -8,6 +8,7 @@ a usage error; always with a one-line reason, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -198,11 +199,140 @@ def jobs(limit: Annotated[int, typer.Option(help="at most this many")] = 20) -> 
     out.print(table)
 
 
+class AllocationMode(StrEnum):
+    greedy = "greedy"
+    optimal = "optimal"
+
+
+ALLOCATION_ROWS_SHOWN = 25
+
+
+@app.command()
+def allocate(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would happen; change nothing")] = False,
+    mode: Annotated[AllocationMode, typer.Option(help="greedy | optimal")] = AllocationMode.greedy,
+) -> None:
+    """One allocation run: rank, reserve, allocate and release Approved orders."""
+    from common.service.commands import RunAllocation
+    from common.service.handlers.allocation import run_allocation
+
+    err.print(f"allocating ({mode.value}{', dry run' if dry_run else ''}) ...", highlight=False)
+    report = run_allocation(_deps(), RunAllocation(dry_run=dry_run, mode=mode.value, trigger="cli"))
+    solver = report.solver
+    out.print(f"run {report.run_id}: {report.mode}{' (dry run)' if report.dry_run else ''}, "
+              f"solver {solver.get('status')} in {solver.get('solve_seconds', 0):.3f} s, "
+              f"weight per priority class {solver.get('weight')} of {solver.get('classes')}", highlight=False)
+    if report.comparison:
+        c = report.comparison
+        out.print(f"greedy would fill {c['greedy_weight']}, optimal fills {c['optimal_weight']}: "
+                  f"{c['gained_count']} orders gained, {c['displaced_count']} displaced", highlight=False)
+    waiting = [o for o in report.orders if o.outcome != "allocated"]
+    if waiting:
+        table = Table(title=f"not allocated ({len(waiting)})")
+        for column in ("rank", "order_id", "outcome", "reason", "shortfall", "blocked_by"):
+            table.add_column(column)
+        for o in waiting[:ALLOCATION_ROWS_SHOWN]:
+            short = ", ".join(f"{s.sku} {s.needed}/{s.available}" for s in o.shortfall)
+            table.add_row(str(o.rank or ""), o.order_id, o.outcome, o.reason or "", short,
+                          ", ".join(o.blocked_by[:3]) + (" ..." if len(o.blocked_by) > 3 else ""))
+        out.print(table)
+    _print_counts(f"allocation {report.run_id}", report.counts, report.status)
+    raise typer.Exit(0 if report.status == "succeeded" else 1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 7071,
+    load_samples: Annotated[bool, typer.Option("--load-samples", help="load the bundled sample projects, "
+                                               "catalogue and engineering events first")] = False,
+) -> None:
+    """Everything in one process on the embedded store: the HTTP API, the
+    allocation and SLA schedules, the outbox dispatcher and the inbox folders."""
+    import logging
+
+    from common.local.server import serve as run_server
+
+    logging.getLogger("oms").setLevel(logging.INFO)
+    run_server(host=host, port=port, samples=load_samples, say=lambda text: out.print(text, highlight=False))
+
+
+@app.command()
+def simulate(
+    projects: Annotated[int, typer.Option(min=1, help="projects (sites) in the master data")] = 200,
+    days: Annotated[int, typer.Option(min=1, help="days of operation")] = 30,
+    seed: Annotated[int, typer.Option(help="random seed (the same seed replays the same run)")] = 7,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default: OMS_SQLITE_PATH, so `oms serve` shows it)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """A whole synthetic operation through the real handlers, with a summary."""
+    from common.adapters.clock import FixedClock
+    from common.config import get_settings
+    from common.service.bootstrap import build
+    from common.simulate import START, CountingNotifier, Simulation, Summary
+
+    settings = get_settings()
+    if db is not None:
+        settings = settings.model_copy(update={"sqlite_path": str(db)})
+    if settings.store != "sqlite":
+        raise CliError("oms simulate runs on the embedded store: set OMS_STORE=sqlite", 2)
+    deps = build(settings, clock=FixedClock(at=START))
+    with _progress() as bar:
+        task = bar.add_task(f"simulating {projects} projects", total=days)
+
+        def advance(day: int, summary: Summary) -> None:
+            bar.update(task, completed=day + 1,
+                       description=f"day {day + 1}/{days}: {sum(summary.events.values())} events")
+
+        sim = Simulation(deps, projects, days, seed, on_day=advance)
+        deps.notifier = CountingNotifier(sim.summary)
+        summary = sim.run()
+    if as_json:
+        out.print_json(json.dumps(summary.to_json()))
+    else:
+        _print_simulation(summary, settings.sqlite_path)
+    if summary.violations:
+        for problem in summary.violations[:20]:
+            err.print(f"invariant violated: {problem}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_simulation(summary: Any, path: str) -> None:
+    table = Table(title=f"simulation: {summary.projects} projects, {summary.days} days, seed {summary.seed}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [
+        *((f"orders {state}", str(n)) for state, n in sorted(summary.orders_by_state.items())),
+        *((f"orders of kind {kind}", str(n)) for kind, n in sorted(summary.orders_by_kind.items())),
+        ("allocation fill rate", f"{summary.fill_rate:.1%} of {len(summary.candidates)} candidate orders"),
+        ("SLA breaches flagged", str(summary.sla_flagged)),
+        ("SLA breaches open now", str(summary.sla_open)),
+        *((f"quarantined ({source})", str(n)) for source, n in sorted(summary.quarantine.items())),
+        *((f"events {channel}", str(n)) for channel, n in sorted(summary.events.items())),
+        *((f"outcome {name}", str(n)) for name, n in sorted(summary.outcomes.items())),
+        ("events per second", f"{summary.events_per_second:,.0f}"),
+        ("wall time", f"{summary.seconds:.1f} s"),
+        ("master data loaded by", summary.master_loader),
+        ("invariants", "all hold" if not summary.violations else f"{len(summary.violations)} violated"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    out.print(f"data left in {path}: `oms serve` shows it at /api/dashboard", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, never a traceback."""
     import logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from common.telemetry import configure
+
+        # Structured logs on stderr; the console shows warnings and up unless OMS_LOG_LEVEL says more.
+        configure(level=os.environ.get("OMS_LOG_LEVEL", "WARNING"))
+    except Exception:  # settings that do not parse are reported by the command itself
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv, standalone_mode=False)
     except CliError as error:

@@ -49,10 +49,34 @@ class Settings(BaseSettings):
         None, validation_alias="EVENTHUB_CONNECTION__fullyQualifiedNamespace"
     )
     eventhub_connection_string: str | None = Field(None, validation_alias="EVENTHUB_CONNECTION")
+    eventhub_client_id: str | None = Field(None, validation_alias="EVENTHUB_CONNECTION__clientId")
     storage_connection: str | None = Field(None, validation_alias="AzureWebJobsStorage")
+    # Identity-based storage (Azure): the blob endpoint and the user-assigned identity.
+    storage_blob_uri: str | None = Field(None, validation_alias="AzureWebJobsStorage__blobServiceUri")
+    storage_client_id: str | None = Field(None, validation_alias="AzureWebJobsStorage__clientId")
 
     allocation_schedule: str = Field("0 */15 * * * *", validation_alias="OMS_ALLOCATION_SCHEDULE")
     sla_schedule: str = Field("0 0 * * * *", validation_alias="OMS_SLA_SCHEDULE")
+    # Allocation ranking and policy (docs/allocation.md).
+    allocation_rank_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["national_priority", "gated", "plan_type", "order_type", "need_by",
+                                 "approved_at", "order_id"],
+        validation_alias="OMS_ALLOCATION_RANK_KEYS",
+    )
+    allocation_gated_policy: Literal["deprioritize", "exclude"] = Field(
+        "deprioritize", validation_alias="OMS_ALLOCATION_GATED_POLICY"
+    )
+    allocation_plan_type_ranks: dict[str, int] = Field(
+        default_factory=lambda: {"Coverage": 1, "Capacity": 2, "Modernization": 3},
+        validation_alias="OMS_ALLOCATION_PLAN_TYPE_RANKS",
+    )
+    allocation_order_type_ranks: dict[str, int] = Field(
+        default_factory=lambda: {"NewBuild": 1, "Upgrade": 2, "Modification": 3, "Maintenance": 4},
+        validation_alias="OMS_ALLOCATION_ORDER_TYPE_RANKS",
+    )
+    allocation_max_short_runs: int = Field(3, ge=0, validation_alias="OMS_ALLOCATION_MAX_SHORT_RUNS")
+    allocation_gated_exclude_hours: float = Field(168, ge=0, validation_alias="OMS_ALLOCATION_GATED_EXCLUDE_HOURS")
+    allocation_optimal_seconds: float = Field(30, gt=0, validation_alias="OMS_ALLOCATION_OPTIMAL_SECONDS")
 
     qualifying_milestones: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["ConceptApproved", "MilestoneApproved"],
@@ -71,12 +95,20 @@ class Settings(BaseSettings):
 
     api_keys: dict[str, dict[str, Any]] = Field(default_factory=dict, validation_alias="OMS_API_KEYS")
     four_eyes: bool = Field(True, validation_alias="OMS_FOUR_EYES")
+    # App Service authentication sets WEBSITE_AUTH_ENABLED; only then is a
+    # client principal header the platform's and not the caller's.
+    trust_principal_header: bool = Field(
+        False, validation_alias=AliasChoices("OMS_TRUST_PRINCIPAL_HEADER", "WEBSITE_AUTH_ENABLED")
+    )
     webhook_secret: str | None = Field(None, validation_alias="OMS_WEBHOOK_SECRET")
     max_body_bytes: int = Field(5 * 1024 * 1024, validation_alias="OMS_MAX_BODY_BYTES")
 
     return_policy: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_RETURN_POLICY), validation_alias="OMS_RETURN_POLICY"
     )
+    # How long a warehouse event that arrived before its order could take it
+    # is held on the order before it is quarantined.
+    hold_minutes: float = Field(1440, validation_alias="OMS_HOLD_MINUTES")
     sla_hours: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_SLA_HOURS), validation_alias="OMS_SLA_HOURS"
     )
@@ -89,6 +121,12 @@ class Settings(BaseSettings):
     smtp_from: str = Field("oms@localhost", validation_alias="OMS_SMTP_FROM")
     smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="OMS_SMTP_TO")
     notify_webhook_url: str | None = Field(None, validation_alias="OMS_NOTIFY_WEBHOOK_URL")
+    job_max_minutes: float = Field(120, validation_alias="OMS_JOB_MAX_MINUTES")
+    log_format: Literal["json", "text"] = Field("json", validation_alias="OMS_LOG_FORMAT")
+    log_level: str = Field("INFO", validation_alias="OMS_LOG_LEVEL")
+    appinsights_connection_string: str | None = Field(
+        None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
+    )
 
     @field_validator(
         "qualifying_milestones", "blocking_statuses", "order_types", "warehouses", "smtp_to", mode="before"
@@ -102,6 +140,20 @@ class Settings(BaseSettings):
     @field_validator("api_keys", "return_policy", "sla_hours", mode="before")
     @classmethod
     def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("allocation_rank_keys", mode="before")
+    @classmethod
+    def _rank_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allocation_plan_type_ranks", "allocation_order_type_ranks", mode="before")
+    @classmethod
+    def _ranks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value

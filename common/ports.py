@@ -143,8 +143,16 @@ class InventoryStore(Protocol):
     `available = on_hand - reserved` never goes negative. Reservations are
     idempotent per order: reserving an order that holds a reservation, or
     releasing / consuming one that holds none, changes nothing and says so
-    (False). In Cosmos DB this is the `inventory` container (partition
-    `warehouse_id`): one document per (warehouse, SKU), one per reservation.
+    (False). A reservation is all or none: when a line does not fit the
+    available stock (a SKU without a stock row has none), `reserve` raises
+    `common.domain.errors.InsufficientStock` with the shortfall and changes
+    nothing. A snapshot below what is reserved is kept as counted (the row is
+    over-reserved, `available < 0`, and takes no new reservation); stale
+    snapshot rows (older `as_of`) are skipped. `adjust_on_hand` applies once
+    per `adjustment_id` and never takes on-hand below 0. The contract suite is
+    tests/contract/test_inventory_contract.py. In Cosmos DB this is the
+    `inventory` container (partition `warehouse_id`): one document per
+    (warehouse, SKU), one per reservation.
     """
 
     def ensure_schema(self) -> None: ...

@@ -11,7 +11,7 @@ import pytest
 
 from common.adapters.clock import FixedClock
 from common.adapters.notify import MemoryNotifier
-from common.adapters.sqlite import SqliteStore
+from common.adapters.sqlite import SqliteInventory, SqliteStore
 from common.config import Settings
 from common.domain.models import CatalogItem, Project
 from common.service.bootstrap import Deps, build
@@ -35,8 +35,11 @@ def clock() -> FixedClock:
 def deps(settings: Settings, clock: FixedClock) -> Iterator[Deps]:
     store = SqliteStore(settings.sqlite_path)
     store.ensure_schema()
-    built = build(settings, store=store, clock=clock, notifier=MemoryNotifier())
+    inventory = SqliteInventory(settings.sqlite_path)
+    inventory.ensure_schema()
+    built = build(settings, store=store, inventory=inventory, clock=clock, notifier=MemoryNotifier())
     yield built
+    inventory.close()
     store.close()
 
 

@@ -132,9 +132,9 @@ def lines_beyond(items: list[DesignItem], has: dict[str, int]) -> list[OrderLine
     lines: list[OrderLine] = []
     for item in items:
         missing = item.qty - max(has.get(item.sku, 0), 0)
-        if missing > 0:
-            lines.append(OrderLine(line_no=len(lines) + 1, sku=item.sku, qty=missing, uom=item.uom,
-                                   source=LineSource.ENGINEERING))
+        if missing > 0:  # built from validated items: no need to validate again
+            lines.append(OrderLine.model_construct(line_no=len(lines) + 1, sku=item.sku, qty=missing, uom=item.uom,
+                                                   source=LineSource.ENGINEERING))
     return lines
 
 
@@ -178,7 +178,7 @@ def _stream_audit(state: StreamState, *, action: str, at: datetime, actor: Actor
     )
 
 
-def _new_order(state: StreamState, *, kind: OrderKind, parent: Order | None, lines: list[OrderLine],
+def new_order(state: StreamState, *, kind: OrderKind, parent: Order | None, lines: list[OrderLine],
                project: Project, design_version: int, at: datetime, actor: Actor,
                correlation_id: str) -> Effect:
     stream = state.stream
@@ -259,7 +259,7 @@ def apply_qualified_design(state: StreamState, *, design_version: int, items: li
     latest = live[-1] if live else None
 
     if latest is None:
-        effect = _new_order(state, kind=OrderKind.STANDARD, parent=None,
+        effect = new_order(state, kind=OrderKind.STANDARD, parent=None,
                             lines=lines_beyond(items, {}), project=project,
                             design_version=design_version, at=at, actor=actor, correlation_id=event_id)
         return Decision(Outcome.CREATED, effect.order.order_id, effects=[effect], stream=stream)
@@ -285,7 +285,7 @@ def apply_qualified_design(state: StreamState, *, design_version: int, items: li
         return Decision(Outcome.SKIPPED_UNCHANGED, latest.order_id, stream=stream,
                         reasons=["the design needs nothing beyond what the stream already has",
                                  *_reduction_notes(items, has)])
-    effect = _new_order(state, kind=kind, parent=latest, lines=lines, project=project,
+    effect = new_order(state, kind=kind, parent=latest, lines=lines, project=project,
                         design_version=design_version, at=at, actor=actor, correlation_id=event_id)
     return Decision(outcome, effect.order.order_id, effects=[effect], stream=stream,
                     reasons=_reduction_notes(items, has))
@@ -308,7 +308,7 @@ def apply_design(state: StreamState, event: EngineeringEvent, project: Project, 
                               correlation_id=event.event_id, reason=reason)
         return Decision(Outcome.SKIPPED_STALE, state.live()[-1].order_id if state.live() else None,
                         reasons=[reason], stream_audit=[audit])
-    items = [DesignItem(sku=i.sku, qty=i.qty, uom=i.uom) for i in event.items]
+    items = [DesignItem.model_construct(sku=i.sku, qty=i.qty, uom=i.uom) for i in event.items]
     why_not = policy.why_not(project)
     if why_not is not None:
         stream.parked = ParkedDesign(event_id=event.event_id, design_version=event.design_version,

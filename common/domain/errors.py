@@ -62,3 +62,18 @@ class DuplicateEvent(DomainError):
     """The idempotency marker of the event exists already: it was processed."""
 
     code = "duplicate_event"
+
+
+class InsufficientStock(DomainError):
+    """A reservation does not fit the available stock of its warehouse; nothing
+    was reserved. `shortfall` lists `{"sku", "needed", "available"}` per short SKU."""
+
+    code = "insufficient_stock"
+
+    def __init__(self, order_id: str, shortfall: list[dict[str, Any]]) -> None:
+        skus = ", ".join(f"{s['sku']} (needed {s['needed']}, available {s['available']})" for s in shortfall)
+        super().__init__(f"order {order_id} does not fit the stock: {skus}",
+                         [Reason(loc=["lines", s["sku"]], msg="insufficient stock", type="insufficient_stock")
+                          for s in shortfall])
+        self.order_id = order_id
+        self.shortfall = shortfall

@@ -40,7 +40,7 @@ def order_summary(order: Order) -> dict[str, Any]:
         "design_version": order.design_version,
         "warehouse_id": order.warehouse_id,
         "rejection_reason": order.rejection_reason,
-        "lines": [line.model_dump(mode="json") for line in order.lines],
+        "lines": [line.as_json() for line in order.lines],
     }
 
 

@@ -37,6 +37,7 @@ class EngineeringEventType(StrEnum):
 
 
 DESIGN_EVENTS = frozenset({EngineeringEventType.DESIGN_APPROVED, EngineeringEventType.DESIGN_REVISED})
+_DESIGN_TYPE_NAMES = frozenset(t.value for t in DESIGN_EVENTS)
 
 
 class ItemIn(BaseModel):
@@ -79,7 +80,7 @@ def _per_type_reasons(raw: dict[str, Any]) -> list[Reason]:
         if raw.get(field) is None:
             reasons.append(Reason(loc=[field], msg=msg, type="missing"))
 
-    if kind in {t.value for t in DESIGN_EVENTS}:
+    if kind in _DESIGN_TYPE_NAMES:
         need("design_version", f"design_version is required for {kind}")
         items = raw.get("items")
         if items is None:

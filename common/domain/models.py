@@ -52,6 +52,12 @@ class OrderLine(_Model):
     uom: str = "EA"
     source: LineSource = LineSource.ENGINEERING
 
+    def as_json(self) -> dict[str, Any]:
+        """`model_dump(mode="json")`, without the serializer's cost: every
+        audit entry and outbox event lists lines (tests keep the two equal)."""
+        return {"line_no": self.line_no, "sku": self.sku, "qty": self.qty, "uom": self.uom,
+                "source": self.source.value}
+
 
 class StreamKey(_Model):
     """The identity of an order stream."""
@@ -65,6 +71,18 @@ class StreamKey(_Model):
     @property
     def id(self) -> str:
         return f"{self.project_id}~{self.site_code}~{self.order_type}"
+
+
+class HeldEvent(_Model):
+    """A warehouse event that arrived before its order could take it (e.g.
+    `ReleaseCompleted` while the order is still Allocated). It is kept on the
+    order, written atomically with it, and applied once the order gets there."""
+
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]
+    held_at: datetime
+    reason: str
 
 
 class Order(_Model):
@@ -88,6 +106,7 @@ class Order(_Model):
     need_by: date | None = None
     lines: list[OrderLine] = Field(default_factory=list)
     returned: dict[str, int] = Field(default_factory=dict)
+    held_events: list[HeldEvent] = Field(default_factory=list)
     rejection_reason: str | None = None
     approved_at: datetime | None = None
     approved_by: str | None = None
@@ -102,6 +121,11 @@ class Order(_Model):
     @property
     def stream(self) -> StreamKey:
         return StreamKey(project_id=self.project_id, site_code=self.site_code, order_type=self.order_type)
+
+    @property
+    def stream_id(self) -> str:
+        """`self.stream.id` without building the key (hot in the unit of work)."""
+        return f"{self.project_id}~{self.site_code}~{self.order_type}"
 
     def quantities(self) -> dict[str, int]:
         out: dict[str, int] = {}

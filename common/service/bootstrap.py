@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.adapters.clock import SystemClock
-from common.adapters.notify import LogNotifier
+from common.adapters.notify import LogNotifier, build_notifier
 from common.config import Settings, get_settings
 from common.domain.validation import QualifyingPolicy
 from common.ports import BlobSource, Clock, EventPublisher, InventoryStore, Notifier, Store
@@ -46,9 +46,41 @@ def build_store(settings: Settings) -> Store:
     return store
 
 
+def build_publisher(settings: Settings) -> EventPublisher:
+    """Event Hub `order-events` when a connection is configured, else the
+    local JSON-lines sink under OMS_DATA_DIR. Neither connects here."""
+    if settings.eventhub_namespace or settings.eventhub_connection_string:
+        from common.adapters.eventhub import shared_publisher
+
+        return shared_publisher(settings)
+    from common.adapters.local_sink import LocalSinkPublisher
+
+    return LocalSinkPublisher.in_data_dir(settings.data_path)
+
+
+def build_inventory(settings: Settings) -> InventoryStore | None:
+    if settings.store == "cosmos":
+        return None  # the Cosmos inventory adapter is wired by its own issue
+    from common.adapters.sqlite import SqliteInventory
+
+    inventory = SqliteInventory(settings.sqlite_path)
+    inventory.ensure_schema()
+    return inventory
+
+
 def build(settings: Settings | None = None, **overrides: Any) -> Deps:
     settings = settings or get_settings()
     store = overrides.pop("store", None) or build_store(settings)
+    if overrides.get("inventory") is None:
+        overrides["inventory"] = build_inventory(settings)
+    if "notifier" not in overrides:
+        overrides["notifier"] = build_notifier(settings)
+    if "publisher" not in overrides:
+        overrides["publisher"] = build_publisher(settings)
+    if "blobs" not in overrides:
+        from common.adapters.blob import build_blobs
+
+        overrides["blobs"] = build_blobs(settings)
     return Deps(settings=settings, store=store, **overrides)
 
 

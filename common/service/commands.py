@@ -46,3 +46,27 @@ def decode_json(body: bytes | str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         return Undecodable(text=text, error=str(error))
+
+
+WAREHOUSE_SOURCE = "warehouse-events"
+
+
+@dataclass(frozen=True)
+class ApplyWarehouseEvents:
+    """Apply a batch of warehouse events (decoded JSON values, or `Undecodable`)."""
+
+    events: Sequence[Any]
+    channel: str = "eventhub"  # eventhub | http | file | quarantine
+    actor: Actor = field(default_factory=lambda: Actor(type=ActorType.EXTERNAL, id="warehouse"))
+    file_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RunAllocation:
+    """One allocation run (timer, HTTP or CLI). `dry_run` changes nothing and
+    reports what the run would do; `mode` is `greedy` or `optimal`."""
+
+    dry_run: bool = False
+    mode: str = "greedy"  # greedy | optimal
+    actor: Actor = field(default_factory=lambda: Actor(type=ActorType.SYSTEM, id="allocation"))
+    trigger: str = "manual"  # timer | http | cli | manual: shown as the job run's source

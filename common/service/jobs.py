@@ -7,12 +7,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from common.domain.models import JobRun
 from common.service.bootstrap import Deps
+from common.telemetry import correlate
 
 log = logging.getLogger("oms.jobs")
 
@@ -32,13 +34,14 @@ class JobRecorder:
         self.counts[name] += n
 
     def _summary(self) -> str:
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(self.counts.items()) if v or k in BASE_COUNTS)
+        shown = ", ".join(f"{k} {v}" for k, v in _ordered(self.counts) if v or k in BASE_COUNTS)
         return f"{self.run.job} {self.run.status}: {shown}"
 
     def start(self) -> None:
         self.deps.store.put_job(self.run)
-        self.deps.notifier.notify(f"[OMS] {self.run.job} started", f"job {self.run.job_id} started",
-                                  data={"job_id": self.run.job_id, "source": self.run.source})
+        self.deps.notifier.notify(f"[OMS] {self.run.job} started", start_message(self.run),
+                                  data={"job_id": self.run.job_id, "job": self.run.job, "source": self.run.source,
+                                        "started_at": self.run.started_at.isoformat()})
 
     def finish(self, error: BaseException | None = None) -> JobRun:
         ended = self.deps.clock.now()
@@ -53,19 +56,96 @@ class JobRecorder:
             self.deps.store.put_job(self.run)
         except Exception:  # the store may be what failed; the notifier still tells people
             log.exception("could not record job run %s", self.run.job_id)
-        level = "error" if error is not None else "info"
-        self.deps.notifier.notify(f"[OMS] {self._summary()}", self._summary(), level=level,
+        if error is not None:
+            subject = (f"[OMS] FAILED {self.run.job} at step '{self.step}': "
+                       f"{type(error).__name__}: {_clip(str(error), 80)}")
+            level = "error"
+        else:
+            subject = f"[OMS] {self._summary()}"
+            level = "info"
+        self.deps.notifier.notify(subject, end_message(self.run), level=level,
                                   data=self.run.model_dump(mode="json"))
         return self.run
+
+
+AFFECTED_SHOWN = 50  # a mail lists this many affected records; the data holds them all
+
+
+def _ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """The base counts first, in their usual order, then the rest by name."""
+    rest = sorted(k for k in counts if k not in BASE_COUNTS)
+    return [(k, counts.get(k, 0)) for k in (*BASE_COUNTS, *rest)]
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def _duration(run: JobRun) -> str:
+    if run.ended_at is None:
+        return "-"
+    seconds = (run.ended_at - run.started_at).total_seconds()
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def start_message(run: JobRun) -> str:
+    return "\n".join([f"Job:      {run.job}", f"Run id:   {run.job_id}", f"Source:   {run.source or '-'}",
+                       f"Started:  {run.started_at.isoformat()}"])
+
+
+def end_message(run: JobRun) -> str:
+    """A body people can read: what ran, how it ended, its counts and, on
+    failure, the failing step, the error and the records it could not apply."""
+    lines = [f"Job:      {run.job}", f"Run id:   {run.job_id}", f"Source:   {run.source or '-'}",
+             f"Status:   {run.status}", f"Started:  {run.started_at.isoformat()}",
+             f"Ended:    {run.ended_at.isoformat() if run.ended_at else '-'}", f"Duration: {_duration(run)}"]
+    if run.error:
+        affected = list(run.error.get("affected") or [])
+        lines += ["", f"Failing step: {run.error.get('step')}",
+                  f"Error:        {run.error.get('type')}: {run.error.get('message')}",
+                  f"Affected records ({len(affected)}):"]
+        lines += [f"  - {item}" for item in affected[:AFFECTED_SHOWN]]
+        if len(affected) > AFFECTED_SHOWN:
+            lines.append(f"  ... and {len(affected) - AFFECTED_SHOWN} more (see the job run's data)")
+        if not affected:
+            lines.append("  (none recorded)")
+        if run.counts.get("quarantined"):
+            lines.append("What could not be applied is in quarantine: GET /api/quarantine, then reprocess.")
+    lines += ["", "Counts:"]
+    lines += [f"  {name:<20} {value:>8}" for name, value in _ordered(run.counts) if value or name in BASE_COUNTS]
+    return "\n".join(lines)
+
+
+def alert_overdue_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
+    """Job runs still `running` past `OMS_JOB_MAX_MINUTES`: one alert each
+    (the run is marked so the next sweep does not repeat it)."""
+    now = deps.clock.now()
+    limit = timedelta(minutes=deps.settings.job_max_minutes)
+    alerted = []
+    for run in deps.store.list_jobs(scan):
+        if run.status != "running" or run.details.get("overdue_alerted_at") or now - run.started_at <= limit:
+            continue
+        minutes = (now - run.started_at).total_seconds() / 60
+        marked = run.model_copy(update={"details": {**run.details, "overdue_alerted_at": now.isoformat()}})
+        deps.store.put_job(marked)
+        deps.notifier.notify(
+            f"[OMS] {run.job} still running after {minutes:.0f} min (limit {deps.settings.job_max_minutes:g})",
+            "\n".join([start_message(run), f"Running:  {minutes:.0f} min",
+                        "It may be stuck or its process may have died; check the host's logs."]),
+            level="warning", data=marked.model_dump(mode="json"))
+        alerted.append(marked)
+    return alerted
 
 
 @contextmanager
 def job_run(deps: Deps, job: str, source: str | None = None) -> Iterator[JobRecorder]:
     recorder = JobRecorder(deps, job, source)
-    recorder.start()
-    try:
-        yield recorder
-    except BaseException as error:
-        recorder.finish(error)
-        raise
-    recorder.finish()
+    with correlate(job_id=recorder.run.job_id):
+        recorder.start()
+        try:
+            yield recorder
+        except BaseException as error:
+            recorder.finish(error)
+            raise
+        recorder.finish()

@@ -48,6 +48,14 @@ class UnitOfWork:
     def order(self, order_id: str) -> Order | None:
         return self.orders([order_id]).get(order_id)
 
+    def adopt_orders(self, orders: Iterable[Order]) -> None:
+        """Track orders read by a query (e.g. an allocation run's candidates),
+        so that their writes carry the ETags they were read with."""
+        for order in orders:
+            if order.order_id not in self._orders:
+                self._orders[order.order_id] = order
+                self._order_etags[order.order_id] = order.etag
+
     def load_streams(self, keys: Sequence[StreamKey]) -> None:
         """Load streams and all their orders in two bulk reads."""
         wanted = [k for k in dict.fromkeys(keys) if k.id not in self._streams]
@@ -66,8 +74,11 @@ class UnitOfWork:
                 self._streams[key.id] = StreamState(stream=stream, orders=orders)
 
     def stream_state(self, key: StreamKey) -> StreamState:
-        self.load_streams([key])
-        return self._streams[key.id]
+        state = self._streams.get(key.id)
+        if state is None:
+            self.load_streams([key])
+            state = self._streams[key.id]
+        return state
 
     def adopt_streams(self, streams: Iterable[Stream]) -> list[StreamState]:
         """Track streams read by a query (e.g. the parked streams of a project)."""
@@ -92,7 +103,7 @@ class UnitOfWork:
         self._orders[order.order_id] = order
         expected = self._order_etags.setdefault(order.order_id, None)
         self._part(order.project_id).orders[order.order_id] = DocWrite(order, expected)
-        state = self._streams.get(order.stream.id)
+        state = self._streams.get(order.stream_id)
         if state is not None:
             state.orders[order.order_id] = order
 

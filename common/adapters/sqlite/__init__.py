@@ -1,3 +1,4 @@
+from common.adapters.sqlite.inventory import SqliteInventory
 from common.adapters.sqlite.store import SqliteStore
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteInventory", "SqliteStore"]

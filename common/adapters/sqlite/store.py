@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,7 +85,9 @@ def _dump(model: BaseModel) -> str:
 
 
 def _iso(at: datetime) -> str:
-    return at.isoformat()
+    # Stored and compared as text: one spelling per instant (UTC; naive means
+    # UTC) keeps range filters right whatever offset a caller passes.
+    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).isoformat()
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -114,6 +116,11 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
+        # The default 2 MB page cache thrashes once the indexes outgrow it
+        # (random document ids touch every page); 64 MB keeps a busy store's
+        # hot pages in memory.
+        self._db.execute("PRAGMA cache_size=-65536")
+        self._db.execute("PRAGMA temp_store=MEMORY")
 
     # ----------------------------------------------------------- lifecycle
     def ensure_schema(self) -> None:
@@ -212,7 +219,7 @@ class SqliteStore:
                     db.execute(
                         "INSERT INTO orders (id, project_id, stream_id, status, kind, site_code, market, "
                         "updated_at, etag, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (order.order_id, order.project_id, order.stream.id, order.status.value,
+                        (order.order_id, order.project_id, order.stream_id, order.status.value,
                          order.kind.value, order.site_code, order.market, _iso(order.updated_at), etag,
                          _dump(order)),
                     )

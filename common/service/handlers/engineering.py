@@ -144,18 +144,19 @@ class _Batch:
                 events: list[tuple[int, EngineeringEvent]]) -> list[tuple[int, EngineeringEvent, EventResult]]:
         store, now = self.deps.store, self.deps.clock.now()
         seen = store.existing_markers([marker_id(ENGINEERING_SOURCE, e.event_id) for _, e in events])
-        uow.load_streams([_key(e) for _, e in events])
+        keys = [_key(e) for _, e in events]
+        uow.load_streams(keys)
         in_batch: set[str] = set()
         out = []
         policy = self.deps.policy
-        for index, event in events:
+        for (index, event), key in zip(events, keys, strict=True):
             mid = marker_id(ENGINEERING_SOURCE, event.event_id)
             if mid in seen or mid in in_batch:
                 out.append((index, event, EventResult(event.event_id, Outcome.SKIPPED_DUPLICATE,
                                                       reasons=["event was processed already"])))
                 continue
             in_batch.add(mid)
-            state = uow.stream_state(_key(event))
+            state = uow.stream_state(key)
             decision: Decision = decide(state, event, self.projects[event.project_id], policy, now,
                                         self.cmd.actor)
             uow.add_decision(decision)

@@ -1,0 +1,5 @@
+"""Cosmos DB (NoSQL API) adapters: the store and the inventory."""
+
+from common.adapters.cosmos.store import CONTAINERS, CosmosStore
+
+__all__ = ["CONTAINERS", "CosmosStore"]

@@ -1,0 +1,103 @@
+"""Splitting one partition's changes into transactional batches.
+
+A Cosmos DB transactional batch holds at most 100 operations (and 2 MB). A
+unit of work that touched many orders of one project can exceed that. The
+changes are then split along what must stay together: an order with its
+audit entries and outbox events, a stream with its orders and its audit
+entries, and an inbound event's idempotency marker with everything that
+event caused (its audit entries carry the event id as correlation id). Each
+such group goes into one batch whole, so every event stays atomic: applied
+with its marker, or not at all. Groups are packed into as few batches as
+fit. If one group alone exceeds a batch (one stream hit by dozens of events
+in a single delivery), it is split with its conditional writes (if-match
+replaces) in the first batch, so a concurrent writer is detected before
+anything is written; that is the one case where a crash between two batches
+can leave part of a group written (documented in docs/azure.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_OPERATIONS = 100
+MAX_BYTES = 1_800_000  # under the 2 MB request limit, with room for headers
+
+
+@dataclass
+class Op:
+    """One batch operation, the labels that tie it to others, and the model
+    whose ETag it sets when written."""
+
+    operation: tuple[Any, ...]
+    labels: list[str]
+    model: Any = None
+    conditional: bool = False
+    size: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        if not self.size:
+            self.size = len(json.dumps(self.operation[1], default=str))
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def groups(ops: Sequence[Op]) -> list[list[Op]]:
+    """Ops that must be written together, in first-seen order."""
+    uf = _UnionFind()
+    for index, op in enumerate(ops):
+        own = f"#{index}"
+        for label in op.labels:
+            uf.union(own, label)
+    out: dict[str, list[Op]] = {}
+    for index, op in enumerate(ops):
+        out.setdefault(uf.find(f"#{index}"), []).append(op)
+    return list(out.values())
+
+
+def _fits(batch: list[Op], extra: Sequence[Op]) -> bool:
+    return (len(batch) + len(extra) <= MAX_OPERATIONS
+            and sum(o.size for o in batch) + sum(o.size for o in extra) <= MAX_BYTES)
+
+
+def _split(group: list[Op]) -> list[list[Op]]:
+    ordered = sorted(group, key=lambda o: not o.conditional)
+    out: list[list[Op]] = [[]]
+    for op in ordered:
+        if out[-1] and not _fits(out[-1], [op]):
+            out.append([])
+        out[-1].append(op)
+    return out
+
+
+def plan(ops: Sequence[Op]) -> list[list[Op]]:
+    """Batches to send, in order. One batch when everything fits."""
+    if _fits([], ops):
+        return [list(ops)] if ops else []
+    batches: list[list[Op]] = []
+    for group in groups(ops):
+        if not _fits([], group):
+            batches.extend(_split(group))
+            continue
+        for batch in batches:
+            if _fits(batch, group):
+                batch.extend(group)
+                break
+        else:
+            batches.append(list(group))
+    return batches

@@ -1,0 +1,100 @@
+"""How domain models are stored as Cosmos DB documents.
+
+Every document of the `orders` container carries a `type` discriminator
+(order, stream, audit, outbox, marker) and the partition key `project_id`.
+Ids are unique per partition across types, so each id is prefixed with its
+type (an audit entry and the outbox event of one write share a natural id).
+Characters Cosmos DB refuses in ids (/ \\ ? #) are percent-escaped, and ids
+past its 255-character limit are replaced by a digest; the natural id stays
+in the document either way.
+
+The other containers (projects, catalog, jobs, quarantine) wrap the model in
+`body`, since master data keeps extra columns whose names could clash with
+ours; their key and query fields are copied beside it.
+
+An outbox document holds its event under `event` (the event's own `id` and
+`type` are CloudEvent attributes, not the document's), with `subject` and
+`project_id` copied beside it for queries.
+
+Fields starting with `x_` are ours, for queries (numbers sort and compare
+where ISO strings with different offsets would not); they and the system
+fields are dropped when a document is read back into a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+ORDER, STREAM, AUDIT, OUTBOX, MARKER = "order", "stream", "audit", "outbox", "marker"
+SYSTEM_FIELDS = frozenset({"id", "type", "_rid", "_self", "_etag", "_ts", "_attachments", "_lsn"})
+_UNSAFE = {"%": "%25", "/": "%2F", "\\": "%5C", "?": "%3F", "#": "%23"}
+MAX_ID_LENGTH = 255
+
+
+def doc_id(kind: str, natural: str) -> str:
+    escaped = "".join(_UNSAFE.get(ch, ch) for ch in natural)
+    out = f"{kind}:{escaped}"
+    if len(out) > MAX_ID_LENGTH:
+        out = f"{kind}:h:{hashlib.blake2b(natural.encode(), digest_size=20).hexdigest()}"
+    return out
+
+
+def epoch(at: datetime) -> float:
+    """Seconds since 1970; a naive time counts as UTC (as everywhere in the OMS)."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
+
+
+def to_doc(model: BaseModel, kind: str, natural: str, **meta: Any) -> dict[str, Any]:
+    exclude = {"etag"} if "etag" in type(model).model_fields else None
+    body = model.model_dump(mode="json", exclude=exclude)
+    body.update(meta)
+    body["id"] = doc_id(kind, natural)
+    body["type"] = kind
+    return body
+
+
+def from_doc(model: type[M], doc: dict[str, Any]) -> M:
+    data = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS and not k.startswith("x_")}
+    out = model.model_validate(data)
+    if "etag" in model.model_fields and "_etag" in doc:
+        out.etag = doc["_etag"]  # type: ignore[attr-defined]
+    return out
+
+
+def wrap(model: BaseModel, natural: str, **meta: Any) -> dict[str, Any]:
+    return {"id": doc_id("", natural)[1:], **meta, "body": model.model_dump(mode="json")}
+
+
+def unwrap(model: type[M], doc: dict[str, Any]) -> M:
+    return model.model_validate(doc["body"])
+
+
+def outbox_doc(event: BaseModel, natural: str, subject: str, project_id: str, **meta: Any) -> dict[str, Any]:
+    return {"id": doc_id(OUTBOX, natural), "type": OUTBOX, "project_id": project_id, "subject": subject,
+            **meta, "event": event.model_dump(mode="json")}
+
+
+def outbox_event(model: type[M], doc: dict[str, Any]) -> M:
+    return model.model_validate(doc["event"])
+
+
+def outbox_from_feed(docs: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[Mapping[str, Any]]]:
+    """The undelivered outbox events among change-feed documents (of every
+    type), in write order, as event dicts; and the outbox documents that are
+    not readable (for quarantine). Orders, audit entries, streams and markers
+    are ignored."""
+    picked: list[Mapping[str, Any]] = []
+    bad: list[Mapping[str, Any]] = []
+    for doc in docs:
+        if doc.get("type") != OUTBOX or doc.get("x_delivered"):
+            continue
+        (picked if isinstance(doc.get("event"), dict) else bad).append(doc)
+    picked.sort(key=lambda doc: (str(doc.get("project_id")), doc.get("x_seq") or 0))
+    return [dict(doc["event"]) for doc in picked], bad

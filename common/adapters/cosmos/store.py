@@ -1,0 +1,474 @@
+"""`common.ports.Store` on Azure Cosmos DB (NoSQL API).
+
+Containers and partition keys (DESIGN.md section 4): `orders` (/project_id:
+orders, streams, audit entries, outbox events and idempotency markers, see
+documents.py), `projects` (/project_id), `catalog` (/sku), `jobs` (/job_id),
+`quarantine` (/id). One partition's changes are one transactional batch:
+creates for new documents, audit entries, outbox events and markers;
+replaces with if-match on the ETag read for updates. A batch failing on an
+existing document is ConflictKind.EXISTS, on a changed one ConflictKind.ETAG.
+
+Reads of orders and streams are point reads, or single-partition queries,
+keyed by the project id that every order and stream id starts with. The
+queries that fan out across partitions serve listings (the API), the
+idempotency check of a whole delivery batch (one query per batch: a marker
+id does not name its project), and the embedded-style outbox methods that the
+change feed makes unnecessary in Azure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey, exceptions
+from pydantic import BaseModel
+
+from common.adapters.cosmos import documents as d
+from common.adapters.cosmos.batching import Op, plan
+from common.adapters.cosmos.client import Connection, connection_from_settings, get_client, with_retry
+from common.config import Settings
+from common.domain.ids import project_of
+from common.domain.models import (
+    AuditEntry,
+    CatalogItem,
+    JobRun,
+    Order,
+    OutboxEvent,
+    Project,
+    QuarantineRecord,
+    Stream,
+)
+from common.ports import CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
+
+M = TypeVar("M", bound=BaseModel)
+
+# name -> partition key path; `leases` is the change feed's (the Functions host writes it).
+CONTAINERS: dict[str, str] = {
+    "orders": "/project_id",
+    "projects": "/project_id",
+    "catalog": "/sku",
+    "jobs": "/job_id",
+    "quarantine": "/id",
+    "inventory": "/warehouse_id",
+    "leases": "/id",
+}
+_CHUNK = 200  # ids per ARRAY_CONTAINS query
+_WRITERS = 8  # parallel upserts of master data
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def _encode(value: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _decode(token: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64decode(token.encode()).decode()
+
+
+class CosmosStore:
+    """The store on Cosmos DB. Shares the process's client; safe to share between threads."""
+
+    def __init__(self, client: CosmosClient | Callable[[], CosmosClient], database: str) -> None:
+        self._client_factory = client if callable(client) else (lambda: client)
+        self.database_name = database
+        self._db: DatabaseProxy | None = None
+        self._containers: dict[str, ContainerProxy] = {}
+        self._lock = threading.Lock()
+        self._seq_lock = threading.Lock()
+        self._last_seq = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CosmosStore:
+        """No I/O: the client is made on first use (never at import)."""
+        conn: Connection = connection_from_settings(settings)
+        return cls(lambda: get_client(conn), settings.cosmos_database)
+
+    # ----------------------------------------------------------- lifecycle
+    @property
+    def db(self) -> DatabaseProxy:
+        if self._db is None:
+            self._db = self._client_factory().get_database_client(self.database_name)
+        return self._db
+
+    def container(self, name: str) -> ContainerProxy:
+        found = self._containers.get(name)
+        if found is None:
+            with self._lock:
+                found = self._containers.setdefault(name, self.db.get_container_client(name))
+        return found
+
+    def ensure_schema(self) -> None:
+        """Create the database and containers when missing (emulators). In
+        Azure they are provisioned by infra/ and the identity may not create
+        them; reading them then is all this does."""
+        client = self._client_factory()
+        try:
+            self.db.read()
+        except exceptions.CosmosResourceNotFoundError:
+            client.create_database_if_not_exists(self.database_name)
+        for name, path in CONTAINERS.items():
+            try:
+                self.container(name).read()
+            except exceptions.CosmosResourceNotFoundError:
+                self.db.create_container_if_not_exists(name, partition_key=PartitionKey(path))
+
+    def ping(self) -> bool:
+        try:
+            with_retry(lambda: self.db.read(), attempts=2)
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        """The client belongs to the process (client.close_clients ends it)."""
+
+    # ------------------------------------------------------------- helpers
+    def _query(self, container: str, sql: str, params: dict[str, Any] | None = None,
+               partition: str | None = None) -> list[dict[str, Any]]:
+        parameters = [{"name": k, "value": v} for k, v in (params or {}).items()]
+        proxy = self.container(container)
+
+        def run() -> list[dict[str, Any]]:
+            if partition is not None:
+                return list(proxy.query_items(sql, parameters=parameters, partition_key=partition))
+            return list(proxy.query_items(sql, parameters=parameters, enable_cross_partition_query=True))
+
+        return with_retry(run)
+
+    def _point(self, container: str, item: str, partition: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = with_retry(lambda: self.container(container).read_item(item, partition))
+        except exceptions.CosmosResourceNotFoundError:
+            return None
+        return found
+
+    def _next_seq(self) -> int:
+        """Write order of audit and outbox documents (ties of equal times)."""
+        with self._seq_lock:
+            self._last_seq = max(time.time_ns(), self._last_seq + 1)
+            return self._last_seq
+
+    def _by_natural_id(self, kind: str, key: str, model: type[M], ids: Sequence[str]) -> dict[str, M]:
+        out: dict[str, M] = {}
+        by_project: dict[str, list[str]] = {}
+        for natural in dict.fromkeys(ids):
+            by_project.setdefault(project_of(natural), []).append(natural)
+        for project, wanted in by_project.items():
+            if len(wanted) == 1:
+                doc = self._point("orders", d.doc_id(kind, wanted[0]), project)
+                docs = [doc] if doc is not None and doc.get("type") == kind else []
+            else:
+                docs = []
+                for chunk in _chunks(wanted):
+                    docs += self._query(
+                        "orders", f"SELECT * FROM c WHERE c.project_id = @p AND c.type = @t "
+                        f"AND ARRAY_CONTAINS(@ids, c.{key})", {"@p": project, "@t": kind, "@ids": chunk}, project)
+            for doc in docs:
+                out[doc[key]] = d.from_doc(model, doc)
+        return out
+
+    # ------------------------------------------------------ order partition
+    def get_order(self, order_id: str) -> Order | None:
+        return self.get_orders([order_id]).get(order_id)
+
+    def get_orders(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        return self._by_natural_id(d.ORDER, "order_id", Order, order_ids)
+
+    def get_streams(self, stream_ids: Sequence[str]) -> dict[str, Stream]:
+        return self._by_natural_id(d.STREAM, "stream_id", Stream, stream_ids)
+
+    def parked_streams(self, project_id: str) -> list[Stream]:
+        docs = self._query("orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t "
+                           "AND c.x_parked = true", {"@p": project_id, "@t": d.STREAM}, project_id)
+        return sorted((d.from_doc(Stream, doc) for doc in docs), key=lambda s: s.stream_id)
+
+    def existing_markers(self, marker_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(marker_ids))):
+            docs = self._query("orders", "SELECT c.marker_id FROM c WHERE c.type = @t "
+                               "AND ARRAY_CONTAINS(@ids, c.marker_id)", {"@t": d.MARKER, "@ids": chunk})
+            found.update(doc["marker_id"] for doc in docs)
+        return found
+
+    def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult:
+        result = CommitResult()
+        for part in changes:
+            if part.is_empty():
+                continue
+            conflict = self._commit_partition(part)
+            if conflict is not None:
+                result.conflicts[part.partition] = conflict
+        return result
+
+    def _operations(self, part: PartitionChanges) -> list[Op]:
+        ops: list[Op] = []
+        for marker in part.markers:
+            body = d.to_doc(marker, d.MARKER, marker.marker_id)
+            ops.append(Op(("create", (body,)), [f"event:{marker.event_id}"]))
+        for swrite in part.streams.values():
+            stream = swrite.doc
+            body = d.to_doc(stream, d.STREAM, stream.stream_id, x_parked=stream.parked is not None)
+            ops.append(self._write(body, swrite.expected, stream, [f"stream:{stream.stream_id}"]))
+        for owrite in part.orders.values():
+            order = owrite.doc
+            body = d.to_doc(order, d.ORDER, order.order_id, x_updated=d.epoch(order.updated_at))
+            ops.append(self._write(body, owrite.expected, order,
+                                   [f"order:{order.order_id}", f"stream:{order.stream.id}"]))
+        for entry in part.audit:
+            body = d.to_doc(entry, d.AUDIT, entry.audit_id, x_at=d.epoch(entry.at), x_seq=self._next_seq())
+            labels = [f"order:{entry.order_id}"] if entry.order_id else []
+            labels += [f"stream:{entry.stream_id}"] if entry.stream_id else []
+            labels += [f"event:{entry.correlation_id}"] if entry.correlation_id else []
+            ops.append(Op(("create", (body,)), labels))
+        for event in part.outbox:
+            body = d.outbox_doc(event, event.id, event.subject, event.project_id, x_seq=self._next_seq(),
+                                x_delivered=event.delivered_at is not None)
+            ops.append(Op(("create", (body,)), [f"order:{event.subject}"]))
+        return ops
+
+    @staticmethod
+    def _write(body: dict[str, Any], expected: str | None, model: Any, labels: list[str]) -> Op:
+        if expected is None:
+            return Op(("create", (body,)), labels, model=model)
+        return Op(("replace", (body["id"], body), {"if_match_etag": expected}), labels, model=model,
+                  conditional=True)
+
+    def _commit_partition(self, part: PartitionChanges) -> ConflictKind | None:
+        container = self.container("orders")
+        for batch in plan(self._operations(part)):
+            try:
+                results = with_retry(lambda b=batch: container.execute_item_batch(  # type: ignore[misc]
+                    [op.operation for op in b], partition_key=part.partition))
+            except exceptions.CosmosBatchOperationError as error:
+                return _conflict_kind(error.status_code, error)
+            except exceptions.CosmosHttpResponseError as error:
+                if error.status_code in (404, 409, 412):
+                    return _conflict_kind(error.status_code, error)
+                raise
+            for op, outcome in zip(batch, results, strict=False):
+                if op.model is not None:
+                    op.model.etag = outcome.get("eTag") or (outcome.get("resourceBody") or {}).get("_etag")
+        return None
+
+    def query_orders(self, query: OrderQuery) -> Page[Order]:
+        where, params = ["c.type = @t"], {"@t": d.ORDER}
+        for column, value in (("status", query.status), ("project_id", query.project_id),
+                              ("site_code", query.site_code), ("market", query.market), ("kind", query.kind)):
+            if value is not None:
+                where.append(f"c.{column} = @{column}")
+                params[f"@{column}"] = value
+        if query.updated_since is not None:
+            where.append("c.x_updated >= @since")
+            params["@since"] = d.epoch(query.updated_since)  # type: ignore[assignment]
+        if query.continuation:
+            where.append("c.order_id > @after")
+            params["@after"] = _decode(query.continuation)
+        limit = max(1, min(query.limit, 1000))
+        docs = self._query("orders", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
+                           "ORDER BY c.order_id", params, query.project_id)
+        items = [d.from_doc(Order, doc) for doc in docs[:limit]]
+        continuation = _encode(items[-1].order_id) if len(docs) > limit else None
+        return Page(items=items, continuation=continuation)
+
+    def _audit(self, docs: list[dict[str, Any]]) -> list[AuditEntry]:
+        docs.sort(key=lambda doc: (doc.get("x_at", 0), doc.get("x_seq", 0)))
+        return [d.from_doc(AuditEntry, doc) for doc in docs]
+
+    def order_audit(self, order_id: str) -> list[AuditEntry]:
+        project = project_of(order_id)
+        return self._audit(self._query(
+            "orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t AND c.order_id = @o",
+            {"@p": project, "@t": d.AUDIT, "@o": order_id}, project))
+
+    def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
+                    limit: int = 1000) -> list[AuditEntry]:
+        where, params = ["c.type = @t"], {"@t": d.AUDIT}
+        if project_id is not None:
+            where.append("c.project_id = @p")
+            params["@p"] = project_id
+        if since is not None:
+            where.append("c.x_at >= @since")
+            params["@since"] = d.epoch(since)  # type: ignore[assignment]
+        if until is not None:
+            where.append("c.x_at < @until")
+            params["@until"] = d.epoch(until)  # type: ignore[assignment]
+        docs = self._query("orders", f"SELECT TOP {max(1, int(limit))} * FROM c WHERE {' AND '.join(where)} "
+                           "ORDER BY c.x_at", params, project_id)
+        return self._audit(docs)
+
+    # ---------------------------------------------------------------- outbox
+    @staticmethod
+    def _outbox(docs: list[dict[str, Any]]) -> list[OutboxEvent]:
+        docs.sort(key=lambda doc: doc.get("x_seq", 0))
+        return [d.outbox_event(OutboxEvent, doc) for doc in docs]
+
+    def pending_outbox(self, limit: int = 500) -> list[OutboxEvent]:
+        return self._outbox(self._query(
+            "orders", f"SELECT TOP {max(1, int(limit))} * FROM c WHERE c.type = @t AND c.x_delivered = false "
+            "ORDER BY c.x_seq", {"@t": d.OUTBOX}))
+
+    def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
+        container = self.container("orders")
+        for event_id in dict.fromkeys(event_ids):
+            for _attempt in range(5):
+                doc = self._point("orders", d.doc_id(d.OUTBOX, event_id), project_of(event_id))
+                if doc is None:
+                    found = self._query("orders", "SELECT * FROM c WHERE c.type = @t AND c.id = @id",
+                                        {"@t": d.OUTBOX, "@id": d.doc_id(d.OUTBOX, event_id)})
+                    doc = found[0] if found else None
+                if doc is None or doc.get("x_delivered"):
+                    break
+                event = d.outbox_event(OutboxEvent, doc).model_copy(update={"delivered_at": at})
+                body = d.outbox_doc(event, event.id, event.subject, event.project_id, x_seq=doc.get("x_seq", 0),
+                                    x_delivered=True)
+                try:
+                    with_retry(lambda b=body, e=doc["_etag"]: container.replace_item(  # type: ignore[misc]
+                        b["id"], b, etag=e, match_condition=_if_match()))
+                    break
+                except exceptions.CosmosAccessConditionFailedError:
+                    continue  # changed meanwhile: read again
+
+    def outbox_events(self, subject: str | None = None) -> list[OutboxEvent]:
+        if subject is None:
+            return self._outbox(self._query("orders", "SELECT * FROM c WHERE c.type = @t", {"@t": d.OUTBOX}))
+        project = project_of(subject)
+        return self._outbox(self._query(
+            "orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t AND c.subject = @s",
+            {"@p": project, "@t": d.OUTBOX, "@s": subject}, project))
+
+    # ----------------------------------------------------------- master data
+    def _get_wrapped(self, container: str, key: str, model: type[M], ids: Sequence[str]) -> dict[str, M]:
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, M] = {}
+        if len(wanted) == 1:
+            doc = self._point(container, d.doc_id("", wanted[0])[1:], wanted[0])
+            docs = [doc] if doc is not None else []
+        else:
+            docs = []
+            for chunk in _chunks(wanted):
+                docs += self._query(container, f"SELECT * FROM c WHERE ARRAY_CONTAINS(@ids, c.{key})",
+                                    {"@ids": chunk})
+        for doc in docs:
+            out[doc[key]] = d.unwrap(model, doc)
+        return out
+
+    def _upsert_all(self, container: str, bodies: Iterable[dict[str, Any]]) -> int:
+        proxy = self.container(container)
+        count = 0
+
+        def upsert(body: dict[str, Any]) -> None:
+            with_retry(lambda: proxy.upsert_item(body))
+
+        with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+            iterator = iter(bodies)
+            while chunk := list(itertools.islice(iterator, 1000)):
+                list(pool.map(upsert, chunk))
+                count += len(chunk)
+        return count
+
+    def _list_wrapped(self, container: str, key: str, model: type[M], limit: int,
+                      continuation: str | None) -> Page[M]:
+        after = _decode(continuation) if continuation else ""
+        limit = max(1, int(limit))
+        docs = self._query(container, f"SELECT TOP {limit + 1} * FROM c WHERE c.{key} > @after ORDER BY c.{key}",
+                           {"@after": after})
+        items = [d.unwrap(model, doc) for doc in docs[:limit]]
+        token = _encode(docs[limit - 1][key]) if len(docs) > limit else None
+        return Page(items=items, continuation=token)
+
+    def get_projects(self, project_ids: Sequence[str]) -> dict[str, Project]:
+        return self._get_wrapped("projects", "project_id", Project, project_ids)
+
+    def put_projects(self, projects: Iterable[Project]) -> int:
+        return self._upsert_all("projects", (d.wrap(p, p.project_id, project_id=p.project_id) for p in projects))
+
+    def list_projects(self, limit: int = 100, continuation: str | None = None) -> Page[Project]:
+        return self._list_wrapped("projects", "project_id", Project, limit, continuation)
+
+    def get_catalog(self, skus: Sequence[str]) -> dict[str, CatalogItem]:
+        return self._get_wrapped("catalog", "sku", CatalogItem, skus)
+
+    def put_catalog(self, items: Iterable[CatalogItem]) -> int:
+        return self._upsert_all("catalog", (d.wrap(i, i.sku, sku=i.sku) for i in items))
+
+    # ------------------------------------------------- job runs, quarantine
+    def put_job(self, job: JobRun) -> None:
+        body = d.wrap(job, job.job_id, job_id=job.job_id, x_started=d.epoch(job.started_at))
+        with_retry(lambda: self.container("jobs").upsert_item(body))
+
+    def get_job(self, job_id: str) -> JobRun | None:
+        doc = self._point("jobs", d.doc_id("", job_id)[1:], job_id)
+        return d.unwrap(JobRun, doc) if doc is not None else None
+
+    def list_jobs(self, limit: int = 50) -> list[JobRun]:
+        docs = self._query("jobs", f"SELECT TOP {max(1, int(limit))} * FROM c ORDER BY c.x_started DESC")
+        jobs = [d.unwrap(JobRun, doc) for doc in docs]
+        jobs.sort(key=lambda j: (d.epoch(j.started_at), j.job_id), reverse=True)
+        return jobs
+
+    def put_quarantine(self, record: QuarantineRecord) -> QuarantineRecord:
+        container = self.container("quarantine")
+        item = d.doc_id("", record.id)[1:]
+        for _attempt in range(5):
+            old_doc = self._point("quarantine", item, record.id)
+            stored = record
+            if old_doc is not None:
+                old = d.unwrap(QuarantineRecord, old_doc)
+                if record.status == "open" and old.status == "open":
+                    # The same bad input again (redelivery): one record, counted.
+                    stored = record.model_copy(update={"attempts": old.attempts + 1,
+                                                       "received_at": old.received_at})
+            body = d.wrap(stored, stored.id, status=stored.status, x_received=d.epoch(stored.received_at))
+            try:
+                if old_doc is None:
+                    with_retry(lambda b=body: container.create_item(b))  # type: ignore[misc]
+                else:
+                    with_retry(lambda b=body, e=old_doc["_etag"]: container.replace_item(  # type: ignore[misc]
+                        b["id"], b, etag=e, match_condition=_if_match()))
+                return stored
+            except (exceptions.CosmosResourceExistsError, exceptions.CosmosAccessConditionFailedError):
+                continue  # a concurrent writer got there first: read again
+        raise RuntimeError(f"quarantine record {record.id} kept changing; not written")
+
+    def get_quarantine(self, record_id: str) -> QuarantineRecord | None:
+        doc = self._point("quarantine", d.doc_id("", record_id)[1:], record_id)
+        return d.unwrap(QuarantineRecord, doc) if doc is not None else None
+
+    def list_quarantine(self, status: str | None = None, limit: int = 100) -> list[QuarantineRecord]:
+        where, params = "", {}
+        if status is not None:
+            where, params = "WHERE c.status = @s", {"@s": status}
+        docs = self._query("quarantine", f"SELECT TOP {max(1, int(limit))} * FROM c {where} "
+                           "ORDER BY c.x_received DESC", params)
+        records = [d.unwrap(QuarantineRecord, doc) for doc in docs]
+        records.sort(key=lambda r: r.id)
+        records.sort(key=lambda r: d.epoch(r.received_at), reverse=True)
+        return records
+
+
+def _if_match() -> Any:
+    from azure.core import MatchConditions
+
+    return MatchConditions.IfNotModified
+
+
+def _conflict_kind(status: int | None, error: Exception) -> ConflictKind:
+    if status == 409:
+        return ConflictKind.EXISTS
+    if status in (404, 412):
+        return ConflictKind.ETAG  # changed (or deleted) since it was read
+    raise error

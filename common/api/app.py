@@ -1,0 +1,113 @@
+"""The FastAPI application: one router per resource under `/api`, problem+json
+for every error, and one OpenAPI 3.1 document at `/api/openapi.json`.
+
+`create_app()` does no I/O: dependencies are resolved per request through
+`common.api.deps.provide_deps`, so the Functions host can import it safely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from common.api import problems
+from common.api.deps import deps_of
+from common.api.routers import (
+    allocation,
+    audit,
+    dashboard,
+    health,
+    intake,
+    inventory,
+    jobs,
+    orders,
+    projects,
+    quarantine,
+)
+from common.api.schemas import OrderPatch, Problem
+
+ROUTERS = (health, orders, audit, intake, allocation, projects, jobs, quarantine, inventory, dashboard)
+
+# Errors any route may answer, beside the ones FastAPI documents itself.
+COMMON_ERRORS = {
+    "400": "The body is not valid JSON",
+    "413": "The body is larger than the configured limit",
+    "422": "The request is not valid",
+    "500": "Unexpected failure (a correlation id, no details)",
+}
+GUARDED_ERRORS = {"401": "No or unknown credentials", "403": "The caller lacks the role"}
+ORDER_ERRORS = {
+    "404": "No such resource",
+    "409": "Illegal transition (names the current status) or state conflict",
+    "412": "The If-Match ETag is stale",
+    "428": "If-Match is required",
+    "501": "Not available in this build",
+    "415": "Unsupported media type",
+}
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Telecom OMS review API",
+        version="1.0.0",
+        description="Orders from engineering designs: review, correct, approve, reprocess, and read what happened. "
+                    "Errors are application/problem+json (RFC 9457).",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    for module in ROUTERS:
+        app.include_router(module.api)
+    problems.install(app)
+    app.add_middleware(problems.GuardMiddleware, max_body_bytes=lambda: deps_of(app).settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {problems.PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _add_component(components: dict[str, Any], model: type[BaseModel]) -> None:
+    """A model only read by hand (not a FastAPI body parameter), with its own
+    nested models, in the document's components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, nested in schema.pop("$defs", {}).items():
+        components.setdefault(name, nested)
+    components[model.__name__] = schema
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error answer declared as problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (Problem, OrderPatch):
+        _add_component(components, model)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            errors = dict(COMMON_ERRORS)
+            if operation.get("security"):
+                errors.update(GUARDED_ERRORS)
+            if path != "/api/health":
+                errors.update(ORDER_ERRORS)
+            else:
+                errors["503"] = "The store is not reachable"
+            for status, description in errors.items():
+                responses[status] = _problem_response(responses.get(status, {}).get("description") or description)
+            if path == "/api/orders/{order_id}" and "200" in responses:
+                responses["200"]["headers"] = {"ETag": {"description": "the order's etag in double quotes",
+                                                        "schema": {"type": "string"}}}
+    if "/api/health" in schema.get("paths", {}):
+        schema["paths"]["/api/health"]["get"]["responses"]["503"]["content"] = {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,65 @@
+"""How routes get the process's dependencies and the caller's identity.
+
+Routes ask for `provide_deps` through FastAPI's `Depends`; tests swap it with
+`set_deps` or `app.dependency_overrides[provide_deps]`. The role check and the
+body-size guard resolve it the same way, so one override covers them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.applications import Starlette
+from starlette.responses import Response
+
+from common.api.auth import Identity, Role, RoleDependency, authorize, identify
+from common.config import Settings
+from common.service.bootstrap import Deps, get_deps
+
+
+def provide_deps() -> Deps:
+    return get_deps()
+
+
+def deps_of(app: Starlette | Any) -> Deps:
+    overrides = getattr(app, "dependency_overrides", {})
+    provider = overrides.get(provide_deps, provide_deps)
+    deps: Deps = provider()
+    return deps
+
+
+def _settings(request: Request) -> Settings:
+    return deps_of(request.app).settings
+
+
+def require(role: Role) -> RoleDependency:
+    return RoleDependency(role, _settings)
+
+
+
+
+class GuardedRoute(APIRoute):
+    """A route whose role check runs before FastAPI reads and validates the
+    body: a caller without credentials gets 401 (without the role 403) for any
+    request, well-formed or not, and nothing of it is looked at."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        checks = [d.call for d in self.dependant.dependencies if isinstance(d.call, RoleDependency)]
+        if not checks:
+            return handler
+        role = checks[0].role
+
+        async def guarded(request: Request) -> Response:
+            identity = identify(request.headers, _settings(request))
+            request.state.identity = identity
+            authorize(identity, role)
+            return await handler(request)
+
+        return guarded
+
+
+__all__ = ["Deps", "GuardedRoute", "Identity", "Role", "deps_of", "provide_deps", "require"]

@@ -1,0 +1,37 @@
+"""What every router shares: the route class, the request correlation id and
+the problem responses declared in the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from common.api.deps import GuardedRoute
+from common.api.problems import ProblemError
+
+
+def router(tag: str) -> APIRouter:
+    return APIRouter(prefix="/api", tags=[tag], route_class=GuardedRoute)
+
+
+def correlation_id(request: Request) -> str:
+    """The caller's `X-Correlation-Id` / `X-Request-Id`, or a fresh one; it
+    ends up in the audit entries the request causes."""
+    given = request.headers.get("x-correlation-id") or request.headers.get("x-request-id")
+    if given and 0 < len(given) <= 128 and given.isprintable():
+        return given
+    return f"http-{uuid.uuid4().hex}"
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON: 400 when it is not, an empty body being `{}`."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ProblemError(400, f"the request body is not valid JSON: {error}", kind="malformed-body") from error

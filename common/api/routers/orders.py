@@ -1,0 +1,204 @@
+"""Orders: list, read, edit, add items, approve, reject, cancel, reprocess,
+and each order's audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from common.api.auth import Identity
+from common.api.deps import Deps, Role, provide_deps, require
+from common.api.problems import ProblemError
+from common.api.routers.common import correlation_id, json_body, router
+from common.api.schemas import (
+    AddItemsIn,
+    ApproveIn,
+    AuditPage,
+    CancelIn,
+    OrderOut,
+    OrderPage,
+    OrderPatch,
+    RejectIn,
+    ReprocessOut,
+)
+from common.domain.models import LineSource, Order, OrderKind, OrderStatus
+from common.ports import OrderQuery
+from common.service.handlers import review
+
+api = router("orders")
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="the order's ETag, quoted or bare")]
+
+PATCH_MEDIA_TYPES = ("application/json", "application/merge-patch+json")
+
+
+def _with_etag(response: Response, order: Order) -> OrderOut:
+    if order.etag:
+        response.headers["ETag"] = f'"{order.etag}"'
+    return OrderOut.of(order)
+
+
+def _lines(items: list[Any]) -> list[review.LineInput]:
+    return [review.LineInput(sku=i.sku, qty=i.qty, uom=i.uom,
+                             source=LineSource(i.source) if i.source else None) for i in items]
+
+
+@api.get("/orders", response_model=OrderPage, summary="List orders")
+def list_orders(
+    deps: Annotated[Deps, Depends(provide_deps)],
+    _: Annotated[Identity, Depends(require(Role.VIEWER))],
+    status: OrderStatus | None = None,
+    project_id: Annotated[str | None, Query(max_length=128)] = None,
+    site_code: Annotated[str | None, Query(max_length=128)] = None,
+    market: Annotated[str | None, Query(max_length=128)] = None,
+    kind: OrderKind | None = None,
+    updated_since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    continuation: Annotated[str | None, Query(max_length=1024)] = None,
+) -> OrderPage:
+    query = OrderQuery(status=status.value if status else None, project_id=project_id, site_code=site_code,
+                       market=market, kind=kind.value if kind else None, updated_since=updated_since,
+                       limit=limit, continuation=continuation)
+    try:
+        page = deps.store.query_orders(query)
+    except ValueError as error:  # a continuation token this store did not hand out
+        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
+                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+    return OrderPage(items=[OrderOut.of(o) for o in page.items], continuation=page.continuation)
+
+
+@api.get("/orders/{order_id}", response_model=OrderOut, summary="Read an order (with its ETag)")
+def get_order(
+    order_id: str, response: Response,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    _: Annotated[Identity, Depends(require(Role.VIEWER))],
+) -> OrderOut:
+    order = deps.store.get_order(order_id)
+    if order is None:
+        raise ProblemError(404, f"order {order_id} not found", kind="not-found")
+    return _with_etag(response, order)
+
+
+@api.patch(
+    "/orders/{order_id}", response_model=OrderOut, summary="Edit an order's lines and editable fields",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        media: {"schema": {"$ref": "#/components/schemas/OrderPatch"}} for media in PATCH_MEDIA_TYPES}}},
+)
+async def patch_order(
+    order_id: str, request: Request, response: Response,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.PLANNER))],
+    if_match: IfMatch = None,
+) -> OrderOut:
+    # Preconditions before the body (CONTRACT.md): no If-Match, no look at it.
+    if not if_match:
+        raise ProblemError(428, "If-Match is required: send the ETag of the order as read",
+                           kind="precondition-required")
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media not in PATCH_MEDIA_TYPES:
+        raise ProblemError(415, f"send {' or '.join(PATCH_MEDIA_TYPES)}", kind="unsupported-media-type")
+    raw = await json_body(request)
+    if not isinstance(raw, dict):
+        raise ProblemError(422, "the patch must be a JSON object", kind="validation-error",
+                           errors=[{"loc": ["body"], "msg": "expected an object"}])
+    try:
+        patch = OrderPatch.model_validate(raw)
+    except ValidationError as error:
+        raise ProblemError(422, "the patch is not valid", kind="validation-error",
+                           errors=[{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                                   for e in error.errors()]) from error
+    if "lines" in patch.model_fields_set and patch.lines is None:
+        raise ProblemError(422, "lines cannot be removed; send the new line list", kind="validation-error",
+                           errors=[{"loc": ["body", "lines"], "msg": "must be a list"}])
+    fields = {name: getattr(patch, name) for name in patch.model_fields_set if name != "lines"}
+    cmd = review.EditOrder(order_id=order_id, actor=identity.actor, if_match=if_match,
+                           lines=_lines(patch.lines) if patch.lines is not None else None, fields=fields,
+                           correlation_id=correlation_id(request))
+    order = await run_in_threadpool(review.edit_order, deps, cmd)
+    return _with_etag(response, order)
+
+
+@api.post("/orders/{order_id}/items", response_model=OrderOut, summary="Add manual items")
+def add_items(
+    order_id: str, body: AddItemsIn, request: Request, response: Response,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.PLANNER))],
+    if_match: IfMatch = None,
+) -> OrderOut:
+    order = review.add_items(deps, review.AddItems(order_id=order_id, actor=identity.actor, items=_lines(body.items),
+                                                   if_match=if_match, correlation_id=correlation_id(request)))
+    return _with_etag(response, order)
+
+
+@api.post("/orders/{order_id}/approve", response_model=OrderOut, summary="Approve a Draft order")
+def approve(
+    order_id: str, request: Request, response: Response,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.APPROVER))],
+    body: Annotated[ApproveIn | None, Body()] = None,
+    if_match: IfMatch = None,
+) -> OrderOut:
+    order = review.approve_order(deps, review.ApproveOrder(
+        order_id=order_id, actor=identity.actor, if_match=if_match, comment=body.comment if body else None,
+        correlation_id=correlation_id(request)))
+    return _with_etag(response, order)
+
+
+@api.post("/orders/{order_id}/reject", response_model=OrderOut,
+          summary="Send an Approved or returned order back to Draft")
+def reject(
+    order_id: str, body: RejectIn, request: Request, response: Response,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.APPROVER))],
+    if_match: IfMatch = None,
+) -> OrderOut:
+    order = review.reject_order(deps, review.RejectOrder(
+        order_id=order_id, actor=identity.actor, reason=body.reason, if_match=if_match,
+        correlation_id=correlation_id(request)))
+    return _with_etag(response, order)
+
+
+@api.post("/orders/{order_id}/cancel", response_model=OrderOut, summary="Cancel a Draft order")
+def cancel(
+    order_id: str, request: Request, response: Response,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.PLANNER))],
+    body: Annotated[CancelIn | None, Body()] = None,
+    if_match: IfMatch = None,
+) -> OrderOut:
+    order = review.cancel_order(deps, review.CancelOrder(
+        order_id=order_id, actor=identity.actor, reason=body.reason if body else None, if_match=if_match,
+        correlation_id=correlation_id(request)))
+    return _with_etag(response, order)
+
+
+@api.post("/orders/{order_id}/reprocess", response_model=ReprocessOut,
+          summary="Run the delta rules for the order's stream again with the latest data")
+def reprocess(
+    order_id: str, request: Request, response: Response,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.PLANNER))],
+    if_match: IfMatch = None,
+) -> ReprocessOut:
+    result = review.reprocess_order(deps, review.ReprocessOrder(
+        order_id=order_id, actor=identity.actor, if_match=if_match, correlation_id=correlation_id(request)))
+    if result.order is not None and result.order.order_id == order_id and result.order.etag:
+        response.headers["ETag"] = f'"{result.order.etag}"'
+    return ReprocessOut(outcome=result.outcome,
+                        order_id=result.order_id, reasons=result.reasons,
+                        order=OrderOut.of(result.order) if result.order else None)
+
+
+@api.get("/orders/{order_id}/audit", response_model=AuditPage, summary="The order's audit trail, oldest first")
+def order_audit(
+    order_id: str,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    _: Annotated[Identity, Depends(require(Role.VIEWER))],
+) -> AuditPage:
+    if deps.store.get_order(order_id) is None:
+        raise ProblemError(404, f"order {order_id} not found", kind="not-found")
+    return AuditPage(items=deps.store.order_audit(order_id))

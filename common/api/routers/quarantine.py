@@ -1,0 +1,38 @@
+"""Quarantined inputs with their reasons, and trying one again."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request
+
+from common.api.auth import Identity
+from common.api.deps import Deps, Role, provide_deps, require
+from common.api.routers.common import correlation_id, router
+from common.api.schemas import IntakeResult, QuarantinePage, QuarantineReprocessOut
+from common.service.handlers import review
+
+api = router("quarantine")
+
+
+@api.get("/quarantine", response_model=QuarantinePage, summary="Quarantined inputs, newest first")
+def list_quarantine(
+    deps: Annotated[Deps, Depends(provide_deps)],
+    _: Annotated[Identity, Depends(require(Role.VIEWER))],
+    status: Literal["open", "reprocessed", "discarded"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> QuarantinePage:
+    return QuarantinePage(items=deps.store.list_quarantine(status, limit))
+
+
+@api.post("/quarantine/{record_id}/reprocess", response_model=QuarantineReprocessOut,
+          summary="Run a quarantined input through its handler again")
+def reprocess(
+    record_id: str, request: Request,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.OPERATOR))],
+) -> QuarantineReprocessOut:
+    result = review.reprocess_quarantined(deps, review.ReprocessQuarantined(
+        record_id=record_id, actor=identity.actor, correlation_id=correlation_id(request)))
+    return QuarantineReprocessOut(record=result.record,
+                                  results=[IntakeResult.model_validate(r) for r in result.results])

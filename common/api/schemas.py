@@ -1,0 +1,234 @@
+"""Request and response models of the HTTP API (CONTRACT.md: Resources).
+
+Responses are built from the domain models, so the JSON names are the
+contract's; requests forbid unknown fields so a typo is a 422, not a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic.json_schema import SkipJsonSchema
+
+from common.domain.models import (
+    AuditEntry,
+    JobRun,
+    LineSource,
+    Order,
+    OrderKind,
+    OrderLine,
+    OrderStatus,
+    Project,
+    QuarantineRecord,
+)
+
+Sku = Annotated[str, Field(min_length=1, max_length=64)]
+Uom = Annotated[str, Field(min_length=1, max_length=16)]
+Qty = Annotated[StrictInt, Field(gt=0, le=1_000_000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ requests
+
+class LineIn(_In):
+    sku: Sku
+    qty: Qty
+    uom: Uom = "EA"
+    source: Literal["engineering", "manual"] | None = Field(
+        None, description="kept from the order's line of the same SKU when omitted, else manual")
+
+
+class OrderPatch(_In):
+    """`application/json` or `application/merge-patch+json`: `lines` is the
+    whole new line list; absent fields stay as they are."""
+
+    lines: list[LineIn] | SkipJsonSchema[None] = Field(None, max_length=1000)
+    warehouse_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    need_by: date | None = None
+
+
+class AddItemsIn(_In):
+    items: list[LineIn] = Field(min_length=1, max_length=1000)
+
+
+class ApproveIn(_In):
+    comment: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class RejectIn(_In):
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
+
+
+class CancelIn(_In):
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class AllocationRunIn(_In):
+    dry_run: bool = False
+    mode: Literal["greedy", "optimal"] = "greedy"
+
+
+# ----------------------------------------------------------------- responses
+
+class OrderOut(BaseModel):
+    order_id: str
+    order_number: str
+    kind: OrderKind
+    parent_order_id: str | None
+    project_id: str
+    site_code: str
+    order_type: str
+    status: OrderStatus
+    revision: int
+    design_version: int | None
+    warehouse_id: str | None
+    market: str | None
+    national_priority: int | None
+    gated: bool
+    plan_type: str | None
+    need_by: date | None
+    lines: list[OrderLine]
+    returned: dict[str, int]
+    rejection_reason: str | None
+    approved_at: datetime | None
+    approved_by: str | None
+    last_changed_by: str | None
+    status_since: datetime | None
+    sla_breached: list[str]
+    created_at: datetime
+    updated_at: datetime
+    etag: str | None
+
+    @classmethod
+    def of(cls, order: Order) -> OrderOut:
+        return cls.model_validate(order.model_dump(include=set(cls.model_fields)))
+
+
+class Page(BaseModel):
+    continuation: str | None = None
+
+
+class OrderPage(Page):
+    items: list[OrderOut]
+
+
+class AuditPage(Page):
+    items: list[AuditEntry]
+
+
+class JobPage(Page):
+    items: list[JobRun]
+
+
+class QuarantinePage(Page):
+    items: list[QuarantineRecord]
+
+
+class ProjectOut(Project):
+    qualifies: bool
+    why_not: str | None = None
+
+
+class ProjectPage(Page):
+    items: list[ProjectOut]
+
+
+class InventoryRow(BaseModel):
+    warehouse_id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    as_of: datetime | None = None
+
+
+class InventoryPage(Page):
+    items: list[InventoryRow]
+
+
+IntakeOutcome = Literal["created", "revised", "delta_created", "supplemental_created", "applied",
+                        "skipped_duplicate", "skipped_stale", "skipped_unchanged", "parked", "quarantined"]
+
+
+class IntakeResult(BaseModel):
+    event_id: str | None
+    outcome: IntakeOutcome
+    order_id: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class IntakeResponse(BaseModel):
+    results: list[IntakeResult]
+    job_id: str | None = None
+
+
+class ReprocessOut(BaseModel):
+    outcome: IntakeOutcome
+    order_id: str | None
+    reasons: list[str]
+    order: OrderOut | None
+
+
+class QuarantineReprocessOut(BaseModel):
+    record: QuarantineRecord
+    results: list[IntakeResult]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    store: bool
+    time: datetime
+
+
+class AllocationShortfall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sku: str
+    needed: int
+    available: int
+
+
+class AllocationOrderOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    order_id: str
+    rank: int | None = None
+    outcome: str
+    reason: str | None = None
+    shortfall: list[AllocationShortfall] = Field(default_factory=list)
+    blocked_by: list[str] = Field(default_factory=list)
+
+
+class AllocationRunOut(BaseModel):
+    """CONTRACT.md: Allocation run. Extra fields of the report pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    mode: str | None = None
+    dry_run: bool | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    orders: list[AllocationOrderOut] = Field(default_factory=list)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+LINE_SOURCES = [s.value for s in LineSource]

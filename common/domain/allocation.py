@@ -1,0 +1,354 @@
+"""The allocation solvers (DESIGN.md section 3, Allocation run). Pure: no I/O.
+
+Input: the candidate orders as `Demand`s, best-ranked first, and the stock
+available per (warehouse, SKU). Output: a `Solution` naming the allocated
+orders and, for every other one, why: its short lines (`needed`, and the
+`available` left at its turn) and the higher-ranked allocated orders that
+consumed the stock it needed (`blocked_by`).
+
+- `greedy`: walk the ranking; an order is allocated only when every one of
+  its lines fits what is left in its warehouse (all or none). Greedy is the
+  lexicographically best selection by individual rank.
+- `optimal`: an exact MILP (HiGHS) choosing the set that is lexicographically
+  best by priority class: as many orders of the best class as the stock
+  allows, then, with that fixed, as many of the next class, and so on (one
+  solve per class). Within a class every order weighs the same, which is
+  where it can beat greedy: greedy gives one large order the stock that
+  three smaller ones of the same class needed.
+
+The priority weight of a selection is the vector of orders filled per class
+(best class first), compared lexicographically; `weight_score` folds it into
+one exact integer (base = number of candidates + 1).
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+StockKey = tuple[str, str]  # (warehouse_id, sku)
+
+BLOCKED_BY_LIMIT = 20  # a short order names at most this many blockers
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One candidate order: what it needs, per SKU, from one warehouse."""
+
+    order_id: str
+    warehouse_id: str
+    lines: Mapping[str, int]
+    priority_class: int = 0  # dense, 0 = best
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    sku: str
+    needed: int
+    available: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sku": self.sku, "needed": self.needed, "available": self.available}
+
+
+@dataclass
+class Verdict:
+    order_id: str
+    rank: int  # 1 = first
+    allocated: bool
+    shortfall: list[Shortfall] = field(default_factory=list)
+    blocked_by: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Solution:
+    mode: str
+    verdicts: list[Verdict]  # one per demand, in rank order
+    weight: tuple[int, ...]  # orders filled per priority class, best class first
+    classes: tuple[int, ...]  # orders per priority class
+    remaining: dict[StockKey, int]
+    solve_seconds: float
+    status: str = "heuristic"  # greedy: heuristic; optimal: optimal | time_limit | fallback_greedy
+    gap: float | None = None  # relative MIP gap of the class the time limit stopped (0 when proven)
+    levels: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def allocated(self) -> list[str]:
+        return [v.order_id for v in self.verdicts if v.allocated]
+
+    @property
+    def weight_score(self) -> int:
+        return weight_score(self.weight, sum(self.classes))
+
+
+def weight_score(weight: Sequence[int], candidates: int) -> int:
+    """One integer ordering selections exactly like their weight vectors."""
+    base = candidates + 1
+    score = 0
+    for filled in weight:
+        score = score * base + filled
+    return score
+
+
+# ------------------------------------------------------------------ encoding
+@dataclass
+class _Problem:
+    demands: Sequence[Demand]
+    keys: list[StockKey]
+    avail: list[int]
+    lines: list[tuple[tuple[int, int], ...]]  # per demand: (key index, qty)
+    n_classes: int
+
+
+def _encode(demands: Sequence[Demand], stock: Mapping[StockKey, int]) -> _Problem:
+    index: dict[StockKey, int] = {}
+    keys: list[StockKey] = []
+    avail: list[int] = []
+    for key, qty in stock.items():
+        index[key] = len(keys)
+        keys.append(key)
+        avail.append(max(int(qty), 0))  # an over-reserved row has nothing to give
+    encoded = []
+    for demand in demands:
+        row = []
+        for sku, qty in demand.lines.items():
+            if qty <= 0:
+                continue
+            key = (demand.warehouse_id, sku)
+            k = index.get(key)
+            if k is None:  # no stock row: nothing available (the caller rejects such orders first)
+                k = index[key] = len(keys)
+                keys.append(key)
+                avail.append(0)
+            row.append((k, int(qty)))
+        encoded.append(tuple(row))
+    n_classes = max((d.priority_class for d in demands), default=-1) + 1
+    return _Problem(demands, keys, avail, encoded, n_classes)
+
+
+def _class_sizes(problem: _Problem) -> tuple[int, ...]:
+    sizes = [0] * problem.n_classes
+    for demand in problem.demands:
+        sizes[demand.priority_class] += 1
+    return tuple(sizes)
+
+
+def _weight(problem: _Problem, taken: Sequence[bool]) -> tuple[int, ...]:
+    filled = [0] * problem.n_classes
+    for demand, chosen in zip(problem.demands, taken, strict=True):
+        if chosen:
+            filled[demand.priority_class] += 1
+    return tuple(filled)
+
+
+def _walk(lines: Sequence[tuple[tuple[int, int], ...]], avail: list[int], taken: list[bool],
+          order: Sequence[int]) -> None:
+    """The greedy walk over `order` (indexes, best first); `avail` and `taken`
+    are updated in place. A tight loop: it is the hot path of every run."""
+    for i in order:
+        row = lines[i]
+        for k, q in row:
+            if avail[k] < q:
+                break
+        else:
+            for k, q in row:
+                avail[k] -= q
+            taken[i] = True
+
+
+def _explain(problem: _Problem, taken: Sequence[bool], at_turn: bool, final: list[int]) -> list[Verdict]:
+    """Verdicts for every demand. With `at_turn` (greedy) a short order's
+    `available` is what was left when its turn came and its blockers are the
+    allocated orders ranked before it; otherwise (optimal) both are taken
+    against the whole selection."""
+    who: dict[int, list[int]] = {}  # per stock key: the allocated orders drawing on it, in rank order
+    used: dict[int, list[int]] = {}  # and the units they drew, cumulated
+    for i, chosen in enumerate(taken):
+        if chosen:
+            for k, q in problem.lines[i]:
+                orders = who.get(k)
+                if orders is None:
+                    who[k], used[k] = [i], [q]
+                else:
+                    orders.append(i)
+                    used[k].append(used[k][-1] + q)
+    verdicts = []
+    for i, demand in enumerate(problem.demands):
+        if taken[i]:
+            verdicts.append(Verdict(demand.order_id, i + 1, True))
+            continue
+        shortfall = []
+        blockers: set[int] = set()
+        for k, q in problem.lines[i]:
+            orders = who.get(k, [])
+            if at_turn:
+                before = bisect_left(orders, i)
+                available = problem.avail[k] - (used[k][before - 1] if before else 0)
+            else:
+                before, available = len(orders), final[k]
+            if available < q:
+                shortfall.append(Shortfall(problem.keys[k][1], q, max(available, 0)))
+                blockers.update(orders[:min(before, BLOCKED_BY_LIMIT)])
+        blocked = sorted(blockers)[:BLOCKED_BY_LIMIT]
+        verdicts.append(Verdict(demand.order_id, i + 1, False, shortfall,
+                                [problem.demands[b].order_id for b in blocked]))
+    return verdicts
+
+
+# -------------------------------------------------------------------- greedy
+def greedy(demands: Sequence[Demand], stock: Mapping[StockKey, int]) -> Solution:
+    """All-or-none by rank: `demands` best first. `solve_seconds` is the walk
+    alone; what each short order saw at its turn is rebuilt afterwards."""
+    problem = _encode(demands, stock)
+    avail = list(problem.avail)
+    taken = [False] * len(demands)
+    started = time.perf_counter()
+    _walk(problem.lines, avail, taken, range(len(demands)))
+    solved = time.perf_counter() - started
+    return Solution(
+        mode="greedy",
+        verdicts=_explain(problem, taken, True, avail),
+        weight=_weight(problem, taken),
+        classes=_class_sizes(problem),
+        remaining={problem.keys[k]: v for k, v in enumerate(avail)},
+        solve_seconds=solved,
+    )
+
+
+# ------------------------------------------------------------------- optimal
+def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_limit: float = 30.0) -> Solution:
+    """The lexicographically best selection by priority class (one MILP solve
+    per class, each warm-started with the best selection so far). When the
+    time limit stops a class, its best selection found is kept, the classes
+    after it are filled greedily, and the gap says how far from proven it is."""
+    import highspy  # imported late: the greedy path needs no solver
+    import numpy as np
+
+    problem = _encode(demands, stock)
+    n = len(demands)
+    started = time.perf_counter()
+    base = greedy(demands, stock)
+    base_taken = [v.allocated for v in base.verdicts]
+
+    # Orders that cannot fit even alone never enter the model; nor do rows no
+    # selection could overfill.
+    fits = [all(problem.avail[k] >= q for k, q in row) for row in problem.lines]
+    cols = [i for i in range(n) if fits[i] and problem.lines[i]]
+    demand_per_key = [0] * len(problem.keys)
+    for i in cols:
+        for k, q in problem.lines[i]:
+            demand_per_key[k] += q
+    rows = {k: r for r, k in enumerate(k for k in range(len(problem.keys))
+                                       if demand_per_key[k] > problem.avail[k])}
+    starts, index, values = [0], [], []
+    for i in cols:
+        for k, q in problem.lines[i]:
+            r = rows.get(k)
+            if r is not None:
+                index.append(r)
+                values.append(float(q))
+        starts.append(len(index))
+
+    taken = list(base_taken)
+    levels: list[dict[str, Any]] = []
+    status, gap = "optimal", 0.0
+    if cols and rows:
+        highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("mip_rel_gap", 0.0)
+        highs.setOptionValue("mip_abs_gap", 0.999)  # objectives are whole orders: < 1 proves optimality
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(cols)
+        lp.num_row_ = len(rows)
+        lp.col_cost_ = np.zeros(len(cols))
+        lp.col_lower_ = np.zeros(len(cols))
+        lp.col_upper_ = np.ones(len(cols))
+        lp.row_lower_ = np.full(len(rows), -highspy.kHighsInf)
+        lp.row_upper_ = np.array([float(problem.avail[k]) for k in rows])
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(values)
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(cols)
+        lp.sense_ = highspy.ObjSense.kMaximize
+        highs.passModel(lp)
+        all_cols = np.arange(len(cols), dtype=np.int32)
+        incumbent = np.array([1.0 if taken[i] else 0.0 for i in cols])
+        for cls in range(problem.n_classes):
+            members = [c for c, i in enumerate(cols) if demands[i].priority_class == cls]
+            if not members:
+                continue
+            left = time_limit - (time.perf_counter() - started)
+            if left <= 0:
+                status = "time_limit"
+                break
+            cost = np.zeros(len(cols))
+            cost[members] = 1.0
+            highs.changeColsCost(len(cols), all_cols, cost)
+            highs.setOptionValue("time_limit", float(left))
+            highs.setSolution(len(cols), all_cols, incumbent)
+            highs.run()
+            info = highs.getInfo()
+            solution = np.array(highs.getSolution().col_value)
+            model_status = highs.modelStatusToString(highs.getModelStatus())
+            if len(solution) != len(cols) or not np.isfinite(info.objective_function_value):
+                status = "time_limit"
+                break
+            value = round(info.objective_function_value)
+            proven = model_status == "Optimal"
+            level_gap = 0.0 if proven else max(0.0, (info.mip_dual_bound - value) / max(abs(info.mip_dual_bound), 1.0))
+            levels.append({"class": cls, "orders": len(members), "filled": value, "status": model_status,
+                           "gap": round(level_gap, 6)})
+            incumbent = np.round(solution)
+            highs.addRow(float(value), highspy.kHighsInf, len(members), np.array(members, dtype=np.int32),
+                         np.ones(len(members)))
+            if not proven:
+                status, gap = "time_limit", level_gap
+                break
+        chosen = [False] * n
+        for c, i in enumerate(cols):
+            chosen[i] = incumbent[c] > 0.5
+        taken = chosen
+
+    # Whatever still fits after the chosen set (classes the time limit did not
+    # reach, or ties) is taken by rank, so nothing is left that could go.
+    avail = list(problem.avail)
+    for i, chosen_i in enumerate(taken):
+        if chosen_i:
+            for k, q in problem.lines[i]:
+                avail[k] -= q
+    if any(a < 0 for a in avail):
+        raise AssertionError("the MILP selection overfills the stock")  # never: the model forbids it
+    _walk(problem.lines, avail, taken, [i for i in range(n) if not taken[i]])
+    if _weight(problem, taken) < base.weight:  # only when a time limit cut the search short
+        taken, status = base_taken, "fallback_greedy"
+        avail = [base.remaining[key] for key in problem.keys]
+    solved = time.perf_counter() - started
+    return Solution(
+        mode="optimal",
+        verdicts=_explain(problem, taken, False, avail),
+        weight=_weight(problem, taken),
+        classes=_class_sizes(problem),
+        remaining={problem.keys[k]: v for k, v in enumerate(avail)},
+        solve_seconds=solved,
+        status=status,
+        gap=gap,
+        levels=levels,
+    )
+
+
+def compare(greedy_solution: Solution, optimal_solution: Solution) -> dict[str, Any]:
+    """What greedy leaves on the table, by the optimal selection."""
+    g, o = set(greedy_solution.allocated), set(optimal_solution.allocated)
+    return {
+        "greedy_weight": list(greedy_solution.weight),
+        "optimal_weight": list(optimal_solution.weight),
+        "greedy_allocated": len(g),
+        "optimal_allocated": len(o),
+        "gained": sorted(o - g),  # the optimal selection fills these, greedy does not
+        "displaced": sorted(g - o),  # greedy fills these, the optimal selection does not
+        "better": optimal_solution.weight > greedy_solution.weight,
+    }

@@ -1,0 +1,88 @@
+"""One dump from file to plan: read and normalize batch by batch, check every
+row, split good from bad, and diff the good rows against the previous
+snapshot. Pure Arrow and no writes: the handler applies the plan, and
+bench/ingest.py times exactly this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.domain.models import Reason
+from common.ingest.delta import Delta, diff
+from common.ingest.reader import BATCH_ROWS, Source, check_file, iter_normalized
+from common.ingest.schema import DatasetSchema
+from common.ingest.validate import KEY, Lookup, Resolver, check_rows, row_keys
+
+ROW = "__row"  # the row number in the file, kept on bad rows
+
+
+@dataclass
+class Plan:
+    dataset: DatasetSchema
+    rows_read: int
+    bad: pa.Table  # the bad rows as they were normalized, with ROW
+    reasons: list[Reason]
+    delta: Delta
+    table: pa.Table  # every row, normalized
+    good_mask: pa.ChunkedArray | pa.Array | None  # None: every row is good
+    carried: pa.Table | None  # previous rows whose keys came only in bad rows
+
+    def snapshot(self) -> pa.Table:
+        """What the previous snapshot becomes once the plan is applied: the
+        good rows and the carried ones. Built only when it is written."""
+        good = self.table if self.good_mask is None else self.table.filter(self.good_mask)
+        if self.carried is None or self.carried.num_rows == 0:
+            return good
+        return pa.concat_tables([good, self.carried], promote_options="permissive")
+
+    @property
+    def quarantined(self) -> int:
+        return self.bad.num_rows
+
+
+def with_keys(table: pa.Table, ds: DatasetSchema) -> pa.Table:
+    """A snapshot as read back, with its KEY column."""
+    if KEY in table.column_names:
+        return table
+    return table.append_column(KEY, row_keys([table[k] for k in ds.key]))
+
+
+def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: Resolver | None = None,
+         batch_rows: int = BATCH_ROWS) -> Plan:
+    """Raises `reader.Rejected` when the whole file is refused."""
+    opened = check_file(source, ds)
+    batches: list[pa.RecordBatch] = []
+    invalid: list[pa.Array] = []
+    earlier: list[Reason] = []
+    for part in iter_normalized(opened, ds, batch_rows):
+        batches.append(part.batch)
+        invalid.append(part.invalid)
+        earlier.extend(part.reasons)
+    table = pa.Table.from_batches(batches)
+    del batches
+    lookup = None
+    if previous is not None and previous.num_rows:
+        previous = with_keys(previous, ds)
+        lookup = Lookup(pc.index_in(table[KEY], value_set=previous[KEY]), previous.num_rows)
+    checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, earlier, lookup)
+
+    good = pc.invert(checked.bad) if checked.reasons else None
+    compare = [n for n in _union(table, previous) if n not in (KEY, *ds.key)]
+    delta, carried = diff(table, good, previous, compare, lookup.index if lookup else None)
+    if good is None:
+        bad = table.slice(0, 0).append_column(ROW, pa.array([], pa.int64()))
+    else:
+        bad = table.filter(checked.bad)
+        bad = bad.append_column(ROW, pc.indices_nonzero(checked.bad).cast(pa.int64()))
+    return Plan(dataset=ds, rows_read=table.num_rows, bad=bad, reasons=checked.reasons, delta=delta,
+                table=table, good_mask=good, carried=carried)
+
+
+def _union(current: pa.Table, previous: pa.Table | None) -> list[str]:
+    names = list(current.column_names)
+    if previous is not None:
+        names += [n for n in previous.column_names if n not in names]
+    return names

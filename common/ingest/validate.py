@@ -1,0 +1,301 @@
+"""Validation with Arrow compute over whole columns: the file's schema, then
+every row check as one vectorized mask per column and rule. Python only
+touches the rows that turn out bad, to word their reasons.
+
+Rows are numbered from 0 in file order. A row may carry several reasons.
+Duplicate keys: every occurrence of a key that appears more than once is a
+bad row (which one is right cannot be known; keeping the first would load an
+arbitrary one).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.domain.models import Reason
+from common.ingest.schema import Column, DatasetSchema, Kind
+
+KEY = "__key"  # the row's key as one string (composite keys joined with KEY_SEP)
+KEY_SEP = "|"
+MAX_INT64 = 2**63 - 1
+
+# ref set name -> (unique non-null values to look up) -> the ones that exist
+Resolver = Callable[[str, pa.Array], pa.Array]
+_REF_WORDS = {"catalog": "the item catalogue", "warehouses": "the known warehouses"}
+
+
+# ------------------------------------------------------------------ schema
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def accepts(kind: Kind, t: pa.DataType) -> bool:
+    """Can a file column of type `t` hold a `kind` value (CONTRACT.md type rules)?
+    A number where a string is required is refused too: a numeric key would
+    silently lose leading zeros."""
+    t = _value_type(t)
+    if pa.types.is_null(t):
+        return True  # an all-null column: its rows fail the null check instead
+    if kind is Kind.STRING:
+        return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
+    if kind is Kind.DOUBLE:
+        return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t))
+    if kind is Kind.INT:  # floats are accepted; a value with a fraction is a bad row
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+    if kind is Kind.BOOL:
+        return bool(pa.types.is_boolean(t))
+    return bool(pa.types.is_timestamp(t) or pa.types.is_date(t))
+
+
+_WANTED = {
+    Kind.STRING: "string",
+    Kind.DOUBLE: "a number (double)",
+    Kind.INT: "an integer (any width)",
+    Kind.BOOL: "bool",
+    Kind.TIMESTAMP: "a timestamp (any unit, with or without time zone)",
+}
+
+
+def schema_problems(schema: pa.Schema, ds: DatasetSchema) -> list[Reason]:
+    """File-level problems: any of them rejects the whole file."""
+    reasons: list[Reason] = []
+    names = list(schema.names)
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        reasons.append(Reason(loc=["column", name], msg=f"column {name} appears {names.count(name)} times",
+                              type="duplicate_column"))
+    for column in ds.columns:
+        if column.name not in names:
+            reasons.append(Reason(loc=["column", column.name],
+                                  msg=f"required column {column.name} ({column.kind.value}) is missing",
+                                  type="missing_column"))
+            continue
+        found = schema.field(names.index(column.name)).type
+        if not accepts(column.kind, found):
+            reasons.append(Reason(loc=["column", column.name],
+                                  msg=f"column {column.name} is {found}; {_WANTED[column.kind]} is required",
+                                  type="wrong_type"))
+    return reasons
+
+
+# ------------------------------------------------------------- normalize
+@dataclass
+class Normalized:
+    batch: pa.RecordBatch
+    invalid: pa.Array  # bool per row: a value could not be converted
+    reasons: list[Reason]
+
+
+def _convert(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array, pa.Array | None, list[Reason]]:
+    target = column.canonical
+    t = _value_type(values.type)
+    if column.categorical:
+        return (values if values.type == target else pc.cast(values, target)), None, []
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    bad: pa.Array | None = None
+    reasons: list[Reason] = []
+    if column.kind is Kind.INT and pa.types.is_floating(t):
+        fraction = pc.fill_null(pc.or_(pc.not_equal(pc.floor(values), values), pc.is_nan(values)), False)
+        too_big = pc.fill_null(pc.greater(pc.abs(values), float(MAX_INT64) / 2), False)
+        bad = pc.or_(fraction, too_big)
+    elif column.kind is Kind.INT and t == pa.uint64():
+        bad = pc.fill_null(pc.greater(values, pa.scalar(MAX_INT64, pa.uint64())), False)
+    if bad is not None and pc.any(bad).as_py():
+        for i, value in zip(pc.indices_nonzero(bad).to_pylist(), values.filter(bad).to_pylist(), strict=True):
+            reasons.append(Reason(loc=["row", offset + i, column.name],
+                                  msg=f"{column.name} {value} is not a 64-bit integer", type="int_parsing"))
+        values = pc.if_else(bad, pa.scalar(None, values.type), values)
+    if column.kind is Kind.TIMESTAMP:
+        # Naive means UTC; sub-microsecond digits are dropped.
+        converted = pc.cast(values, options=pc.CastOptions(target, allow_time_truncate=True))
+    elif column.kind is Kind.DOUBLE or (column.kind is Kind.INT and pa.types.is_floating(t)):
+        converted = pc.cast(values, target, safe=False)
+    else:
+        converted = pc.cast(values, target)
+    return converted, bad, reasons
+
+
+def normalize_batch(batch: pa.RecordBatch, ds: DatasetSchema, offset: int) -> Normalized:
+    """Cast the required columns to their canonical types (extra columns are
+    kept, dictionaries decoded) and add the row key."""
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    invalid = pc.fill_null(pa.nulls(batch.num_rows, pa.bool_()), False)
+    reasons: list[Reason] = []
+    for name, values in zip(batch.schema.names, batch.columns, strict=True):
+        column = ds.column(name)
+        if column is None:
+            arrays.append(values.dictionary_decode() if pa.types.is_dictionary(values.type) else values)
+        else:
+            converted, bad, problems = _convert(column, values, offset)
+            arrays.append(converted)
+            reasons.extend(problems)
+            if bad is not None:
+                invalid = pc.or_(invalid, bad)
+        names.append(name)
+    arrays.append(row_keys([arrays[names.index(k)] for k in ds.key]))
+    names.append(KEY)
+    return Normalized(pa.RecordBatch.from_arrays(arrays, names=names), invalid, reasons)
+
+
+def row_keys(parts: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
+    """One string per row (null when any key part is null)."""
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, KEY_SEP)
+
+
+# ------------------------------------------------------------------ rows
+@dataclass
+class RowCheck:
+    """The outcome of the row checks over the whole file."""
+
+    bad: pa.ChunkedArray | pa.Array  # bool per row
+    reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def bad_count(self) -> int:
+        return int(pc.sum(self.bad).as_py() or 0)
+
+
+def _rows_of(mask: pa.Array | pa.ChunkedArray) -> list[int]:
+    return list(pc.indices_nonzero(mask).to_pylist())
+
+
+def _label(key: object) -> str:
+    return "(no key)" if key is None else str(key)
+
+
+def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa.Array,
+               resolve: Resolver | None = None, earlier: Iterable[Reason] = (),
+               lookup: Lookup | None = None) -> RowCheck:
+    """Null keys and values, value domains, references and duplicate keys,
+    each one vectorized pass over a column. `lookup`: where each key sits in
+    the previous snapshot, which makes the duplicate check nearly free."""
+    keys = table[KEY]
+    found: list[tuple[pa.Array | pa.ChunkedArray, str, str, Callable[[object, object], str]]] = []
+
+    for column in ds.columns:
+        values = table[column.name]
+        if column.name in ds.key:
+            found.append((pc.is_null(values), column.name, "missing",
+                          lambda _k, _v, c=column.name: f"key {c} is null"))
+        else:
+            found.append((pc.is_null(values), column.name, "missing",
+                          lambda k, _v, c=column.name: f"{_label(k)}: required value {c} is null"))
+        if column.kind is Kind.DOUBLE:
+            found.append((pc.fill_null(pc.is_nan(values), False), column.name, "nan",
+                          lambda k, _v, c=column.name: f"{_label(k)}: {c} is NaN"))
+        bounds = []
+        if column.minimum is not None:
+            bounds.append(pc.less(values, pa.scalar(column.minimum).cast(values.type)))
+        if column.maximum is not None:
+            bounds.append(pc.greater(values, pa.scalar(column.maximum).cast(values.type)))
+        if bounds:
+            outside = bounds[0] if len(bounds) == 1 else pc.or_(bounds[0], bounds[1])
+            span = f"{_num(column.minimum)}..{_num(column.maximum)}"
+            found.append((pc.fill_null(outside, False), column.name, "out_of_range",
+                          lambda k, v, c=column.name, s=span: f"{_label(k)}: {c} {v} is outside {s}"))
+
+    if resolve is not None:
+        for name, ref in ds.references.items():
+            values = table[name]
+            wanted = pc.drop_null(pc.unique(values))
+            if pa.types.is_dictionary(wanted.type):
+                wanted = wanted.cast(pa.string())
+            known = resolve(ref, wanted)
+            unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=known)))
+            where = _REF_WORDS.get(ref, ref)
+            found.append((unknown, name, "unknown_reference",
+                          lambda k, v, c=name, w=where: f"{_label(k)}: {c} {v} is not in {w}"))
+
+    bad = invalid
+    reasons: list[Reason] = list(earlier)
+    for mask, name, kind, word in found:
+        if not pc.any(mask).as_py():
+            continue
+        bad = pc.or_(bad, mask)
+        rows = _rows_of(mask)
+        for row, key, value in zip(rows, keys.filter(mask).to_pylist(), table[name].filter(mask).to_pylist(),
+                                   strict=True):
+            reasons.append(Reason(loc=["row", row, name], msg=word(key, value), type=kind))
+
+    duplicated = duplicate_mask(keys, lookup)
+    if duplicated is not None:
+        bad = pc.or_(bad, duplicated)
+        reasons.extend(_duplicate_reasons(keys, duplicated, ds))
+    reasons.sort(key=lambda r: (r.loc[1], str(r.loc[2])))
+    return RowCheck(bad=bad, reasons=reasons)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass
+class Lookup:
+    """Each row's position in the previous snapshot's keys (null: not there)."""
+
+    index: pa.Array | pa.ChunkedArray
+    size: int  # rows in the previous snapshot
+
+
+def duplicate_mask(keys: pa.Array | pa.ChunkedArray, lookup: Lookup | None = None
+                   ) -> pa.Array | pa.ChunkedArray | None:
+    """Every row whose (non-null) key appears more than once, or None.
+
+    With a lookup, keys found in the previous snapshot are counted by their
+    position there (integers, one bincount) and only the few keys not found
+    are hashed as strings."""
+    if lookup is None:
+        return _duplicates_by_value(keys)
+    found = pc.is_valid(lookup.index)
+    positions = pc.fill_null(lookup.index, 0).to_numpy(zero_copy_only=False)
+    counts = np.bincount(positions[found.to_numpy(zero_copy_only=False)], minlength=lookup.size)
+    by_position = pa.array((counts[positions] > 1) & found.to_numpy(zero_copy_only=False))
+    unseen = pc.and_(pc.invert(found), pc.is_valid(keys))
+    if not pc.any(unseen).as_py():
+        return by_position if pc.any(by_position).as_py() else None
+    among_new = _duplicates_by_value(keys.filter(unseen))
+    if among_new is None:
+        return by_position if pc.any(by_position).as_py() else None
+    values = pc.drop_null(keys.filter(unseen).filter(among_new).unique())
+    return pc.or_(by_position, pc.fill_null(pc.and_(unseen, pc.is_in(keys, value_set=values)), False))
+
+
+def _duplicates_by_value(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
+    counts = pc.value_counts(keys)
+    if isinstance(counts, pa.ChunkedArray):
+        counts = counts.combine_chunks()
+    many = pc.greater(counts.field("counts"), 1)
+    if not pc.any(many).as_py():
+        return None
+    values = pc.drop_null(counts.field("values").filter(many))
+    if len(values) == 0:
+        return None
+    return pc.fill_null(pc.is_in(keys, value_set=values), False)
+
+
+def _duplicate_reasons(keys: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.ChunkedArray,
+                       ds: DatasetSchema) -> list[Reason]:
+    rows = _rows_of(mask)
+    by_key: dict[object, list[int]] = defaultdict(list)
+    for row, key in zip(rows, keys.filter(mask).to_pylist(), strict=True):
+        by_key[key].append(row)
+    where = "+".join(ds.key)
+    reasons = []
+    for key, occurrences in by_key.items():
+        listed = ", ".join(map(str, occurrences[:20])) + (", ..." if len(occurrences) > 20 else "")
+        for row in occurrences:
+            reasons.append(Reason(loc=["row", row, where],
+                                  msg=f"key {key} appears in {len(occurrences)} rows ({listed})",
+                                  type="duplicate_key"))
+    return reasons

@@ -1,0 +1,88 @@
+"""Inbox folders: one per Blob container under `OMS_DATA_DIR/inbox/`, polled
+for Parquet drops, each handed to the same dataset ingestion as the Blob
+trigger and then moved to `done/` or `failed/` beside it."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("oms.local.inbox")
+
+CONTAINERS = ("project-master", "item-catalog", "stock-snapshots")
+
+# (container, path) -> True when the file was ingested, False when it was rejected.
+Ingest = Callable[[str, Path], bool]
+
+
+@dataclass
+class Inbox:
+    root: Path
+    ingest: Ingest
+    containers: tuple[str, ...] = CONTAINERS
+    _sizes: dict[Path, int] = field(default_factory=dict)
+
+    def ensure(self) -> None:
+        for container in self.containers:
+            for sub in ("", "done", "failed"):
+                (self.root / container / sub).mkdir(parents=True, exist_ok=True)
+
+    def _ready(self, path: Path) -> bool:
+        """A file counts once its size held still for one poll (a copy in progress grows)."""
+        size = path.stat().st_size
+        previous = self._sizes.get(path)
+        self._sizes[path] = size
+        return previous == size
+
+    def poll_once(self, settle: bool = True) -> list[tuple[str, str, str]]:
+        """Process what is ready; returns (container, file, "done"|"failed")."""
+        self.ensure()
+        handled = []
+        for container in self.containers:
+            folder = self.root / container
+            for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+                if path.suffix in (".tmp", ".part") or (settle and not self._ready(path)):
+                    continue
+                self._sizes.pop(path, None)
+                try:
+                    ok = self.ingest(container, path)
+                except Exception:
+                    log.exception("inbox: %s/%s failed", container, path.name)
+                    ok = False
+                outcome = "done" if ok else "failed"
+                target = folder / outcome / path.name
+                if target.exists():
+                    target = folder / outcome / f"{path.stem}.{int(path.stat().st_mtime)}{path.suffix}"
+                shutil.move(str(path), str(target))
+                log.info("inbox: %s/%s -> %s", container, path.name, outcome)
+                handled.append((container, path.name, outcome))
+        return handled
+
+    def loop(self, stop: threading.Event, interval: float = 2.0) -> None:
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                log.exception("inbox poll failed")
+            stop.wait(interval)
+
+
+def dataset_ingest(deps: Any) -> Ingest | None:
+    """The dataset handler, when this build has it."""
+    try:
+        from common.service.handlers.datasets import (  # type: ignore[import-not-found,unused-ignore]
+            ingest_dataset_file,
+        )
+    except ImportError:
+        return None
+
+    def ingest(container: str, path: Path) -> bool:
+        job = ingest_dataset_file(deps, container, path, channel="inbox")
+        return bool(job.status == "succeeded" and not job.details.get("rejected"))
+
+    return ingest

@@ -1,0 +1,485 @@
+"""Allocation runs (DESIGN.md section 3): reconcile, rank, solve, reserve,
+allocate, release; one job run with a report that names every order's outcome.
+
+Order of writes, and why it is crash-safe: a run first reserves an order's
+stock (idempotent per order), then moves the order Approved -> Allocated in
+one atomic write (order + audit + outbox), then releases it (Allocated ->
+Released + `ReleaseRequested`). A crash between two of these leaves either a
+reservation whose order is still Approved, or an Allocated order; the next
+run starts by reconciling: it completes the first (the stock was reserved
+for that exact content) or gives the stock back when the order changed in
+between, and releases every Allocated order. So every order ends Allocated
+or Released with its reservation, or Approved without one.
+
+Overlapping runs cannot reserve a unit twice: a reservation exists at most
+once per order, and the order write carries the ETag it was read with, so
+only one run moves it; the loser leaves the reservation to the order's winner.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from common.domain.allocation import Demand, Solution, compare, greedy, optimal
+from common.domain.errors import InsufficientStock, InvalidInput
+from common.domain.events import OrderEventType
+from common.domain.history import Effect, evolve, record
+from common.domain.lifecycle import Action, transition
+from common.domain.models import (
+    CatalogItem,
+    JobRun,
+    Order,
+    OrderStatus,
+    Project,
+    Reservation,
+    Stream,
+)
+from common.domain.ranking import RankingPolicy, class_indexes, excluded, priority_class, rank
+from common.ports import InventoryStore, OrderQuery
+from common.service.bootstrap import Deps
+from common.service.commands import RunAllocation
+from common.service.jobs import JobRecorder, job_run
+from common.service.unit_of_work import UnitOfWork
+
+log = logging.getLogger("oms.allocation")
+
+JOB = "allocation"
+MODES = ("greedy", "optimal")
+PAGE = 1000  # orders per query page
+CHUNK = 200  # orders per commit
+MAX_ATTEMPTS = 4  # re-reads after a concurrent writer won a partition
+COMPARISON_IDS_SHOWN = 200
+
+Outcome = Literal["allocated", "short", "rejected", "skipped"]
+
+
+# ------------------------------------------------------------------- report
+class ShortLine(BaseModel):
+    sku: str
+    needed: int
+    available: int
+
+
+class OrderOutcome(BaseModel):
+    order_id: str
+    rank: int | None = None
+    outcome: Outcome
+    reason: str | None = None
+    detail: str | None = None
+    shortfall: list[ShortLine] = Field(default_factory=list)
+    blocked_by: list[str] = Field(default_factory=list)
+
+
+class AllocationRunReport(BaseModel):
+    """CONTRACT.md, Allocation run resource (plus the solver's figures)."""
+
+    run_id: str
+    mode: str
+    dry_run: bool
+    status: str = "running"  # running | succeeded | failed
+    started_at: datetime
+    ended_at: datetime | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    orders: list[OrderOutcome] = Field(default_factory=list)
+    solver: dict[str, Any] = Field(default_factory=dict)
+    comparison: dict[str, Any] | None = None
+    reconciled: dict[str, list[str]] = Field(default_factory=dict)
+    released: list[str] = Field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
+# ------------------------------------------------------------------ helpers
+def ranking_policy(deps: Deps) -> RankingPolicy:
+    s = deps.settings
+    return RankingPolicy(keys=tuple(s.allocation_rank_keys), gated_policy=s.allocation_gated_policy,
+                         plan_type_ranks=dict(s.allocation_plan_type_ranks),
+                         order_type_ranks=dict(s.allocation_order_type_ranks))
+
+
+def _all_orders(deps: Deps, status: OrderStatus) -> list[Order]:
+    out: list[Order] = []
+    continuation: str | None = None
+    while True:
+        page = deps.store.query_orders(OrderQuery(status=status.value, limit=PAGE, continuation=continuation))
+        out.extend(page.items)
+        continuation = page.continuation
+        if not continuation:
+            return out
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _inventory(deps: Deps) -> InventoryStore:
+    if deps.inventory is None:
+        raise InvalidInput("no inventory store is configured for this deployment")
+    return deps.inventory
+
+
+@dataclass
+class _Plan:
+    """What the run decided for one order, before it is written."""
+
+    order: Order
+    outcome: OrderOutcome
+    action: Literal["allocate", "short", "reject", "none"]
+    warehouse: str | None = None
+
+
+class _Run:
+    def __init__(self, deps: Deps, cmd: RunAllocation, recorder: JobRecorder) -> None:
+        self.deps = deps
+        self.cmd = cmd
+        self.recorder = recorder
+        self.run_id = recorder.run.job_id
+        self.now = deps.clock.now()
+        self.inventory = _inventory(deps)
+        self.policy = ranking_policy(deps)
+        self.report = AllocationRunReport(run_id=self.run_id, mode=cmd.mode, dry_run=cmd.dry_run,
+                                          started_at=recorder.run.started_at)
+
+    # -------------------------------------------------------- reconciliation
+    def reconcile(self) -> None:
+        """Finish or undo what an earlier run left half done."""
+        self.recorder.step = "reconcile"
+        completed: list[str] = []
+        released: list[str] = []
+        reservations = self.inventory.reservations()
+        orders = self.deps.store.get_orders([r.order_id for r in reservations])
+        to_complete: list[tuple[Order, Reservation]] = []
+        for reservation in reservations:
+            order = orders.get(reservation.order_id)
+            if order is None or order.status not in (OrderStatus.APPROVED, OrderStatus.ALLOCATED,
+                                                     OrderStatus.RELEASED):
+                if self.inventory.release_reservation(reservation.order_id):
+                    released.append(reservation.order_id)
+            elif order.status == OrderStatus.APPROVED:
+                if _holds(reservation, order):
+                    to_complete.append((order, reservation))
+                elif self.inventory.release_reservation(reservation.order_id):
+                    released.append(reservation.order_id)
+        for chunk in _chunks(to_complete):
+            uow = UnitOfWork(self.deps.store)
+            uow.adopt_orders(order for order, _ in chunk)
+            for order, _ in chunk:
+                uow.add_effect(self._allocate(order, "completes the allocation of an interrupted run"))
+            result = uow.commit()
+            for order, reservation in chunk:
+                if order.project_id not in result.conflicts:
+                    completed.append(order.order_id)
+                    continue
+                # Changed meanwhile. Allocated by a concurrent run, or still
+                # Approved as reserved (the next run completes it): keep the
+                # stock. Anything else: give it back.
+                fresh = self.deps.store.get_order(order.order_id)
+                if fresh is not None and (fresh.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED) or (
+                        fresh.status == OrderStatus.APPROVED and _holds(reservation, fresh))):
+                    continue
+                if self.inventory.release_reservation(order.order_id):
+                    released.append(order.order_id)
+        self.report.reconciled = {"completed": completed, "released": released}
+        self.recorder.count("reconciled_completed", len(completed))
+        self.recorder.count("reconciled_released", len(released))
+
+    # ----------------------------------------------------------------- plan
+    def plan(self) -> list[_Plan]:
+        self.recorder.step = "load"
+        candidates = _all_orders(self.deps, OrderStatus.APPROVED)
+        self.recorder.count("considered", len(candidates))
+        store = self.deps.store
+        projects = store.get_projects(list({o.project_id for o in candidates}))
+        catalog = store.get_catalog(list({line.sku for o in candidates for line in o.lines}))
+        streams = store.get_streams(list({o.stream.id for o in candidates}))
+        stock = {(r.warehouse_id, r.sku): r.available for r in self.inventory.stock()}
+
+        self.recorder.step = "validate"
+        plans: list[_Plan] = []
+        eligible: list[Order] = []
+        for order in candidates:
+            why = self._invalid(order, projects.get(order.project_id), catalog, streams.get(order.stream.id), stock)
+            if why is not None:
+                code, detail = why
+                plans.append(_Plan(order, OrderOutcome(order_id=order.order_id, outcome="rejected", reason=code,
+                                                       detail=detail), "reject"))
+            elif excluded(order, self.policy):
+                plans.append(_Plan(order, OrderOutcome(
+                    order_id=order.order_id, outcome="skipped", reason="gated_excluded",
+                    detail="gated orders take no stock under the exclude policy"), "none"))
+            else:
+                eligible.append(order)
+
+        self.recorder.step = "solve"
+        ranked = rank(eligible, self.policy)
+        classes = class_indexes([priority_class(o, self.policy) for o in ranked])
+        demands = [Demand(o.order_id, _warehouse(o, projects.get(o.project_id)) or "", o.quantities(), c)
+                   for o, c in zip(ranked, classes, strict=True)]
+        solution = self._solve(demands, stock)
+        max_short = self.deps.settings.allocation_max_short_runs
+        for order, verdict in zip(ranked, solution.verdicts, strict=True):
+            outcome = OrderOutcome(order_id=order.order_id, rank=verdict.rank, outcome="allocated")
+            if verdict.allocated:
+                plans.append(_Plan(order, outcome, "allocate", _warehouse(order, projects.get(order.project_id))))
+                continue
+            outcome.shortfall = [ShortLine(sku=s.sku, needed=s.needed, available=s.available)
+                                 for s in verdict.shortfall]
+            outcome.blocked_by = verdict.blocked_by
+            if order.short_runs + 1 > max_short:
+                outcome.outcome, outcome.reason = "rejected", "insufficient_inventory"
+                outcome.detail = f"short of stock for {order.short_runs + 1} runs (limit {max_short})"
+                plans.append(_Plan(order, outcome, "reject"))
+            else:
+                outcome.outcome, outcome.reason = "short", "insufficient_stock"
+                outcome.detail = f"short run {order.short_runs + 1} of {max_short}"
+                plans.append(_Plan(order, outcome, "short"))
+        return plans
+
+    def _solve(self, demands: list[Demand], stock: dict[tuple[str, str], int]) -> Solution:
+        base = greedy(demands, stock)
+        solution = base
+        if self.cmd.mode == "optimal":
+            solution = optimal(demands, stock, time_limit=self.deps.settings.allocation_optimal_seconds)
+            comparison = compare(base, solution)
+            for key in ("gained", "displaced"):
+                ids = comparison[key]
+                comparison[f"{key}_count"] = len(ids)
+                comparison[key] = ids[:COMPARISON_IDS_SHOWN]
+            self.report.comparison = comparison
+        self.report.solver = {"mode": solution.mode, "status": solution.status, "gap": solution.gap,
+                              "solve_seconds": round(solution.solve_seconds, 6),
+                              "weight": list(solution.weight), "classes": list(solution.classes),
+                              "weight_score": str(solution.weight_score), "levels": solution.levels}
+        return solution
+
+    def _invalid(self, order: Order, project: Project | None, catalog: dict[str, CatalogItem],
+                 stream: Stream | None, stock: dict[tuple[str, str], int]) -> tuple[str, str] | None:
+        """Why the order may not be allocated at all (code, detail), or None."""
+        why_not = self.deps.policy.why_not(project) if project is not None else \
+            f"project {order.project_id} is not in the project master"
+        if why_not is not None:
+            return "project_not_qualifying", why_not
+        if stream is not None and not stream.feasible:
+            failed = [c.name for c in stream.checks if c.status.value != "passed"]
+            return "not_feasible", "failed checks: " + (", ".join(failed) or "(none named)")
+        bad = [sku for sku in order.quantities() if (item := catalog.get(sku)) is None or not item.active]
+        if bad:
+            return "inactive_sku", "SKU not active in the item catalogue: " + ", ".join(sorted(bad))
+        warehouse = _warehouse(order, project)
+        if warehouse is None:
+            return "no_stock_row", "the order has no warehouse"
+        missing = [sku for sku in order.quantities() if (warehouse, sku) not in stock]
+        if missing:
+            return "no_stock_row", f"no stock row in {warehouse} for " + ", ".join(sorted(missing))
+        if excluded(order, self.policy):
+            since = order.approved_at or order.status_since or order.updated_at
+            limit = timedelta(hours=self.deps.settings.allocation_gated_exclude_hours)
+            if self.now - since > limit:
+                return "gated_excluded", f"gated and excluded for more than {limit.total_seconds() / 3600:g} h"
+        return None
+
+    # ----------------------------------------------------------------- apply
+    def _allocate(self, order: Order, note: str | None = None, warehouse: str | None = None) -> Effect:
+        after = evolve(order, self.now, status=transition(order.status, Action.ALLOCATE),
+                       warehouse_id=warehouse or order.warehouse_id, last_changed_by=self.cmd.actor.id)
+        return record(order, after, action="allocate", actor=self.cmd.actor, at=self.now,
+                      event=OrderEventType.ALLOCATED, reason=note, correlation_id=self.run_id,
+                      run_id=self.run_id)
+
+    def _effect(self, plan: _Plan) -> Effect | None:
+        order, outcome = plan.order, plan.outcome
+        if plan.action == "allocate":
+            return self._allocate(order, warehouse=plan.warehouse)
+        if plan.action == "reject":
+            after = evolve(order, self.now, status=transition(order.status, Action.ALLOCATION_REJECT),
+                           rejection_reason=outcome.reason, short_runs=0, last_changed_by=self.cmd.actor.id)
+            return record(order, after, action="allocation_reject", actor=self.cmd.actor, at=self.now,
+                          event=OrderEventType.REJECTED, reason=f"{outcome.reason}: {outcome.detail}",
+                          correlation_id=self.run_id, run_id=self.run_id)
+        if plan.action == "short":
+            after = evolve(order, self.now, short_runs=order.short_runs + 1)
+            short = ", ".join(f"{s.sku} needs {s.needed}, {s.available} left" for s in outcome.shortfall)
+            return record(order, after, action="allocation_short", actor=self.cmd.actor, at=self.now,
+                          event=None, reason=f"insufficient_stock: {short}", correlation_id=self.run_id)
+        return None
+
+    def _reserve(self, plan: _Plan) -> bool:
+        """Reserve before the order write; False when the order cannot be
+        allocated by this run (its outcome says why)."""
+        order = plan.order
+        reservation = Reservation(order_id=order.order_id, warehouse_id=plan.warehouse or "",
+                                  lines=order.quantities(), run_id=self.run_id, at=self.now)
+        try:
+            if self.inventory.reserve(reservation):
+                return True
+        except InsufficientStock as short:  # stock changed since the run read it
+            plan.action = "short"
+            plan.outcome.outcome, plan.outcome.reason = "short", "insufficient_stock"
+            plan.outcome.detail = "stock changed during the run"
+            plan.outcome.shortfall = [ShortLine(**s) for s in short.shortfall]
+            return False
+        held = self.inventory.get_reservation(order.order_id)
+        if held is not None and held.run_id == self.run_id and _holds(held, order, plan.warehouse):
+            return True  # this run's own reservation (a retried chunk)
+        plan.action = "none"
+        plan.outcome.outcome, plan.outcome.reason = "skipped", "reserved_by_concurrent_run"
+        plan.outcome.detail = f"run {held.run_id if held else '?'} holds its reservation"
+        return False
+
+    def apply(self, plans: list[_Plan]) -> None:
+        self.recorder.step = "allocate"
+        pending = [p for p in plans if p.action != "none"]
+        for _attempt in range(MAX_ATTEMPTS):
+            retry: list[_Plan] = []
+            for chunk in _chunks(pending):
+                retry.extend(self._apply_chunk(chunk))
+            if not retry:
+                return
+            pending = retry
+        for plan in pending:
+            self._undo(plan, "changed_during_run")
+
+    def _apply_chunk(self, chunk: Sequence[_Plan]) -> list[_Plan]:
+        uow = UnitOfWork(self.deps.store)
+        uow.adopt_orders(plan.order for plan in chunk)
+        written: list[_Plan] = []
+        for plan in chunk:
+            if plan.action == "allocate":
+                self._reserve(plan)  # on failure the plan becomes short or none
+            effect = self._effect(plan)
+            if effect is not None:
+                uow.add_effect(effect)
+                written.append(plan)
+        result = uow.commit()
+        retry: list[_Plan] = []
+        for plan in written:
+            if plan.order.project_id not in result.conflicts:
+                continue
+            fresh = self.deps.store.get_order(plan.order.order_id)
+            if fresh is not None and fresh.status == OrderStatus.APPROVED and fresh.version == plan.order.version:
+                plan.order = fresh  # only a neighbour in its partition changed: try again
+                retry.append(plan)
+            else:
+                self._undo(plan, "changed_during_run", fresh)
+        return retry
+
+    def _undo(self, plan: _Plan, reason: str, fresh: Order | None = None) -> None:
+        """The order was not written: give back what this run reserved for it,
+        unless a concurrent run allocated it meanwhile."""
+        fresh = fresh or self.deps.store.get_order(plan.order.order_id)
+        if plan.action == "allocate":
+            held = self.inventory.get_reservation(plan.order.order_id)
+            taken_by_other = fresh is not None and fresh.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED)
+            if held is not None and held.run_id == self.run_id and not taken_by_other:
+                self.inventory.release_reservation(plan.order.order_id)
+            if taken_by_other:
+                reason = "allocated_by_concurrent_run"
+        plan.action = "none"
+        plan.outcome.outcome, plan.outcome.reason = "skipped", reason
+        plan.outcome.shortfall, plan.outcome.blocked_by = [], []
+
+    # --------------------------------------------------------------- release
+    def release(self, plans: list[_Plan]) -> None:
+        """Every Allocated order that holds its reservation goes to the
+        warehouse: Released, with `ReleaseRequested`."""
+        self.recorder.step = "release"
+        if self.cmd.dry_run:
+            self.report.released = [p.order.order_id for p in plans if p.action == "allocate"]
+            return
+        allocated = _all_orders(self.deps, OrderStatus.ALLOCATED)
+        released: list[str] = []
+        missing: list[str] = []
+        for chunk in _chunks(allocated):
+            uow = UnitOfWork(self.deps.store)
+            uow.adopt_orders(chunk)
+            batch = []
+            for order in chunk:
+                held = self.inventory.get_reservation(order.order_id)
+                if held is None or not _holds(held, order):
+                    missing.append(order.order_id)
+                    continue
+                after = evolve(order, self.now, status=transition(order.status, Action.RELEASE),
+                               last_changed_by=self.cmd.actor.id)
+                uow.add_effect(record(order, after, action="release", actor=self.cmd.actor, at=self.now,
+                                      event=OrderEventType.RELEASE_REQUESTED, correlation_id=self.run_id,
+                                      run_id=self.run_id, reservation=held.lines))
+                batch.append(order)
+            result = uow.commit()
+            released.extend(o.order_id for o in batch if o.project_id not in result.conflicts)
+        if missing:
+            log.warning("allocated orders without their reservation, not released: %s", missing[:20])
+            self.report.reconciled["allocated_without_reservation"] = missing
+        self.report.released = released
+
+    # ----------------------------------------------------------------- finish
+    def finish(self, plans: list[_Plan]) -> AllocationRunReport:
+        ranked = sorted(plans, key=lambda p: (p.outcome.rank is None, p.outcome.rank or 0, p.order.order_id))
+        self.report.orders = [p.outcome for p in ranked]
+        for name in ("allocated", "short", "rejected", "skipped"):
+            self.recorder.count(name, sum(1 for p in plans if p.outcome.outcome == name))
+        self.recorder.count("released", len(self.report.released))
+        self.report.counts = dict(self.recorder.counts)
+        self.recorder.details["report"] = self.report.model_dump(mode="json")
+        return self.report
+
+
+def _holds(reservation: Reservation, order: Order, warehouse: str | None = None) -> bool:
+    """The reservation is for the order's current content."""
+    wanted = {sku: qty for sku, qty in order.quantities().items() if qty}
+    return reservation.lines == wanted and reservation.warehouse_id == (warehouse or order.warehouse_id)
+
+
+def _warehouse(order: Order, project: Project | None) -> str | None:
+    return order.warehouse_id or (project.warehouse_id if project is not None else None)
+
+
+# ------------------------------------------------------------------ handlers
+def run_allocation(deps: Deps, cmd: RunAllocation) -> AllocationRunReport:
+    """One allocation run; the report is also stored with the job run
+    (`get_allocation_run`)."""
+    if cmd.mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {cmd.mode!r}")
+    _inventory(deps)
+    source = f"{cmd.trigger}:{cmd.mode}{':dry-run' if cmd.dry_run else ''}"
+    with job_run(deps, JOB, source) as recorder:
+        run = _Run(deps, cmd, recorder)
+        if not cmd.dry_run:
+            run.reconcile()
+        plans = run.plan()
+        if not cmd.dry_run:
+            run.apply(plans)
+        run.release(plans)
+        report = run.finish(plans)
+    report.status = recorder.run.status
+    report.ended_at = recorder.run.ended_at
+    report.counts = dict(recorder.run.counts)
+    return report
+
+
+def report_of(job: JobRun) -> AllocationRunReport:
+    stored = job.details.get("report")
+    if stored is not None:
+        report = AllocationRunReport.model_validate(stored)
+    else:  # still running, or failed before the report was made
+        parts = (job.source or "").split(":")
+        report = AllocationRunReport(run_id=job.job_id, mode=parts[1] if len(parts) > 1 else "greedy",
+                                     dry_run=parts[-1] == "dry-run", started_at=job.started_at)
+    report.status = job.status
+    report.ended_at = job.ended_at
+    report.counts = dict(job.counts) or report.counts
+    report.error = job.error
+    return report
+
+
+def get_allocation_run(deps: Deps, run_id: str) -> AllocationRunReport | None:
+    """The report of run `run_id` (its job run), or None when there is no such run."""
+    job = deps.store.get_job(run_id)
+    if job is None or job.job != JOB:
+        return None
+    return report_of(job)

@@ -1,0 +1,292 @@
+"""Parquet datasets in: project master, item catalogue and stock snapshots
+(CONTRACT.md, Inbound: Parquet datasets; DESIGN.md section 5).
+
+One handler per dataset behind `ingest_dataset`: the file is checked and
+diffed with Arrow (common/ingest), then only what changed is written. A file
+that cannot be taken is quarantined whole and nothing changes; bad rows go to
+one quarantine record per file while the good rows load. Order of effects:
+quarantine record, store writes, parked designs, and the new snapshot last,
+so a crash anywhere makes the next run redo the same idempotent writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from common.domain.models import CatalogItem, JobRun, Project, Reason
+from common.ingest.pipeline import ROW, Plan, plan
+from common.ingest.reader import Rejected, Source
+from common.ingest.schema import ITEM_CATALOG, PROJECT_MASTER, STOCK_SNAPSHOTS, DatasetSchema, dataset
+from common.ingest.snapshots import Snapshots
+from common.ingest.validate import KEY
+from common.service.bootstrap import Deps
+from common.service.commands import ReevaluateParkedDesigns
+from common.service.handlers.engineering import reevaluate_parked_designs
+from common.service.jobs import JobRecorder, job_run
+from common.service.quarantine import quarantine
+
+log = logging.getLogger("oms.datasets")
+
+# CLI and other short names of the datasets.
+ALIASES = {"master": PROJECT_MASTER.name, "catalog": ITEM_CATALOG.name, "stock": STOCK_SNAPSHOTS.name}
+COUNTS = ("rows_read", "new", "changed", "unchanged", "removed", "quarantined")
+WRITE_CHUNK = 5000  # rows turned into documents and written at a time
+REEVALUATE_CHUNK = 500
+MAX_LISTED = 10_000  # reasons and bad rows inline in the quarantine record; all of them in the kept Parquet
+QUARANTINE_CONTAINER = "quarantine"
+
+
+@dataclass(frozen=True)
+class IngestDataset:
+    """Load one Parquet dump of `dataset` (a path, or the bytes of a blob)."""
+
+    dataset: str
+    source: Source
+    name: str  # file or blob name, for the job run and the quarantine record
+    channel: str = "file"  # file | blob | inbox
+
+
+# ------------------------------------------------------------------ entry points
+def ingest_dataset_file(deps: Deps, dataset_name: str, path: Path | str, channel: str = "file") -> JobRun:
+    """`oms ingest master|catalog|stock FILE.parquet` and the inbox folders."""
+    path = Path(path)
+    return ingest_dataset(deps, IngestDataset(ALIASES.get(dataset_name, dataset_name), path, path.name, channel))
+
+
+def ingest_dataset_path(deps: Deps, dataset_name: str, path: Path | str) -> JobRun:
+    """The embedded server's inbox folders (`oms serve`)."""
+    return ingest_dataset_file(deps, dataset_name, path, channel="inbox")
+
+
+def ingest_dataset_blob(deps: Deps, dataset_name: str, blob_name: str, data: bytes) -> JobRun:
+    """The Blob triggers: the blob's bytes (Arrow reads them in place)."""
+    return ingest_dataset(deps, IngestDataset(ALIASES.get(dataset_name, dataset_name), data, blob_name, "blob"))
+
+
+def ingest_dataset(deps: Deps, cmd: IngestDataset) -> JobRun:
+    ds = dataset(cmd.dataset)
+    started = time.perf_counter()
+    with job_run(deps, ds.job, f"{cmd.channel}:{cmd.name}") as recorder:
+        for name in COUNTS:
+            recorder.count(name, 0)
+        recorder.details.update({"dataset": ds.name, "file": cmd.name, "rejected": False})
+        if ds is STOCK_SNAPSHOTS and deps.inventory is None:
+            raise RuntimeError("no inventory store is configured: stock snapshots cannot be applied")
+        snapshots = snapshots_of(deps)
+        recorder.step = "read previous snapshot"
+        previous = snapshots.load(ds.name, dictionaries=ds.categorical)
+        recorder.step = "validate and diff"
+        try:
+            result = plan(cmd.source, ds, previous, _Resolver(deps, snapshots) if ds.references else None)
+        except Rejected as rejected:
+            _reject(deps, recorder, ds, cmd, rejected)
+        else:
+            recorder.details["validate_s"] = round(time.perf_counter() - started, 3)
+            _apply(deps, recorder, cmd, result, snapshots)
+        recorder.details["duration_s"] = round(time.perf_counter() - started, 3)
+    return recorder.run
+
+
+def snapshots_of(deps: Deps) -> Snapshots:
+    return Snapshots(deps.blobs, Path(deps.settings.data_dir) / "snapshots")
+
+
+# ------------------------------------------------------------------ rejected
+def _digest(source: Source) -> str:
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    with source.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _size(source: Source) -> int:
+    return len(source) if isinstance(source, bytes) else source.stat().st_size
+
+
+def _reject(deps: Deps, recorder: JobRecorder, ds: DatasetSchema, cmd: IngestDataset, rejected: Rejected) -> None:
+    digest = _digest(cmd.source)
+    record = quarantine(
+        deps, source=ds.name, reasons=rejected.reasons, job_id=recorder.run.job_id,
+        event_id=f"file:{cmd.name}#{digest[:16]}",
+        payload={"dataset": ds.name, "file": cmd.name, "channel": cmd.channel, "bytes": _size(cmd.source),
+                 "sha256": digest, "rows": rejected.rows, "whole_file": True})
+    recorder.count("rejected")
+    recorder.count("quarantined", rejected.rows)
+    recorder.details.update({"rejected": True, "quarantine_id": record.id,
+                             "reasons": [r.model_dump(mode="json") for r in rejected.reasons]})
+    log.warning("%s %s rejected: %s", ds.name, cmd.name, rejected)
+
+
+# ------------------------------------------------------------------ references
+class _Resolver:
+    """Reference sets for the row checks: SKUs in the catalogue, known warehouses."""
+
+    def __init__(self, deps: Deps, snapshots: Snapshots) -> None:
+        self.deps = deps
+        self.snapshots = snapshots
+
+    def __call__(self, ref: str, values: pa.Array) -> pa.Array:
+        if ref == "catalog":
+            found = self.deps.store.get_catalog([v for v in values.to_pylist() if v is not None])
+            return pa.array(sorted(found), pa.string())
+        if ref == "warehouses":
+            return pa.array(sorted(self.warehouses()), pa.string())
+        raise ValueError(f"unknown reference set {ref}")
+
+    def warehouses(self) -> set[str]:
+        """Warehouses of the project master (its snapshot, else the stored
+        projects) and OMS_WAREHOUSES."""
+        known = set(self.deps.settings.warehouses)
+        master = self.snapshots.load(PROJECT_MASTER.name, columns=["warehouse_id"])
+        if master is not None:
+            known.update(v for v in pc.unique(master["warehouse_id"]).to_pylist() if v)
+            return known
+        continuation: str | None = None
+        while True:
+            page = self.deps.store.list_projects(limit=1000, continuation=continuation)
+            known.update(p.warehouse_id for p in page.items if p.warehouse_id and not p.removed)
+            continuation = page.continuation
+            if continuation is None:
+                return known
+
+
+# ------------------------------------------------------------------ apply
+def _records(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
+    names = [n for n in table.column_names if n not in (KEY, ROW)]
+    table = table.select(names)
+    for start in range(0, table.num_rows, WRITE_CHUNK):
+        yield table.slice(start, WRITE_CHUNK).to_pylist()
+
+
+def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, snapshots: Snapshots) -> None:
+    ds, delta = result.dataset, result.delta
+    recorder.count("rows_read", result.rows_read)
+    recorder.count("new", delta.new.num_rows)
+    recorder.count("changed", delta.changed.num_rows)
+    recorder.count("unchanged", delta.unchanged)
+    recorder.count("removed", delta.removed_count)
+    recorder.count("quarantined", result.quarantined)
+    recorder.count("created", delta.new.num_rows)
+    recorder.count("modified", delta.changed.num_rows)
+    recorder.count("skipped", delta.unchanged)
+    recorder.count("skipped_unchanged", delta.unchanged)
+    if delta.carried:
+        recorder.count("carried", delta.carried)
+    recorder.details["changed_columns"] = delta.column_counts()
+    if delta.removed is not None and delta.removed.num_rows:
+        recorder.details["removed_keys"] = delta.removed[KEY].slice(0, 100).to_pylist()
+
+    if result.quarantined:
+        recorder.step = "quarantine bad rows"
+        _quarantine_rows(deps, recorder, cmd, result)
+    recorder.step = "write"
+    if ds is PROJECT_MASTER:
+        _write_projects(deps, recorder, result)
+    elif ds is ITEM_CATALOG:
+        _write_catalog(deps, result)
+    else:
+        _write_stock(deps, result)
+    recorder.step = "write snapshot"
+    snapshots.save(ds.name, result.snapshot())
+
+
+def _quarantine_rows(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan) -> None:
+    ds = result.dataset
+    digest = _digest(cmd.source)
+    kept = _keep_bad_rows(deps, ds, digest, result.bad)
+    listed = result.bad.slice(0, MAX_LISTED)
+    rows = [{"row": r.pop(ROW), "values": r} for r in
+            listed.select([n for n in listed.column_names if n != KEY]).to_pylist()]
+    reasons = result.reasons[:MAX_LISTED]
+    if len(result.reasons) > MAX_LISTED:
+        reasons.append(Reason(loc=["file"], type="truncated",
+                              msg=f"{len(result.reasons) - MAX_LISTED} more reasons; every bad row is in {kept}"))
+    record = quarantine(
+        deps, source=ds.name, reasons=reasons, job_id=recorder.run.job_id,
+        event_id=f"rows:{cmd.name}#{digest[:16]}",
+        payload={"dataset": ds.name, "file": cmd.name, "channel": cmd.channel, "sha256": digest,
+                 "whole_file": False, "rows_read": result.rows_read, "bad_rows": result.quarantined,
+                 "kept_at": kept, "rows": rows})
+    recorder.details["quarantine_id"] = record.id
+
+
+def _keep_bad_rows(deps: Deps, ds: DatasetSchema, digest: str, bad: pa.Table) -> str:
+    """The bad rows as Parquet, for reprocessing: `quarantine/<dataset>/<sha>.parquet`."""
+    table = bad.drop_columns([KEY]) if KEY in bad.column_names else bad
+    name = f"{ds.name}/{digest[:32]}.parquet"
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    if deps.blobs is not None:
+        deps.blobs.write(QUARANTINE_CONTAINER, name, sink.getvalue())
+        return f"{QUARANTINE_CONTAINER}/{name}"
+    path = Path(deps.settings.data_dir) / QUARANTINE_CONTAINER / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(sink.getvalue())
+    return str(path)
+
+
+def _qualifies(deps: Deps, table: pa.Table) -> pa.ChunkedArray | pa.Array:
+    policy = deps.policy
+    milestone = pc.is_in(table["milestone"], value_set=pa.array(sorted(policy.milestones), pa.string()))
+    blocked = pc.is_in(table["project_status"], value_set=pa.array(sorted(policy.blocking_statuses), pa.string()))
+    return pc.fill_null(pc.and_(milestone, pc.invert(blocked)), False)
+
+
+def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan) -> None:
+    delta = result.delta
+    for table in (delta.new, delta.changed):
+        for rows in _records(table):
+            deps.store.put_projects(Project.model_validate(row) for row in rows)
+    if delta.removed is not None:
+        for rows in _records(delta.removed):
+            deps.store.put_projects(Project.model_validate({**row, "removed": True}) for row in rows)
+    # Projects that qualify now and did not before: their parked designs become orders.
+    flipped = delta.new.filter(_qualifies(deps, delta.new))[KEY].to_pylist()
+    if delta.changed.num_rows:
+        was = _qualifies(deps, delta.previous_of_changed)
+        now = _qualifies(deps, delta.changed)
+        flipped += delta.changed.filter(pc.and_(now, pc.invert(was)))[KEY].to_pylist()
+    applied = 0
+    recorder.step = "re-evaluate parked designs"
+    for start in range(0, len(flipped), REEVALUATE_CHUNK):
+        chunk = flipped[start:start + REEVALUATE_CHUNK]
+        applied += len(reevaluate_parked_designs(deps, ReevaluateParkedDesigns(chunk, recorder.run.job_id)))
+    recorder.count("qualified", len(flipped))
+    recorder.count("parked_applied", applied)
+
+
+def _write_catalog(deps: Deps, result: Plan) -> None:
+    delta = result.delta
+    for table in (delta.new, delta.changed):
+        for rows in _records(table):
+            deps.store.put_catalog(CatalogItem.model_validate(row) for row in rows)
+    # An item gone from the catalogue is kept, inactive: orders naming it stay explainable.
+    if delta.removed is not None:
+        for rows in _records(delta.removed):
+            deps.store.put_catalog(CatalogItem.model_validate({**row, "active": False}) for row in rows)
+
+
+def _write_stock(deps: Deps, result: Plan) -> None:
+    assert deps.inventory is not None  # checked before anything was read
+    delta = result.delta
+    for table in (delta.new, delta.changed):
+        if not table.num_rows:
+            continue
+        for as_of in pc.unique(table["as_of"]).to_pylist():
+            rows = table.filter(pc.equal(table["as_of"], pa.scalar(as_of, table["as_of"].type)))
+            on_hand = zip(rows["warehouse_id"].to_pylist(), rows["sku"].to_pylist(), rows["on_hand"].to_pylist(),
+                          strict=True)
+            stamp = as_of if isinstance(as_of, datetime) else datetime.now(UTC)
+            deps.inventory.set_on_hand(list(on_hand), stamp)

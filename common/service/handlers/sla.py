@@ -1,0 +1,143 @@
+"""The SLA sweep: flag each new SLA breach once, atomically with its audit
+entry and its `oms.order.sla_breached` event, and tell people in a summary.
+The same sweep alerts on job runs that have been running too long.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+
+from common.domain.events import OrderEventType
+from common.domain.history import evolve, record
+from common.domain.models import SYSTEM, Change, JobRun, Order, OrderStatus
+from common.domain.sla import Breach, new_breaches
+from common.ports import OrderQuery
+from common.service.bootstrap import Deps
+from common.service.jobs import JobRecorder, alert_overdue_jobs, job_run
+from common.service.unit_of_work import UnitOfWork
+from common.telemetry import correlate
+
+log = logging.getLogger("oms.sla")
+
+BATCH = 500  # orders flagged per commit
+MAX_ATTEMPTS = 3  # re-reads of a partition a concurrent writer changed
+LISTED = 50  # breaches listed in the notification; the job run's details hold the counts
+
+
+def _orders_with_slas(deps: Deps) -> Iterator[Order]:
+    statuses = [s for s in OrderStatus if deps.settings.sla_hours.get(s.value) or s == OrderStatus.RELEASED]
+    for status in statuses:
+        continuation: str | None = None
+        while True:
+            page = deps.store.query_orders(OrderQuery(status=status.value, limit=1000, continuation=continuation))
+            yield from page.items
+            continuation = page.continuation
+            if continuation is None:
+                break
+
+
+def _flag(uow: UnitOfWork, order: Order, breaches: list[Breach], recorder: JobRecorder) -> None:
+    now = recorder.deps.clock.now()
+    after = evolve(order, now, sla_breached=[*order.sla_breached, *(b.key for b in breaches)])
+    reason = "; ".join(
+        f"{b.status.value} for {b.age_hours:.0f} h (SLA {b.limit_hours:g} h)" if b.kind == "state_age"
+        else f"material not on site by need-by {b.due.date().isoformat()}" for b in breaches)
+    first = breaches[0]
+    effect = record(order, after, action="sla_breached", actor=SYSTEM, at=now, event=OrderEventType.SLA_BREACHED,
+                    reason=reason, correlation_id=recorder.run.job_id,
+                    sla={"breaches": [{"key": b.key, "kind": b.kind, "status": b.status.value,
+                                       "since": b.since.isoformat(), "due": b.due.isoformat(),
+                                       "age_hours": round(b.age_hours, 2), "limit_hours": b.limit_hours}
+                                      for b in breaches]},
+                    breached_status=first.status.value)
+    # sla_breached is bookkeeping for the diff, but the flag is what this write did.
+    effect.audit.changes.append(Change(path="sla_breached", old=order.sla_breached, new=after.sla_breached))
+    uow.add_effect(effect)
+
+
+def _flag_batch(deps: Deps, batch: dict[str, list[Breach]], recorder: JobRecorder) -> list[str]:
+    """Flag a batch; returns the order ids flagged (re-checked against a fresh
+    read when a partition lost to a concurrent writer)."""
+    pending = dict(batch)
+    flagged: list[str] = []
+    for _attempt in range(MAX_ATTEMPTS):
+        if not pending:
+            break
+        uow = UnitOfWork(deps.store)
+        orders = uow.orders(list(pending))
+        tried: dict[str, list[Breach]] = {}
+        for order_id, breaches in pending.items():
+            order = orders.get(order_id)
+            if order is None:
+                continue
+            # Re-check against what is stored now: it may have moved or been flagged meanwhile.
+            still = [b for b in new_breaches([order], recorder.deps.clock.now(), deps.settings.sla_hours)
+                     if b.key in {x.key for x in breaches}]
+            if still:
+                with correlate(order_id=order_id):
+                    _flag(uow, order, still, recorder)
+                tried[order_id] = still
+        recorder.step = "commit"
+        result = uow.commit()
+        pending = {}
+        for order_id, breaches in tried.items():
+            if order_id.split("~", 1)[0] in result.conflicts:
+                pending[order_id] = breaches
+            else:
+                flagged.append(order_id)
+                for b in breaches:
+                    recorder.count(f"breached_{b.status.value}" if b.kind == "state_age" else "breached_need_by")
+    if pending:
+        recorder.count("conflicts", len(pending))
+    return flagged
+
+
+def _summary(breaches: list[Breach]) -> str:
+    by_state = Counter(b.status.value if b.kind == "state_age" else "need_by (material on site)" for b in breaches)
+    lines = [f"{len(breaches)} new SLA breach(es):"]
+    lines += [f"  {name:<28} {n:>6}" for name, n in by_state.most_common()]
+    lines += ["", "Oldest first:"]
+    for b in breaches[:LISTED]:
+        what = f"in {b.status.value} {b.age_hours:.0f} h (SLA {b.limit_hours:g} h)" if b.kind == "state_age" \
+            else f"Released, need-by passed {b.overdue_hours:.0f} h ago"
+        lines.append(f"  - {b.order_id}: {what}")
+    if len(breaches) > LISTED:
+        lines.append(f"  ... and {len(breaches) - LISTED} more (GET /api/metrics/flow)")
+    return "\n".join(lines)
+
+
+def sweep_sla(deps: Deps) -> JobRun:
+    """One sweep: flag new breaches, alert on overdue job runs, notify a summary."""
+    with job_run(deps, "sla-sweep", "timer") as recorder:
+        recorder.step = "overdue jobs"
+        overdue = alert_overdue_jobs(deps)
+        recorder.count("overdue_jobs", len(overdue))
+        recorder.step = "scan"
+        now = deps.clock.now()
+        found: list[Breach] = []
+        scanned = 0
+        for order in _orders_with_slas(deps):
+            scanned += 1
+            found.extend(new_breaches([order], now, deps.settings.sla_hours))
+        recorder.count("scanned", scanned)
+        by_order: dict[str, list[Breach]] = {}
+        for breach in found:
+            by_order.setdefault(breach.order_id, []).append(breach)
+        recorder.step = "flag"
+        flagged: set[str] = set()
+        ids = list(by_order)
+        for start in range(0, len(ids), BATCH):
+            chunk = {i: by_order[i] for i in ids[start:start + BATCH]}
+            flagged.update(_flag_batch(deps, chunk, recorder))
+        done = [b for b in found if b.order_id in flagged]
+        recorder.count("modified", len(flagged))
+        recorder.count("flagged", len(done))
+        recorder.details["breaches_by_state"] = dict(Counter(b.status.value if b.kind == "state_age"
+                                                             else "need_by" for b in done))
+        if done:
+            deps.notifier.notify(f"[OMS] SLA: {len(done)} new breach(es)", _summary(done), level="warning",
+                                 data={"job_id": recorder.run.job_id, "by_state": recorder.details["breaches_by_state"],
+                                       "orders": [b.order_id for b in done[:LISTED]]})
+    return recorder.run

@@ -1,0 +1,477 @@
+"""Warehouse events in (DESIGN.md section 3, "Warehouse callbacks and
+returns"; section 9): validate, deduplicate, decide by `common.domain.returns`,
+apply the stock effect, and commit the order change with its audit entry,
+outbox event and idempotency marker in one atomic write per partition.
+
+Order of effects. The order (orders container) and the stock (inventory
+container) cannot be written in one transaction. Every stock effect of a
+warehouse event is idempotent (a reservation is consumed or released once per
+order; returned units and adjustments go on hand once per adjustment id), so
+it is applied FIRST and the order change + audit + outbox + marker are
+committed after it. A crash in between leaves the stock changed and the event
+unmarked: the redelivered event is decided again, its stock effect is a no-op
+the second time, and the order change is committed then. The other order
+(order first) would lose the stock effect on a crash, because the redelivery
+would be skipped as a duplicate.
+
+Out of order. An event for an order that is not yet in the status it needs
+but on its way there (a `ReleaseCompleted` while the order is Allocated) is
+held on the order document (`Order.held_events`, written atomically with the
+order and the event's marker), applied by `apply_held_events` when the order
+gets there (the allocation release step calls it; so does every later
+warehouse event for that order), and quarantined by `sweep_held_events` once
+it has waited longer than `OMS_HOLD_MINUTES`.
+
+Nothing an event brings is lost: it is applied, skipped as a duplicate, held
+(reported as `parked`), or quarantined with every reason and no change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from common.domain.delta import COUNT_OF, Outcome, StreamState
+from common.domain.ids import marker_id, project_of
+from common.domain.models import SYSTEM, Actor, HeldEvent, Marker, Order, OrderStatus, Project, Reason
+from common.domain.returns import (
+    StockEffect,
+    WarehouseDecision,
+    decide_order_event,
+    drop_held,
+    refuse,
+    unhold,
+)
+from common.domain.warehouse_inbound import (
+    OrderEvent,
+    StockAdjusted,
+    WarehouseEvent,
+    adjustment_id,
+    check_warehouse_event,
+)
+from common.ports import InventoryStore, OrderQuery
+from common.service.bootstrap import Deps
+from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents, Undecodable
+from common.service.handlers.engineering import EventResult, IngestReport
+from common.service.jobs import JobRecorder, job_run
+from common.service.quarantine import quarantine
+from common.service.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+log = logging.getLogger("oms.warehouse")
+
+JOB = "ingest-warehouse-events"
+MAX_ATTEMPTS = 4  # re-reads after a concurrent writer won a partition
+SWEEP_PAGE = 500
+
+
+def stock_partition(warehouse_id: str) -> str:
+    """Where the idempotency marker of a `StockAdjusted` lives: it has no
+    order. Project ids cannot hold '~', so this never meets a project."""
+    return f"stock~{warehouse_id}"
+
+
+def _event_id_of(raw: Any) -> str | None:
+    value = raw.get("event_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _messages(reasons: list[Reason]) -> list[str]:
+    return [f"{'.'.join(map(str, r.loc)) or '(event)'}: {r.msg}" for r in reasons]
+
+
+def _inventory(deps: Deps) -> InventoryStore:
+    if deps.inventory is None:
+        raise RuntimeError("warehouse events need an inventory store (Deps.inventory is not configured)")
+    return deps.inventory
+
+
+def _partition(event: WarehouseEvent) -> str:
+    return stock_partition(event.warehouse_id) if isinstance(event, StockAdjusted) else project_of(event.order_id)
+
+
+@dataclass
+class _Pending:
+    """An event decided in the current unit of work, settled once its
+    partition is committed."""
+
+    index: int
+    event: WarehouseEvent
+    result: EventResult
+    created: int = 0
+
+
+@dataclass
+class _Applier:
+    """Decides and applies warehouse events inside one unit of work."""
+
+    deps: Deps
+    uow: UnitOfWork
+    actor: Actor
+    job_id: str | None = None
+    projects: dict[str, Project | None] = field(default_factory=dict)
+    held_results: list[EventResult] = field(default_factory=list)
+    held_created: list[str] = field(default_factory=list)  # follow-up order ids
+
+    @property
+    def inventory(self) -> InventoryStore:
+        return _inventory(self.deps)
+
+    def project(self, project_id: str) -> Project | None:
+        if project_id not in self.projects:
+            self.projects[project_id] = self.deps.store.get_projects([project_id]).get(project_id)
+        return self.projects[project_id]
+
+    def quarantine(self, payload: Any, reasons: list[Reason], *, event_id: str | None,
+                   order_id: str | None = None) -> None:
+        quarantine(self.deps, source=WAREHOUSE_SOURCE, payload=payload, reasons=reasons, job_id=self.job_id,
+                   event_id=event_id, order_id=order_id,
+                   project_id=project_of(order_id) if order_id else None)
+
+    def apply_stock(self, stock: StockEffect) -> None:
+        # Idempotent, and applied before the order commit: see the module docstring.
+        inventory = self.inventory
+        if stock.consume is not None:
+            inventory.consume_reservation(stock.consume)
+        if stock.release is not None:
+            inventory.release_reservation(stock.release)
+        for item in stock.restock:
+            inventory.adjust_on_hand(item.warehouse_id, item.sku, item.qty, item.adjustment_id)
+
+    def commit_decision(self, decision: WarehouseDecision, state: StreamState) -> None:
+        """Stock first, then the order writes into the unit of work."""
+        self.apply_stock(decision.stock)
+        for effect in decision.effects:
+            self.uow.add_effect(effect)
+        if decision.stream_changed:
+            self.uow.put_stream(state.stream)
+
+    def decide(self, state: StreamState, order: Order, event: OrderEvent, *, may_hold: bool) -> WarehouseDecision:
+        return decide_order_event(state, order, event, policy=self.deps.settings.return_policy,
+                                  project=self.project(order.project_id), at=self.deps.clock.now(),
+                                  actor=self.actor, may_hold=may_hold)
+
+    # ------------------------------------------------------------ held events
+    def catch_up(self, order: Order) -> Order:
+        """Apply the events held on `order` that it can take now, quarantine
+        those it never can; the rest keep waiting. Returns the order as it is
+        after that (in the unit of work)."""
+        state = self.uow.stream_state(order.stream)
+        progress = True
+        while progress and order.held_events:
+            progress = False
+            for held in list(order.held_events):
+                event, problems = check_warehouse_event(held.payload)
+                if event is None or isinstance(event, StockAdjusted) or event.order_id != order.order_id:
+                    decision = refuse(order.order_id, *(problems or [Reason(
+                        loc=[], msg="a held event must be an order event of this order", type="bad_hold")]))
+                else:
+                    decision = self.decide(state, unhold(order, held.event_id), event, may_hold=False)
+                if decision.outcome == Outcome.PARKED:
+                    continue  # still on its way
+                if decision.refused:
+                    order = self.drop(order, held, decision.problems)
+                else:
+                    self.commit_decision(decision, state)
+                    order = decision.effects[0].order
+                    if decision.follow_up_order_id:
+                        self.held_created.append(decision.follow_up_order_id)
+                    self.held_results.append(EventResult(held.event_id, Outcome.APPLIED, order.order_id,
+                                                         ["held event applied", *decision.notes]))
+                progress = True
+                break  # the order changed: look at what it holds again
+        return order
+
+    def drop(self, order: Order, held: HeldEvent, problems: list[Reason]) -> Order:
+        """Quarantine a held event and take it off its order."""
+        self.quarantine(held.payload, problems, event_id=held.event_id, order_id=order.order_id)
+        effect = drop_held(order, held, why="; ".join(_messages(problems)), at=self.deps.clock.now(),
+                           actor=SYSTEM)
+        self.uow.add_effect(effect)
+        self.held_results.append(EventResult(held.event_id, Outcome.QUARANTINED, order.order_id,
+                                             _messages(problems)))
+        return effect.order
+
+
+class _Batch:
+    """One batch of warehouse events on its way through the rules."""
+
+    def __init__(self, deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> None:
+        self.deps = deps
+        self.cmd = cmd
+        self.recorder = recorder
+        self.results: list[EventResult | None] = [None] * len(cmd.events)
+
+    def settle(self, index: int, result: EventResult) -> None:
+        self.results[index] = result
+        self.recorder.count(COUNT_OF[result.outcome])
+        if result.outcome.value.startswith("skipped_"):
+            self.recorder.count(result.outcome.value)
+
+    def reject(self, index: int, raw: Any, reasons: list[Reason], order_id: str | None = None) -> None:
+        event_id = _event_id_of(raw)
+        payload = raw.text if isinstance(raw, Undecodable) else raw
+        quarantine(self.deps, source=WAREHOUSE_SOURCE, payload=payload, reasons=reasons,
+                   job_id=self.recorder.run.job_id, event_id=event_id, order_id=order_id,
+                   project_id=project_of(order_id) if order_id else None)
+        self.settle(index, EventResult(event_id, Outcome.QUARANTINED, order_id, reasons=_messages(reasons)))
+
+    def validate(self) -> list[tuple[int, WarehouseEvent]]:
+        self.recorder.step = "validate"
+        valid: list[tuple[int, WarehouseEvent]] = []
+        for index, raw in enumerate(self.cmd.events):
+            if isinstance(raw, Undecodable):
+                self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type="json_invalid")])
+                continue
+            event, reasons = check_warehouse_event(raw)
+            if event is None:
+                self.reject(index, raw, reasons)
+            else:
+                valid.append((index, event))
+        return valid
+
+    def apply(self, events: list[tuple[int, WarehouseEvent]]) -> None:
+        """Decide, apply and commit; partitions that lose to a concurrent
+        writer are re-read and decided again (stock effects are idempotent)."""
+        pending = events
+        for _attempt in range(MAX_ATTEMPTS):
+            if not pending:
+                return
+            self.recorder.step = "apply"
+            uow = UnitOfWork(self.deps.store)
+            applier = _Applier(self.deps, uow, self.cmd.actor, self.recorder.run.job_id)
+            decided = self._decide(applier, pending)
+            self.recorder.step = "commit"
+            result = uow.commit()
+            retry = []
+            for item in decided:
+                if _partition(item.event) in result.conflicts:
+                    retry.append((item.index, item.event))
+                else:
+                    self.settle(item.index, item.result)
+                    self.recorder.count("created", item.created)
+            self._count_held(applier, result.conflicts)
+            pending = retry
+        for index, event in pending:
+            self.reject(index, self.cmd.events[index], [Reason(
+                loc=[], msg="the order kept changing under concurrent writers; reprocess to apply", type="conflict")],
+                order_id=None if isinstance(event, StockAdjusted) else event.order_id)
+
+    def _count_held(self, applier: _Applier, conflicts: dict[str, Any]) -> None:
+        done = [r for r in applier.held_results if r.order_id and project_of(r.order_id) not in conflicts]
+        if done:
+            self.recorder.count("held_applied", sum(r.outcome == Outcome.APPLIED for r in done))
+            self.recorder.count("held_quarantined", sum(r.outcome == Outcome.QUARANTINED for r in done))
+            self.recorder.count("created", sum(project_of(o) not in conflicts for o in applier.held_created))
+            self.recorder.details.setdefault("held", []).extend(r.to_json() for r in done)
+
+    def _decide(self, applier: _Applier, events: list[tuple[int, WarehouseEvent]]) -> list[_Pending]:
+        store, uow = self.deps.store, applier.uow
+        seen = store.existing_markers([marker_id(WAREHOUSE_SOURCE, e.event_id) for _, e in events])
+        uow.orders([e.order_id for _, e in events if not isinstance(e, StockAdjusted)])
+        in_batch: set[str] = set()
+        out: list[_Pending] = []
+        for index, event in events:
+            mid = marker_id(WAREHOUSE_SOURCE, event.event_id)
+            order_id = None if isinstance(event, StockAdjusted) else event.order_id
+            if mid in seen or mid in in_batch:
+                self.settle(index, EventResult(event.event_id, Outcome.SKIPPED_DUPLICATE, order_id,
+                                               ["event was processed already"]))
+                continue
+            decided = (self._adjust(applier, index, event) if isinstance(event, StockAdjusted)
+                       else self._order_event(applier, index, event))
+            if decided is None:
+                continue  # refused and quarantined: no marker, so reprocessing can apply it later
+            in_batch.add(mid)
+            uow.add_marker(Marker(marker_id=mid, project_id=_partition(event), source=WAREHOUSE_SOURCE,
+                                  event_id=event.event_id, outcome=decided.result.outcome.value,
+                                  at=self.deps.clock.now()))
+            out.append(decided)
+        return out
+
+    def _order_event(self, applier: _Applier, index: int, event: OrderEvent) -> _Pending | None:
+        order = applier.uow.order(event.order_id)
+        if order is None:
+            self.reject(index, self.cmd.events[index], [Reason(
+                loc=["order_id"], msg=f"order {event.order_id} does not exist", type="unknown_order")],
+                order_id=event.order_id)
+            return None
+        order = applier.catch_up(order)
+        state = applier.uow.stream_state(order.stream)
+        decision = applier.decide(state, order, event, may_hold=True)
+        if decision.refused:
+            self.reject(index, self.cmd.events[index], decision.problems, order_id=event.order_id)
+            return None
+        applier.commit_decision(decision, state)
+        return _Pending(index, event, EventResult(event.event_id, decision.outcome, order.order_id, decision.notes),
+                        created=1 if decision.follow_up_order_id else 0)
+
+    def _adjust(self, applier: _Applier, index: int, event: StockAdjusted) -> _Pending | None:
+        problems = self._adjustment_problems(event)
+        if problems:
+            self.reject(index, self.cmd.events[index], problems)
+            return None
+        applied = applier.inventory.adjust_on_hand(event.warehouse_id, event.sku, event.delta,
+                                                   adjustment_id("stock", event.event_id))
+        # False: a crash came between the adjustment and its marker last time.
+        notes = [f"on-hand of {event.sku} in {event.warehouse_id} {event.delta:+d}"]
+        if not applied:
+            notes = ["the adjustment was applied already; its marker is written now"]
+        return _Pending(index, event, EventResult(event.event_id, Outcome.APPLIED if applied
+                                                  else Outcome.SKIPPED_DUPLICATE, None, notes))
+
+    def _adjustment_problems(self, event: StockAdjusted) -> list[Reason]:
+        problems: list[Reason] = []
+        catalog = self.deps.store.get_catalog([event.sku])
+        if event.sku not in catalog:
+            problems.append(Reason(loc=["sku"], msg=f"SKU {event.sku} is not in the item catalogue",
+                                   type="unknown_sku"))
+        rows = _inventory(self.deps).stock(event.warehouse_id)
+        known = self.deps.settings.warehouses
+        if not rows and event.warehouse_id not in known:
+            problems.append(Reason(loc=["warehouse_id"], msg=f"warehouse {event.warehouse_id} is not known",
+                                   type="unknown_warehouse"))
+            return problems
+        row = next((r for r in rows if r.sku == event.sku), None)
+        on_hand, reserved = (row.on_hand, row.reserved) if row else (0, 0)
+        after = on_hand + event.delta
+        # The adapter would clamp at 0 and lose units silently; available must
+        # not go negative either (DESIGN.md). A count that needs either is for
+        # a person to look at.
+        if after < 0:
+            problems.append(Reason(loc=["delta"], msg=(f"would take on-hand of {event.sku} in {event.warehouse_id} "
+                                                       f"from {on_hand} to {after}"), type="negative_stock"))
+        elif after < reserved:
+            problems.append(Reason(loc=["delta"], msg=(f"would take on-hand of {event.sku} in {event.warehouse_id} "
+                                                       f"to {after}, below the {reserved} reserved"),
+                                   type="below_reserved"))
+        return problems
+
+
+def apply_warehouse_events(deps: Deps, cmd: ApplyWarehouseEvents,
+                           recorder: JobRecorder | None = None) -> IngestReport:
+    """One batch. Given a `recorder`, the batch is counted in that job run
+    (a file of many batches is one job); otherwise it is a job run of its own."""
+    _inventory(deps)
+    if recorder is None:
+        source = cmd.channel if cmd.file_name is None else f"{cmd.channel}:{cmd.file_name}"
+        with job_run(deps, JOB, source) as own:
+            report = _apply(deps, cmd, own)
+        report.job = own.run
+        return report
+    return _apply(deps, cmd, recorder)
+
+
+def _apply(deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> IngestReport:
+    batch = _Batch(deps, cmd, recorder)
+    recorder.count("received", len(cmd.events))
+    valid = batch.validate()
+    try:
+        batch.apply(valid)
+    except Exception as error:  # the store is down beyond its retries: keep every event
+        log.exception("could not store warehouse events")
+        unsettled = [(i, e) for i, e in valid if batch.results[i] is None]
+        recorder.details.setdefault("affected", []).extend(e.event_id for _, e in unsettled)
+        for index, event in unsettled:
+            batch.reject(index, cmd.events[index], [Reason(
+                loc=[], msg=f"could not be stored: {type(error).__name__}: {error}", type="store_unavailable")],
+                order_id=None if isinstance(event, StockAdjusted) else event.order_id)
+        recorder.count("failed", len(unsettled))
+        raise
+    return IngestReport(job=recorder.run, results=[r for r in batch.results if r is not None])
+
+
+# ------------------------------------------------------------- held events
+
+def apply_held_events(deps: Deps, order_ids: Sequence[str], actor: Actor | None = None) -> list[EventResult]:
+    """Apply the warehouse events held on `order_ids` that the orders can take
+    now (call it after moving orders, e.g. the allocation release step).
+    Returns one result per held event applied or quarantined."""
+    _inventory(deps)
+    results: list[EventResult] = []
+    pending = list(dict.fromkeys(order_ids))
+    for _attempt in range(MAX_ATTEMPTS):
+        if not pending:
+            break
+        uow = UnitOfWork(deps.store)
+        applier = _Applier(deps, uow, actor or SYSTEM)
+        orders = uow.orders(pending)
+        for order in orders.values():
+            if order.held_events:
+                applier.catch_up(order)
+        conflicts = uow.commit().conflicts
+        results.extend(r for r in applier.held_results if r.order_id and project_of(r.order_id) not in conflicts)
+        pending = [o for o in pending if project_of(o) in conflicts]
+    return results
+
+
+def sweep_held_events(deps: Deps) -> list[EventResult]:
+    """Apply what held events can be applied, and quarantine those held longer
+    than `OMS_HOLD_MINUTES` (one job run)."""
+    _inventory(deps)
+    limit = timedelta(minutes=deps.settings.hold_minutes)
+    results: list[EventResult] = []
+    with job_run(deps, "sweep-held-warehouse-events", "sweep") as recorder:
+        for status in OrderStatus:
+            continuation: str | None = None
+            while True:
+                page = deps.store.query_orders(OrderQuery(status=status.value, limit=SWEEP_PAGE,
+                                                          continuation=continuation))
+                holding = [o.order_id for o in page.items if o.held_events]
+                if holding:
+                    results.extend(_sweep_orders(deps, holding, limit, recorder.run.job_id))
+                continuation = page.continuation
+                if not continuation:
+                    break
+        recorder.count("held_applied", sum(r.outcome == Outcome.APPLIED for r in results))
+        recorder.count("quarantined", sum(r.outcome == Outcome.QUARANTINED for r in results))
+        recorder.details["results"] = [r.to_json() for r in results]
+    return results
+
+
+def _sweep_orders(deps: Deps, order_ids: list[str], limit: timedelta, job_id: str) -> list[EventResult]:
+    uow = UnitOfWork(deps.store)
+    applier = _Applier(deps, uow, SYSTEM, job_id)
+    now = deps.clock.now()
+    for order in uow.orders(order_ids).values():
+        order = applier.catch_up(order)
+        for held in list(order.held_events):
+            if held.held_at + limit <= now:
+                waited = int((now - held.held_at).total_seconds() // 60)
+                order = applier.drop(order, held, [Reason(
+                    loc=["order_id"], type="hold_expired",
+                    msg=(f"held {waited} minutes (limit {deps.settings.hold_minutes:g}) and order {order.order_id} "
+                         f"is still {order.status.value}: {held.reason}"))])
+    conflicts = uow.commit().conflicts  # a conflicting order is looked at again by the next sweep
+    return [r for r in applier.held_results if r.order_id and project_of(r.order_id) not in conflicts]
+
+
+# -------------------------------------------------------------------- file
+
+def ingest_warehouse_file(deps: Deps, path: Path, console: Console) -> int:
+    """`oms ingest warehouse FILE.jsonl`: one job run, batches, progress, counts."""
+    from rich.table import Table
+
+    from common.cli import EVENT_BATCH, _progress, _read_event_lines
+
+    events = list(_read_event_lines(path))
+    with job_run(deps, JOB, f"file:{path.name}") as recorder, _progress() as bar:
+        task = bar.add_task(f"warehouse events from {path.name}", total=len(events))
+        for start in range(0, len(events), EVENT_BATCH):
+            chunk = events[start:start + EVENT_BATCH]
+            apply_warehouse_events(deps, ApplyWarehouseEvents(chunk, channel="file", file_name=path.name), recorder)
+            bar.advance(task, len(chunk))
+    run = recorder.run
+    table = Table(title=f"{run.job} {run.job_id}: {run.status}", show_header=True)
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for name in sorted(run.counts):
+        table.add_row(name, str(run.counts[name]))
+    console.print(table)
+    return 0

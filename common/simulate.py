@@ -1,0 +1,487 @@
+"""`oms simulate`: a whole synthetic operation through the real handlers on
+the embedded store, day by day on a FixedClock.
+
+Day 0 loads the master data (projects, catalogue, stock: through the Parquet
+handler when this build has it, else the JSON fixture loader and a stock
+snapshot). Every day then brings design events (new designs, revisions,
+schedule updates, redeliveries, stale and invalid events), reviews and
+approvals, an allocation run that releases what it reserves, warehouse
+completions, rejections, returns and restocks, a master-data update that
+lets parked designs through, and the SLA sweep. The data stays in the store,
+so `oms serve` shows it on the dashboard.
+
+`check_invariants` is what the run must leave true: stock conserved, every
+state change audited, no duplicate orders.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from common.adapters.clock import FixedClock
+from common.domain.errors import DomainError
+from common.domain.models import RETURNED_STATUSES, Actor, ActorType, Order, OrderStatus
+from common.ports import InventoryStore, OrderQuery
+from common.service.bootstrap import Deps
+
+START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+WAREHOUSES = ("WH-EAST", "WH-WEST", "WH-CENTRAL")
+MARKETS = (("New York", "Northeast"), ("Boston", "Northeast"), ("Chicago", "Midwest"), ("Dallas", "South"),
+           ("Denver", "Mountain"), ("Seattle", "West"), ("Los Angeles", "West"), ("Atlanta", "Southeast"))
+ORDER_TYPES = ("NewBuild", "Upgrade", "Modification", "Maintenance")
+PLAN_TYPES = ("Coverage", "Capacity", "Program", "Expedite")
+SKUS = ("ANT-4T4R-B41", "ANT-8T8R-N77", "RRU-B41-160W", "RRU-N77-320W", "BBU-5G-SA", "BBU-LTE", "CBL-HYB-30M",
+        "CBL-HYB-60M", "CBL-FIB-50M", "MNT-PIPE-2M", "MNT-BRKT-3S", "PWR-RECT-48V", "PWR-BATT-100AH", "GPS-ANT",
+        "SURGE-DC", "JMP-RF-3M", "CAB-OUTDOOR", "TMA-B41", "DIPLX-B2B4", "GND-KIT")
+RETURN_REASONS = ("incorrect_allocation", "damaged", "technical_issue", "customer_cancellation", "design_change")
+REJECT_REASONS = ("config_mismatch", "site_not_ready", "access_denied")
+APPROVER = Actor(type=ActorType.USER, id="sim-approver")
+EVENT_BATCH = 1000
+
+
+@dataclass
+class Summary:
+    projects: int
+    days: int
+    seed: int
+    seconds: float = 0.0
+    events: Counter[str] = field(default_factory=Counter)  # inbound events sent, by channel
+    outcomes: Counter[str] = field(default_factory=Counter)  # what the handlers answered
+    approvals: Counter[str] = field(default_factory=Counter)
+    allocation: Counter[str] = field(default_factory=Counter)
+    candidates: set[str] = field(default_factory=set)
+    allocated: set[str] = field(default_factory=set)
+    orders_by_state: dict[str, int] = field(default_factory=dict)
+    orders_by_kind: dict[str, int] = field(default_factory=dict)
+    sla_flagged: int = 0
+    sla_open: int = 0
+    quarantine: dict[str, int] = field(default_factory=dict)
+    notifications: Counter[str] = field(default_factory=Counter)
+    master_loader: str = ""
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def fill_rate(self) -> float:
+        return len(self.allocated & self.candidates) / len(self.candidates) if self.candidates else 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return sum(self.events.values()) / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"projects": self.projects, "days": self.days, "seed": self.seed, "seconds": round(self.seconds, 2),
+                "events": dict(self.events), "events_per_second": round(self.events_per_second, 1),
+                "outcomes": dict(self.outcomes), "approvals": dict(self.approvals),
+                "allocation": dict(self.allocation), "fill_rate": round(self.fill_rate, 4),
+                "orders_by_state": self.orders_by_state, "orders_by_kind": self.orders_by_kind,
+                "sla_flagged": self.sla_flagged, "sla_open": self.sla_open, "quarantine": self.quarantine,
+                "notifications": dict(self.notifications), "master_loader": self.master_loader,
+                "violations": self.violations}
+
+
+class CountingNotifier:
+    """Counts what would have been sent: a simulated month of job mails
+    would drown the log."""
+
+    def __init__(self, summary: Summary) -> None:
+        self.summary = summary
+
+    def notify(self, subject: str, body: str, *, level: str = "info", data: dict[str, Any] | None = None) -> None:
+        self.summary.notifications[level] += 1
+
+
+@dataclass
+class _Stream:
+    project_id: str
+    site_code: str
+    order_type: str
+    start_day: int
+    version: int = 1
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Simulation:
+    def __init__(self, deps: Deps, projects: int, days: int, seed: int,
+                 on_day: Callable[[int, Summary], None] | None = None) -> None:
+        if not isinstance(deps.clock, FixedClock):
+            raise ValueError("the simulation moves its own clock: give it a FixedClock")
+        if deps.inventory is None:
+            raise ValueError("the simulation needs an inventory store")
+        self.deps, self.clock, self.inventory = deps, deps.clock, deps.inventory
+        self.rng = random.Random(seed)
+        self.summary = Summary(projects=projects, days=days, seed=seed)
+        self.on_day = on_day
+        self.tag = f"S{seed}"
+        self.streams: list[_Stream] = []
+        self.late_projects: list[dict[str, Any]] = []
+        self.event_seq = 0
+        self.sent: list[dict[str, Any]] = []  # recent events, for redelivery
+        self.workdir = Path(tempfile.mkdtemp(prefix="oms-sim-"))
+        self.initial: dict[tuple[str, str], int] = {}
+        self.adjusted: Counter[tuple[str, str]] = Counter()
+        self._adjustments: dict[str, tuple[tuple[str, str], int]] = {}
+
+    # ---------------------------------------------------------------- helpers
+    def _event_id(self, prefix: str) -> str:
+        self.event_seq += 1
+        return f"{self.tag}-{prefix}-{self.event_seq:08d}"
+
+    def _now_iso(self) -> str:
+        return self.clock.at.isoformat().replace("+00:00", "Z")
+
+    def _orders(self, status: OrderStatus) -> list[Order]:
+        out: list[Order] = []
+        continuation: str | None = None
+        while True:
+            page = self.deps.store.query_orders(OrderQuery(status=status.value, limit=1000,
+                                                           continuation=continuation))
+            out.extend(o for o in page.items if o.project_id.startswith(self.tag))
+            continuation = page.continuation
+            if continuation is None:
+                return out
+
+    def _bom(self) -> list[dict[str, Any]]:
+        return [{"sku": sku, "qty": self.rng.randint(1, 6), "uom": "EA"}
+                for sku in self.rng.sample(SKUS, self.rng.randint(2, 5))]
+
+    # ------------------------------------------------------------ master data
+    def _projects(self) -> list[dict[str, Any]]:
+        rows = []
+        for n in range(1, self.summary.projects + 1):
+            market, region = self.rng.choice(MARKETS)
+            late = self.rng.random() < 0.08  # qualifies only after a later master update
+            row: dict[str, Any] = {
+                   "project_id": f"{self.tag}-PRJ-{n:06d}", "site_code": f"{market[:3].upper()}-{n:05d}",
+                   "market": market, "region": region, "latitude": round(self.rng.uniform(25, 48), 4),
+                   "longitude": round(self.rng.uniform(-122, -71), 4), "project_status": "Active",
+                   "milestone": "SiteSurvey" if late else self.rng.choice(("ConceptApproved", "MilestoneApproved")),
+                   "plan_type": self.rng.choice(PLAN_TYPES), "national_priority": self.rng.randint(1, 5),
+                   "gated": self.rng.random() < 0.1, "warehouse_id": self.rng.choice(WAREHOUSES),
+                   "updated_at": self._now_iso()}
+            rows.append(row)
+            if late:
+                self.late_projects.append(row)
+            for order_type in self.rng.sample(ORDER_TYPES, self.rng.choice((1, 1, 2))):
+                start = self.rng.randrange(max(1, int(self.summary.days * 0.7)))
+                self.streams.append(_Stream(row["project_id"], row["site_code"], order_type, start, items=self._bom()))
+        return rows
+
+    def _load(self, dataset: str, rows: list[dict[str, Any]]) -> None:
+        try:
+            from common.service.handlers.datasets import (  # type: ignore[import-not-found,unused-ignore]
+                ingest_dataset_file,
+            )
+        except ImportError:
+            ingest_dataset_file = None
+        if ingest_dataset_file is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pylist([{**r, "updated_at": datetime.fromisoformat(r["updated_at"])}
+                                          if "updated_at" in r else r for r in rows])
+            if dataset == "stock-snapshots":
+                table = table.set_column(table.schema.get_field_index("as_of"), "as_of",
+                                         pa.array([self.clock.at] * len(rows), pa.timestamp("us", tz="UTC")))
+            path = self.workdir / f"{dataset}-{self.clock.at:%Y%m%d}.parquet"
+            pq.write_table(table, path)
+            ingest_dataset_file(self.deps, dataset, path)
+            self.summary.master_loader = "parquet"
+            return
+        self.summary.master_loader = "json-fixture"
+        if dataset == "stock-snapshots":
+            self.inventory.set_on_hand([(r["warehouse_id"], r["sku"], r["on_hand"]) for r in rows], self.clock.at)
+            return
+        from common.service.handlers.fixtures import load_fixture
+
+        path = self.workdir / f"{dataset}-{self.clock.at:%Y%m%d}.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+        load_fixture(self.deps, dataset, path)
+
+    def setup(self) -> None:
+        projects = self._projects()
+        self._load("item-catalog", [{"sku": s, "description": s.replace("-", " ").title(), "uom": "EA", "active": True}
+                                    for s in SKUS])
+        self._load("project-master", projects)
+        # Enough stock for roughly three quarters of the demand: allocation has to choose.
+        demand: Counter[tuple[str, str]] = Counter()
+        wh = {p["project_id"]: p["warehouse_id"] for p in projects}
+        for s in self.streams:
+            for item in s.items:
+                demand[(wh[s.project_id], item["sku"])] += item["qty"]
+        stock: list[dict[str, Any]] = [
+            {"warehouse_id": w, "sku": sku, "on_hand": int(demand[(w, sku)] * 0.6) + 5, "as_of": None}
+            for w in WAREHOUSES for sku in SKUS]
+        self.initial = {(r["warehouse_id"], r["sku"]): r["on_hand"] for r in stock}
+        self._load("stock-snapshots", stock)
+
+    # ------------------------------------------------------------------ days
+    def _engineering(self, day: int) -> None:
+        from common.service.commands import IngestEngineeringEvents
+        from common.service.handlers.engineering import ingest_engineering_events
+
+        now, events = self._now_iso(), cast(list[dict[str, Any]], [])
+        for s in self.streams:
+            base: dict[str, Any] = {"occurred_at": now, "project_id": s.project_id, "site_code": s.site_code,
+                    "order_type": s.order_type}
+            if s.start_day == day:
+                events.append({**base, "event_id": self._event_id("E"), "event_type": "DesignApproved",
+                               "design_version": s.version, "items": s.items})
+                if self.rng.random() < 0.5:
+                    need_by = (self.clock.at + timedelta(days=self.rng.randint(3, 20))).date()
+                    events.append({**base, "event_id": self._event_id("E"), "event_type": "ScheduleUpdated",
+                                   "need_by": need_by.isoformat()})
+            elif s.start_day < day and self.rng.random() < 0.03:
+                s.version += 1
+                item = self.rng.choice(s.items)
+                item["qty"] = max(1, item["qty"] + self.rng.choice((-1, 1, 2)))
+                events.append({**base, "event_id": self._event_id("E"), "event_type": "DesignRevised",
+                               "design_version": s.version, "items": [dict(i) for i in s.items]})
+                if self.rng.random() < 0.2:  # an older version arriving late: stale
+                    events.append({**base, "event_id": self._event_id("E"), "event_type": "DesignRevised",
+                                   "design_version": s.version - 1, "items": s.items[:1]})
+        if events and self.rng.random() < 0.7:  # an invalid event: unknown SKU
+            bad = dict(events[0])
+            bad.update(event_id=self._event_id("E"), event_type="DesignApproved", design_version=99,
+                       items=[{"sku": "NOT-IN-CATALOGUE", "qty": 1}])
+            events.append(bad)
+        redelivered = self.rng.sample(self.sent, min(len(self.sent), len(events) // 20))
+        self.sent = [e for e in events if "items" in e][-500:]
+        self._send_engineering(events + redelivered, ingest_engineering_events, IngestEngineeringEvents)
+
+    def _send_engineering(self, events: list[dict[str, Any]], handler: Any, command: Any) -> None:
+        for start in range(0, len(events), EVENT_BATCH):
+            chunk = events[start:start + EVENT_BATCH]
+            report = handler(self.deps, command(chunk, channel="file", file_name="simulation"))
+            self.summary.events["engineering"] += len(chunk)
+            self.summary.outcomes.update(r.outcome.value for r in report.results)
+
+    def _reviews(self) -> None:
+        from common.service.handlers.review import ApproveOrder, CancelOrder, approve_order, cancel_order
+
+        cutoff = self.clock.at - timedelta(hours=20)
+        for order in self._orders(OrderStatus.DRAFT):
+            if order.updated_at > cutoff:
+                continue  # reviewers take a day
+            roll = self.rng.random()
+            try:
+                if roll < 0.01:
+                    cancel_order(self.deps, CancelOrder(order.order_id, APPROVER, reason="site dropped"))
+                    self.summary.approvals["cancelled"] += 1
+                elif roll < 0.75:
+                    approve_order(self.deps, ApproveOrder(order.order_id, APPROVER))
+                    self.summary.approvals["approved"] += 1
+                else:
+                    self.summary.approvals["deferred"] += 1  # reviewers behind: SLA clock runs
+            except DomainError as error:
+                self.summary.approvals[f"refused_{type(error).__name__}"] += 1
+
+    def _allocate(self) -> None:
+        from common.service.commands import RunAllocation
+        from common.service.handlers.allocation import run_allocation
+
+        report = run_allocation(self.deps, RunAllocation(trigger="simulation"))
+        self.summary.allocation.update({k: v for k, v in report.counts.items() if isinstance(v, int)})
+        for outcome in report.orders:
+            self.summary.candidates.add(outcome.order_id)
+            if outcome.outcome == "allocated":
+                self.summary.allocated.add(outcome.order_id)
+
+    def _warehouse(self, day: int) -> None:
+        from common.service.commands import ApplyWarehouseEvents
+        from common.service.handlers.warehouse import apply_warehouse_events
+
+        now, events = self._now_iso(), cast(list[dict[str, Any]], [])
+        cutoff = self.clock.at - timedelta(hours=20)
+        for order in self._orders(OrderStatus.RELEASED):
+            if order.updated_at > cutoff:
+                continue
+            roll = self.rng.random()
+            base: dict[str, Any] = {"event_id": self._event_id("W"), "occurred_at": now, "order_id": order.order_id}
+            if roll < 0.80:
+                events.append({**base, "event_type": "ReleaseCompleted"})
+            elif roll < 0.85:
+                events.append({**base, "event_type": "ReleaseRejected", "reason": self.rng.choice(REJECT_REASONS)})
+        for order in self._orders(OrderStatus.CLOSED):
+            if order.updated_at > cutoff or self.rng.random() > 0.04 or not order.lines:
+                continue
+            line = self.rng.choice(order.lines)
+            events.append({"event_id": self._event_id("W"), "event_type": "ReturnReceived", "occurred_at": now,
+                           "order_id": order.order_id, "reason": self.rng.choice(RETURN_REASONS),
+                           "items": [{"sku": line.sku, "qty": self.rng.randint(1, line.qty)}]})
+        if day % 3 == 2:  # restock
+            for w in WAREHOUSES:
+                for sku in self.rng.sample(SKUS, 4):
+                    events.append({"event_id": self._event_id("W"), "event_type": "StockAdjusted",
+                                   "occurred_at": now, "warehouse_id": w, "sku": sku,
+                                   "delta": (delta := self.rng.randint(5, 40)), "reason": "receipt"})
+                    self._adjustments[events[-1]["event_id"]] = ((w, sku), delta)
+        if events:
+            redelivered = self.rng.sample(events, max(0, len(events) // 25))
+            self._send_warehouse(events + redelivered, apply_warehouse_events, ApplyWarehouseEvents)
+
+    def _send_warehouse(self, events: list[dict[str, Any]], handler: Any, command: Any) -> None:
+        for start in range(0, len(events), EVENT_BATCH):
+            chunk = events[start:start + EVENT_BATCH]
+            report = handler(self.deps, command(chunk, channel="file", file_name="simulation"))
+            self.summary.events["warehouse"] += len(chunk)
+            self.summary.outcomes.update(r.outcome.value for r in report.results)
+            for r in report.results:
+                if r.outcome.value == "applied" and r.event_id in self._adjustments:
+                    key, delta = self._adjustments.pop(r.event_id)
+                    self.adjusted[key] += delta
+
+    def _master_update(self) -> None:
+        """Late projects reach their milestone: their parked designs go through."""
+        ready, self.late_projects = self.late_projects[: len(self.late_projects) // 2 + 1], \
+            self.late_projects[len(self.late_projects) // 2 + 1:]
+        if ready:
+            self._load("project-master", [{**r, "milestone": "MilestoneApproved", "updated_at": self._now_iso()}
+                                          for r in ready])
+
+    def day(self, day: int) -> None:
+        from common.service.handlers.sla import sweep_sla
+
+        self._engineering(day)
+        if day and day % 7 == 0:
+            self._master_update()
+        self._reviews()
+        self._allocate()
+        self._warehouse(day)
+        sweep_sla(self.deps)
+
+    def run(self) -> Summary:
+        started = time.perf_counter()
+        self.setup()
+        for day in range(self.summary.days):
+            self.day(day)
+            self.clock.advance(timedelta(days=1))
+            if self.on_day is not None:
+                self.on_day(day, self.summary)
+        self.summary.seconds = time.perf_counter() - started
+        self.tally()
+        return self.summary
+
+    def tally(self) -> None:
+        """The closing numbers, read back from the store."""
+        orders = [o for s in OrderStatus for o in self._orders(s)]
+        self.summary.orders_by_state = dict(Counter(o.status.value for o in orders))
+        self.summary.orders_by_kind = dict(Counter(o.kind.value for o in orders))
+        self.summary.sla_flagged = sum(len(o.sla_breached) for o in orders)
+        from common.domain.sla import breaches_of
+
+        now = self.clock.now()
+        self.summary.sla_open = sum(len(breaches_of(o, now, self.deps.settings.sla_hours)) for o in orders)
+        self.summary.quarantine = dict(Counter(r.source for r in self.deps.store.list_quarantine(None, 1_000_000)))
+        self.summary.violations = check_invariants(self.deps, self.tag, self.initial, dict(self.adjusted))
+
+
+def all_orders(deps: Deps, prefix: str = "") -> list[Order]:
+    out: list[Order] = []
+    continuation: str | None = None
+    while True:
+        page = deps.store.query_orders(OrderQuery(limit=1000, continuation=continuation))
+        out.extend(o for o in page.items if o.project_id.startswith(prefix))
+        continuation = page.continuation
+        if continuation is None:
+            return out
+
+
+def _stock_violations(deps: Deps, inventory: InventoryStore, orders: list[Order]) -> list[str]:
+    problems = []
+    reservations = {r.order_id: r for r in inventory.reservations()}
+    holding = {o.order_id for o in orders if o.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED)}
+    known = {o.order_id for o in orders}
+    ours = {oid for oid in reservations if oid in known}
+    if ours != holding:
+        problems.append(f"reservations {len(ours)} != Allocated/Released orders {len(holding)}: "
+                        f"{sorted(ours ^ holding)[:5]}")
+    reserved: Counter[tuple[str, str]] = Counter()
+    for r in reservations.values():
+        for sku, qty in r.lines.items():
+            reserved[(r.warehouse_id, sku)] += qty
+    for row in inventory.stock():
+        if row.reserved != reserved[(row.warehouse_id, row.sku)]:
+            problems.append(f"{row.warehouse_id}/{row.sku}: reserved {row.reserved} != reservations "
+                            f"{reserved[(row.warehouse_id, row.sku)]}")
+        if row.available < 0 or row.on_hand < 0:
+            problems.append(f"{row.warehouse_id}/{row.sku}: on hand {row.on_hand}, reserved {row.reserved}")
+    return problems
+
+
+def check_invariants(deps: Deps, prefix: str = "", initial: dict[tuple[str, str], int] | None = None,
+                     adjustments: dict[tuple[str, str], int] | None = None) -> list[str]:
+    """What must hold after any run: every reservation belongs to an order
+    that holds stock and adds up to the reserved column, nothing is negative,
+    every order's status is the end of an unbroken audited chain of changes,
+    and no stream has two live orders of one kind or an order it does not list."""
+    problems: list[str] = []
+    orders = all_orders(deps, prefix)
+    if deps.inventory is not None:
+        problems += _stock_violations(deps, deps.inventory, orders)
+
+    audit: dict[str, list[Any]] = defaultdict(list)
+    for entry in deps.store.query_audit(None, None, None, limit=10_000_000):
+        if entry.order_id is not None and entry.project_id.startswith(prefix):
+            audit[entry.order_id].append(entry)
+    for order in orders:
+        trail = audit.get(order.order_id, [])
+        if not trail or trail[0].from_status is not None:
+            problems.append(f"{order.order_id}: no creation entry in its audit trail")
+            continue
+        status = None
+        for entry in trail:
+            if entry.from_status != status:
+                problems.append(f"{order.order_id}: audit jumps from {status} to an entry from {entry.from_status}")
+                break
+            status = entry.to_status
+        if status != order.status:
+            problems.append(f"{order.order_id}: status {order.status} but the audit ends at {status}")
+
+    by_stream: dict[str, list[Order]] = defaultdict(list)
+    for order in orders:
+        by_stream[order.stream.id].append(order)
+    streams = deps.store.get_streams(list(by_stream))
+    live = {OrderStatus.DRAFT, OrderStatus.APPROVED, OrderStatus.ALLOCATED, OrderStatus.RELEASED}
+    for stream_id, members in by_stream.items():
+        standard_live = [o for o in members if o.kind.value == "standard" and o.status in live]
+        if len(standard_live) > 1:
+            problems.append(f"{stream_id}: {len(standard_live)} live standard orders")
+        stream = streams.get(stream_id)
+        if stream is None or set(stream.order_ids) != {o.order_id for o in members}:
+            problems.append(f"{stream_id}: its orders and the stream's list disagree")
+    ids = [o.order_id for o in orders]
+    if len(ids) != len(set(ids)):
+        problems.append("duplicate order ids")
+    created = Counter(e.subject for e in deps.store.outbox_events() if e.type == "oms.order.created"
+                      and e.project_id.startswith(prefix))
+    doubled = [oid for oid, n in created.items() if n > 1]
+    if doubled:
+        problems.append(f"orders created twice: {doubled[:5]}")
+    if initial is not None and adjustments is not None and deps.inventory is not None:
+        problems += conservation_violations(deps.inventory, orders, initial, adjustments)
+    return problems
+
+
+def conservation_violations(inventory: InventoryStore, orders: list[Order], initial: dict[tuple[str, str], int],
+                            adjustments: dict[tuple[str, str], int]) -> list[str]:
+    """on hand = initial + adjustments - delivered + returned, per warehouse and SKU."""
+    expected: Counter[tuple[str, str]] = Counter(initial)
+    expected.update(adjustments)
+    for order in orders:
+        if order.status == OrderStatus.CLOSED or order.status in RETURNED_STATUSES:
+            for sku, qty in order.quantities().items():
+                expected[(order.warehouse_id or "", sku)] -= qty
+            for sku, qty in order.returned.items():
+                expected[(order.warehouse_id or "", sku)] += qty
+    return [f"{w}/{s}: on hand {row.on_hand} != expected {expected[(w, s)]}"
+            for row in inventory.stock() if row.on_hand != expected[(w := row.warehouse_id, s := row.sku)]]
+

@@ -1,0 +1,26 @@
+"""Timer (`OMS_ALLOCATION_SCHEDULE`, NCRONTAB) -> RunAllocation.
+
+A timer trigger runs as a singleton across the app's instances (the host
+takes a blob lease), so two scheduled runs never overlap; a run started over
+HTTP or the CLI meanwhile is safe anyway (reservations are idempotent per
+order, order writes carry their ETag).
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from common.service.bootstrap import get_deps
+from common.service.commands import RunAllocation
+from common.service.handlers.allocation import run_allocation
+from common.telemetry import configure
+
+bp = func.Blueprint()
+
+
+@bp.function_name("allocation_run")
+@bp.timer_trigger(arg_name="timer", schedule="%OMS_ALLOCATION_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def allocation_run(timer: func.TimerRequest) -> None:
+    deps = get_deps()
+    configure(deps.settings)
+    run_allocation(deps, RunAllocation(trigger="timer"))

@@ -1,0 +1,139 @@
+// The OMS in Azure (azd Flex Consumption template shape): a Python 3.11 function
+// app on Flex Consumption, Storage, Event Hubs, Cosmos DB (NoSQL), Application
+// Insights and one user-assigned managed identity. No keys anywhere: storage has
+// shared keys off, Cosmos DB and Event Hubs have local auth off; the app reaches
+// them with its identity and the data-plane roles of app/rbac.bicep.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used to name and tag every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Primary location for all resources.')
+param location string
+
+@description('Id of the user or app to grant data access too (for running locally against Azure). Optional.')
+param principalId string = ''
+
+@description('Cosmos DB database name.')
+param cosmosDatabaseName string = 'oms'
+
+var abbrs = {
+  resourceGroup: 'rg-'
+  functionApp: 'func-'
+  plan: 'plan-'
+  storage: 'st'
+  eventHubs: 'evhns-'
+  cosmos: 'cosmos-'
+  identity: 'id-'
+  logs: 'log-'
+  insights: 'appi-'
+}
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = '${abbrs.functionApp}oms-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourceGroup}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.identity}oms-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.logs}${resourceToken}'
+    applicationInsightsName: '${abbrs.insights}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storage}${resourceToken}'
+    location: location
+    tags: tags
+    containers: [deploymentContainerName, 'project-master', 'item-catalog', 'stock-snapshots', 'snapshots', 'quarantine']
+  }
+}
+
+module eventHubs 'app/eventhubs.bicep' = {
+  name: 'eventhubs'
+  scope: rg
+  params: {
+    name: '${abbrs.eventHubs}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module cosmos 'app/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: '${abbrs.cosmos}${resourceToken}'
+    location: location
+    tags: tags
+    databaseName: cosmosDatabaseName
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.plan}${resourceToken}'
+    location: location
+    tags: union(tags, { 'azd-service-name': 'api' })
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabaseName: cosmosDatabaseName
+    eventHubsNamespace: eventHubs.outputs.fullyQualifiedNamespace
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    eventHubsNamespaceName: eventHubs.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    identityPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output AZURE_FUNCTION_URI string = api.outputs.uri
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output COSMOS_DATABASE string = cosmosDatabaseName
+output EVENTHUB_NAMESPACE string = eventHubs.outputs.fullyQualifiedNamespace
+output STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint

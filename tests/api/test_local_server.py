@@ -1,0 +1,125 @@
+"""`oms serve`: NCRONTAB schedules, inbox folders, the local admin key, and
+the whole server started the way the README starts it."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from common.config import Settings
+from common.local.inbox import Inbox
+from common.local.scheduler import Scheduler, next_fire
+from common.local.server import load_samples, samples_dir, with_local_admin
+from common.service.bootstrap import Deps
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ncrontab_has_six_fields_with_seconds_first() -> None:
+    at = datetime(2026, 11, 20, 8, 0, 5, tzinfo=UTC)
+    assert next_fire("*/10 * * * * *", at) == datetime(2026, 11, 20, 8, 0, 10, tzinfo=UTC)
+    assert next_fire("0 */15 * * * *", at) == datetime(2026, 11, 20, 8, 15, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="NCRONTAB"):
+        next_fire("* *", at)
+
+
+def test_due_jobs_run_and_a_failing_one_does_not_stop_the_others() -> None:
+    now = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
+    ran: list[str] = []
+    scheduler = Scheduler(clock=lambda: now)
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    scheduler.add("broken", "*/5 * * * * *", broken)
+    scheduler.add("fine", "*/5 * * * * *", lambda: ran.append("fine"))
+    scheduler.add("later", "0 0 * * * *", lambda: ran.append("later"))
+    assert scheduler.run_due(datetime(2026, 11, 20, 8, 0, 5, tzinfo=UTC)) == ["broken", "fine"]
+    assert ran == ["fine"]
+    assert scheduler.run_due(datetime(2026, 11, 20, 8, 0, 6, tzinfo=UTC)) == []
+
+
+def test_inbox_files_go_to_done_or_failed_after_ingestion(tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def ingest(container: str, path: Path) -> bool:
+        seen.append((container, path.name))
+        return path.name.startswith("good")
+
+    inbox = Inbox(tmp_path / "inbox", ingest)
+    inbox.ensure()
+    (tmp_path / "inbox" / "project-master" / "good.parquet").write_bytes(b"x")
+    (tmp_path / "inbox" / "stock-snapshots" / "bad.parquet").write_bytes(b"y")
+    (tmp_path / "inbox" / "stock-snapshots" / "copying.part").write_bytes(b"z")
+    assert inbox.poll_once() == []  # a file must hold its size for one poll first
+    handled = inbox.poll_once()
+    assert sorted(handled) == [("project-master", "good.parquet", "done"), ("stock-snapshots", "bad.parquet", "failed")]
+    assert (tmp_path / "inbox" / "project-master" / "done" / "good.parquet").is_file()
+    assert (tmp_path / "inbox" / "stock-snapshots" / "failed" / "bad.parquet").is_file()
+    assert (tmp_path / "inbox" / "stock-snapshots" / "copying.part").is_file()
+
+
+def test_without_api_keys_the_process_gets_a_fresh_local_admin_key(settings: Settings) -> None:
+    bare = settings.model_copy(update={"api_keys": {}})
+    configured, key = with_local_admin(bare)
+    assert key and configured.api_keys[key]["roles"] == ["admin"]
+    assert with_local_admin(bare)[1] != key
+    assert with_local_admin(configured) == (configured, None)
+
+
+def test_the_bundled_samples_load_through_the_handlers(deps: Deps) -> None:
+    folder = samples_dir()
+    assert folder is not None
+    counts = load_samples(deps, folder)
+    assert counts["created"] >= 3 and counts["quarantined"] >= 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_oms_serve_starts_with_the_samples_and_answers_with_the_printed_key(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    env.update(OMS_SQLITE_PATH=str(tmp_path / "oms.db"), OMS_DATA_DIR=str(tmp_path / "data"),
+               PYTHONUNBUFFERED="1", COLUMNS="200")
+    process = subprocess.Popen([sys.executable, "-c", "from common.cli import main; main()", "serve",
+                                "--port", str(port), "--load-samples"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        key = None
+        for line in process.stdout:
+            lines.append(line)
+            if match := re.search(r"API key \(this process only\): (\S+)", line):
+                key = match.group(1)
+                break
+        assert key, "".join(lines)
+        base = f"http://127.0.0.1:{port}/api"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        orders = httpx.get(f"{base}/orders", headers={"X-API-Key": key})
+        assert orders.status_code == 200
+        assert len(orders.json()["items"]) >= 3
+        assert httpx.get(f"{base}/orders").status_code == 401
+        assert any(f"http://127.0.0.1:{port}/api" in line for line in lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -1,0 +1,70 @@
+"""The function app indexes the way the Functions host indexes it, and every
+binding's connection setting is configured for local runs."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def indexed() -> tuple[func.Function, ...]:
+    """`get_functions()` once per app object: a second call raises on the
+    names the first call registered."""
+    import function_app
+
+    return tuple(function_app.app.get_functions())
+
+
+def bindings(function: func.Function) -> list[dict[str, Any]]:
+    return list(json.loads(function.get_function_json())["bindings"])
+
+
+def sample_values() -> dict[str, str]:
+    return dict(json.loads((ROOT / "local.settings.sample.json").read_text())["Values"])
+
+
+def test_the_app_indexes_with_unique_function_names() -> None:
+    names = [f.get_function_name() for f in indexed()]
+    assert names
+    assert len(names) == len(set(names))
+    assert "engineering_events" in names
+
+
+def test_every_function_has_exactly_one_trigger() -> None:
+    for function in indexed():
+        triggers = [b for b in bindings(function) if b["type"].endswith("Trigger")]
+        assert len(triggers) == 1, function.get_function_name()
+
+
+def test_every_binding_connection_is_a_local_setting() -> None:
+    values = sample_values()
+    for function in indexed():
+        for binding in bindings(function):
+            connection = binding.get("connection")
+            if connection:
+                assert connection in values or any(k.startswith(f"{connection}__") for k in values), (
+                    f"{function.get_function_name()}: {connection} missing from local.settings.sample.json")
+
+
+def test_the_engineering_trigger_reads_batches_from_its_hub() -> None:
+    (function,) = [f for f in indexed() if f.get_function_name() == "engineering_events"]
+    (trigger,) = bindings(function)
+    assert (trigger["type"], trigger["eventHubName"], trigger["connection"], trigger["cardinality"]) == (
+        "eventHubTrigger", "engineering-events", "EVENTHUB_CONNECTION", "MANY")
+
+
+def test_host_json_uses_the_extension_bundle_and_the_sample_settings_run_python() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
+    assert host["extensionBundle"]["version"].startswith("[4.")
+    values = sample_values()
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    assert "AzureWebJobsStorage" in values
