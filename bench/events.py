@@ -24,6 +24,7 @@ import pstats
 import random
 import tempfile
 import time
+import timeit
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
@@ -213,6 +214,13 @@ def _ingest(deps: Deps, events: list[Any], batch: int) -> dict[str, int]:
     return dict(recorder.counts)
 
 
+def machine_speed() -> float:
+    """Microseconds for `sum(range(1000))`, best of five: how fast a core is
+    right now (a shared machine under load is several times slower)."""
+    best = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5))
+    return best / 2000 * 1e6
+
+
 def report(result: dict[str, Any]) -> None:
     n, elapsed = result["events"], result["elapsed"]
     print(f"{n} events over {result['streams']} streams, batches of {result['batch']}, "
@@ -237,6 +245,9 @@ def report(result: dict[str, Any]) -> None:
     # process's own CPU time says what the code costs.
     print(f"cpu time:   {n / result['cpu']:,.0f} events per CPU-second (wall/cpu {elapsed / result['cpu']:.2f}; "
           "above 1 the process waited for a core or the disk)")
+    before, after = result["machine_us"]
+    print(f"machine:    sum(range(1000)) took {before:.1f} us before and {after:.1f} us after the run "
+          "(compare runs by this; lower is a less loaded machine)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,7 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of the ingestion")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
+    before = machine_speed()
     result = run(args.streams, args.events, args.batch, args.seed, args.profile)
+    result["machine_us"] = (before, machine_speed())
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -121,6 +121,9 @@ def _ingest_dataset(deps: Deps, dataset: Dataset, path: Path) -> int:
         raise CliError(f"Parquet ingestion of {name} is not available in this build", 2) from error
     job = ingest_dataset_file(deps, name, path)
     _print_counts(f"{job.job} {job.job_id}", job.counts, job.status)
+    if job.details.get("rejected"):
+        reasons = "; ".join(str(r.get("msg")) for r in job.details.get("reasons", []))
+        err.print(f"oms: {path.name} rejected (quarantined whole): {reasons}", highlight=False)
     return 0 if job.status == "succeeded" and not job.details.get("rejected") else 1
 
 
@@ -334,7 +337,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:  # settings that do not parse are reported by the command itself
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of exiting.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CliError as error:
         err.print(f"oms: {error}", highlight=False)
         sys.exit(error.code)

@@ -176,15 +176,13 @@ class Simulation:
         return rows
 
     def _load(self, dataset: str, rows: list[dict[str, Any]]) -> None:
-        try:
-            from common.service.handlers.datasets import (  # type: ignore[import-not-found,unused-ignore]
-                ingest_dataset_file,
-            )
-        except ImportError:
-            ingest_dataset_file = None
-        if ingest_dataset_file is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("common.service.handlers.datasets") is not None:
             import pyarrow as pa
             import pyarrow.parquet as pq
+
+            from common.service.handlers.datasets import ingest_dataset_file
 
             table = pa.Table.from_pylist([{**r, "updated_at": datetime.fromisoformat(r["updated_at"])}
                                           if "updated_at" in r else r for r in rows])

@@ -132,9 +132,9 @@ def lines_beyond(items: list[DesignItem], has: dict[str, int]) -> list[OrderLine
     lines: list[OrderLine] = []
     for item in items:
         missing = item.qty - max(has.get(item.sku, 0), 0)
-        if missing > 0:  # built from validated items: no need to validate again
-            lines.append(OrderLine.model_construct(line_no=len(lines) + 1, sku=item.sku, qty=missing, uom=item.uom,
-                                                   source=LineSource.ENGINEERING))
+        if missing > 0:
+            lines.append(OrderLine(line_no=len(lines) + 1, sku=item.sku, qty=missing, uom=item.uom,
+                                   source=LineSource.ENGINEERING))
     return lines
 
 
@@ -308,7 +308,7 @@ def apply_design(state: StreamState, event: EngineeringEvent, project: Project, 
                               correlation_id=event.event_id, reason=reason)
         return Decision(Outcome.SKIPPED_STALE, state.live()[-1].order_id if state.live() else None,
                         reasons=[reason], stream_audit=[audit])
-    items = [DesignItem.model_construct(sku=i.sku, qty=i.qty, uom=i.uom) for i in event.items]
+    items = [DesignItem(sku=i.sku, qty=i.qty, uom=i.uom) for i in event.items]
     why_not = policy.why_not(project)
     if why_not is not None:
         stream.parked = ParkedDesign(event_id=event.event_id, design_version=event.design_version,

@@ -56,17 +56,15 @@ def line_changes(old: list[OrderLine], new: list[OrderLine]) -> list[Change]:
     changes: list[Change] = []
     for key in sorted(before.keys() | after.keys()):
         a, b = before.get(key), after.get(key)
-        # model_construct: the values are the models' own, already valid.
         if a is None and b is not None:
-            changes.append(Change.model_construct(path=f"lines[{key}]", old=None, new=b.as_json()))
+            changes.append(Change(path=f"lines[{key}]", old=None, new=b.as_json()))
         elif b is None and a is not None:
-            changes.append(Change.model_construct(path=f"lines[{key}]", old=a.as_json(), new=None))
+            changes.append(Change(path=f"lines[{key}]", old=a.as_json(), new=None))
         elif a is not None and b is not None:
             for attr in ("qty", "uom", "source"):
                 x, y = getattr(a, attr), getattr(b, attr)
                 if x != y:
-                    changes.append(Change.model_construct(path=f"lines[{key}].{attr}", old=_plain(x),
-                                                          new=_plain(y)))
+                    changes.append(Change(path=f"lines[{key}].{attr}", old=_plain(x), new=_plain(y)))
     return changes
 
 
@@ -78,7 +76,7 @@ def diff(old: Order | None, new: Order) -> list[Change]:
         a = getattr(old, name) if old is not None else None
         b = getattr(new, name)
         if a != b:
-            changes.append(Change.model_construct(path=name, old=_plain(a), new=_plain(b)))
+            changes.append(Change(path=name, old=_plain(a), new=_plain(b)))
     changes.extend(line_changes(old.lines if old is not None else [], new.lines))
     return changes
 

@@ -148,7 +148,9 @@ def row_keys(parts: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array | pa.Chunk
     """One string per row (null when any key part is null)."""
     if len(parts) == 1:
         return parts[0]
-    return pc.binary_join_element_wise(*parts, KEY_SEP)
+    # The join has no kernel for dictionary columns (a categorical key part, e.g. warehouse_id).
+    plain = [p.cast(_value_type(p.type)) if pa.types.is_dictionary(p.type) else p for p in parts]
+    return pc.binary_join_element_wise(*plain, KEY_SEP)
 
 
 # ------------------------------------------------------------------ rows
@@ -217,6 +219,8 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
 
     bad = invalid
     reasons: list[Reason] = list(earlier)
+    # A value that could not be converted was nulled: it is not also "missing".
+    converted = {(r.loc[1], r.loc[2]) for r in reasons}
     for mask, name, kind, word in found:
         if not pc.any(mask).as_py():
             continue
@@ -224,6 +228,8 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
         rows = _rows_of(mask)
         for row, key, value in zip(rows, keys.filter(mask).to_pylist(), table[name].filter(mask).to_pylist(),
                                    strict=True):
+            if kind == "missing" and (row, name) in converted:
+                continue
             reasons.append(Reason(loc=["row", row, name], msg=word(key, value), type=kind))
 
     duplicated = duplicate_mask(keys, lookup)

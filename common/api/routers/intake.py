@@ -3,8 +3,6 @@ same handlers as the Event Hub triggers (CONTRACT.md: intake routes)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -15,11 +13,11 @@ from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
 from common.api.routers.common import json_body, router
 from common.api.schemas import IntakeResponse, IntakeResult
+from common.api.signing import SIGNATURE_HEADER, verify
 from common.service.commands import IngestEngineeringEvents
 
 api = router("intake")
 
-SIGNATURE_HEADER = "X-OMS-Signature"
 
 _EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}}
@@ -62,9 +60,7 @@ def _check_signature(deps: Deps, request: Request, body: bytes) -> None:
     secret = deps.settings.webhook_secret
     if not secret:
         return
-    sent = request.headers.get(SIGNATURE_HEADER, "")
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(sent.strip().lower(), expected):
+    if not verify(secret, body, request.headers.get(SIGNATURE_HEADER)):
         raise ProblemError(401, f"{SIGNATURE_HEADER} does not match the body (HMAC-SHA256 with OMS_WEBHOOK_SECRET)",
                            kind="bad-signature")
 
