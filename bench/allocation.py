@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.domain.allocation import Demand, StockKey, compare, greedy, optimal  # noqa: E402
+from common.domain.allocation import Demand, StockKey, compare, greedy, optimal
 
 WAREHOUSES = ("WH-EAST", "WH-CENTRAL", "WH-WEST", "WH-SOUTH")
 SKUS = [f"SKU-{i:04d}" for i in range(500)]
@@ -75,7 +75,8 @@ def bench_optimal(n: int, seed: int, seconds: float) -> None:
     solution = optimal(demands, stock, time_limit=seconds)
     total = time.perf_counter() - started
     table = compare(base, solution)
-    print(f"optimal {n:>7,} orders: {total:.2f} s, status {solution.status}, gap {solution.gap:.4%}; "
+    gap = "unknown" if solution.gap is None else f"{solution.gap:.4%}"
+    print(f"optimal {n:>7,} orders: {total:.2f} s, status {solution.status}, gap {gap}; "
           f"allocated {len(solution.allocated):,} vs greedy {len(base.allocated):,}; "
           f"weight per class {filled(solution.weight, solution.classes)}")
     print(f"        greedy leaves on the table: {len(table['gained'])} orders the optimal set fills instead of "

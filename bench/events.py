@@ -25,7 +25,7 @@ import random
 import tempfile
 import time
 import timeit
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, cast
 
@@ -54,8 +54,8 @@ class TimedStore:
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
-        self.seconds: Counter[str] = Counter()
-        self.cpu: Counter[str] = Counter()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
 
     def __getattr__(self, name: str) -> Any:
@@ -166,7 +166,7 @@ def run(streams: int, total: int, batch: int, seed: int, profile: bool) -> dict[
     events, kinds = make_events(streams, total, rng)
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as tmp:
         path = Path(tmp) / "oms.db"
-        settings = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(path))  # type: ignore[call-arg]
+        settings = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(path))
         real = SqliteStore(path)
         real.ensure_schema()
         real.put_projects(projects)

@@ -239,7 +239,9 @@ def allocate(
             table.add_row(str(o.rank or ""), o.order_id, o.outcome, o.reason or "", short,
                           ", ".join(o.blocked_by[:3]) + (" ..." if len(o.blocked_by) > 3 else ""))
         out.print(table)
-    _print_counts(f"allocation {report.run_id}", report.counts, report.status)
+    shown = ("considered", "allocated", "short", "rejected", "skipped", "released", "reconciled_completed",
+             "reconciled_released")
+    _print_counts(f"allocation {report.run_id}", {k: report.counts.get(k, 0) for k in shown}, report.status)
     raise typer.Exit(0 if report.status == "succeeded" else 1)
 
 
@@ -277,7 +279,9 @@ def simulate(
 
     settings = get_settings()
     if db is not None:
-        settings = settings.model_copy(update={"sqlite_path": str(db)})
+        # Dataset snapshots belong with their store: a fresh file gets its own data folder.
+        settings = settings.model_copy(update={"sqlite_path": str(db),
+                                               "data_dir": str(db.with_name(f"{db.stem}-data"))})
     if settings.store != "sqlite":
         raise CliError("oms simulate runs on the embedded store: set OMS_STORE=sqlite", 2)
     deps = build(settings, clock=FixedClock(at=START))

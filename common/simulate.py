@@ -123,6 +123,7 @@ class Simulation:
         self.tag = f"S{seed}"
         self.streams: list[_Stream] = []
         self.late_projects: list[dict[str, Any]] = []
+        self.master: list[dict[str, Any]] = []
         self.event_seq = 0
         self.sent: list[dict[str, Any]] = []  # recent events, for redelivery
         self.workdir = Path(tempfile.mkdtemp(prefix="oms-sim-"))
@@ -205,7 +206,7 @@ class Simulation:
         load_fixture(self.deps, dataset, path)
 
     def setup(self) -> None:
-        projects = self._projects()
+        projects = self.master = self._projects()
         self._load("item-catalog", [{"sku": s, "description": s.replace("-", " ").title(), "uom": "EA", "active": True}
                                     for s in SKUS])
         self._load("project-master", projects)
@@ -342,8 +343,10 @@ class Simulation:
         ready, self.late_projects = self.late_projects[: len(self.late_projects) // 2 + 1], \
             self.late_projects[len(self.late_projects) // 2 + 1:]
         if ready:
-            self._load("project-master", [{**r, "milestone": "MilestoneApproved", "updated_at": self._now_iso()}
-                                          for r in ready])
+            for row in ready:
+                row.update(milestone="MilestoneApproved", updated_at=self._now_iso())
+            # A master dump is the whole master: a project missing from it counts as removed.
+            self._load("project-master", self.master)
 
     def day(self, day: int) -> None:
         from common.service.handlers.sla import sweep_sla

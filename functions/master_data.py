@@ -12,6 +12,12 @@ from common.service.handlers.datasets import ingest_dataset_blob
 
 bp = func.Blueprint()
 
+# Flex Consumption (infra/app/api.bicep) runs only the event-based Blob
+# trigger: each container needs an Event Grid subscription (BlobCreated) to
+# the app's `blobs_extension` endpoint. Locally, `oms serve` watches inbox
+# folders that call the same handler.
+SOURCE = func.BlobSource.EVENT_GRID
+
 
 def _ingest(dataset: str, blob: func.InputStream) -> None:
     name = blob.name or "(unnamed)"
@@ -21,18 +27,21 @@ def _ingest(dataset: str, blob: func.InputStream) -> None:
 
 
 @bp.function_name("project_master_blob")
-@bp.blob_trigger(arg_name="blob", path="project-master/{name}", connection="AzureWebJobsStorage")
+@bp.blob_trigger(arg_name="blob", path="project-master/{name}", connection="AzureWebJobsStorage",
+                 source=SOURCE)
 def project_master_blob(blob: func.InputStream) -> None:
     _ingest("project-master", blob)
 
 
 @bp.function_name("item_catalog_blob")
-@bp.blob_trigger(arg_name="blob", path="item-catalog/{name}", connection="AzureWebJobsStorage")
+@bp.blob_trigger(arg_name="blob", path="item-catalog/{name}", connection="AzureWebJobsStorage",
+                 source=SOURCE)
 def item_catalog_blob(blob: func.InputStream) -> None:
     _ingest("item-catalog", blob)
 
 
 @bp.function_name("stock_snapshots_blob")
-@bp.blob_trigger(arg_name="blob", path="stock-snapshots/{name}", connection="AzureWebJobsStorage")
+@bp.blob_trigger(arg_name="blob", path="stock-snapshots/{name}", connection="AzureWebJobsStorage",
+                 source=SOURCE)
 def stock_snapshots_blob(blob: func.InputStream) -> None:
     _ingest("stock-snapshots", blob)

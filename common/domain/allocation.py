@@ -31,7 +31,7 @@ from typing import Any
 
 StockKey = tuple[str, str]  # (warehouse_id, sku)
 
-BLOCKED_BY_LIMIT = 20  # a short order names at most this many blockers
+BLOCKED_BY_LIMIT = 10  # a short order names at most this many blockers: the last to draw on its SKUs
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Demand:
     priority_class: int = 0  # dense, 0 = best
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Shortfall:
     sku: str
     needed: int
@@ -54,7 +54,7 @@ class Shortfall:
         return {"sku": self.sku, "needed": self.needed, "available": self.available}
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     order_id: str
     rank: int  # 1 = first
@@ -176,25 +176,29 @@ def _explain(problem: _Problem, taken: Sequence[bool], at_turn: bool, final: lis
                     orders.append(i)
                     used[k].append(used[k][-1] + q)
     verdicts = []
-    for i, demand in enumerate(problem.demands):
+    keys, avail0, demands = problem.keys, problem.avail, problem.demands
+    no_orders: list[int] = []
+    for i, demand in enumerate(demands):
         if taken[i]:
             verdicts.append(Verdict(demand.order_id, i + 1, True))
             continue
         shortfall = []
-        blockers: set[int] = set()
+        blockers: list[int] = []
         for k, q in problem.lines[i]:
-            orders = who.get(k, [])
+            orders = who.get(k, no_orders)
             if at_turn:
                 before = bisect_left(orders, i)
-                available = problem.avail[k] - (used[k][before - 1] if before else 0)
+                available = avail0[k] - (used[k][before - 1] if before else 0)
             else:
                 before, available = len(orders), final[k]
             if available < q:
-                shortfall.append(Shortfall(problem.keys[k][1], q, max(available, 0)))
-                blockers.update(orders[:min(before, BLOCKED_BY_LIMIT)])
-        blocked = sorted(blockers)[:BLOCKED_BY_LIMIT]
+                shortfall.append(Shortfall(keys[k][1], q, max(available, 0)))
+                # the orders that drew the last units before its turn
+                blockers.extend(orders[max(before - BLOCKED_BY_LIMIT, 0):before])
+        if len(shortfall) > 1:
+            blockers = sorted(set(blockers))[-BLOCKED_BY_LIMIT:]
         verdicts.append(Verdict(demand.order_id, i + 1, False, shortfall,
-                                [problem.demands[b].order_id for b in blocked]))
+                                [demands[b].order_id for b in blockers]))
     return verdicts
 
 
@@ -254,7 +258,8 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
 
     taken = list(base_taken)
     levels: list[dict[str, Any]] = []
-    status, gap = "optimal", 0.0
+    status: str = "optimal"
+    gap: float | None = 0.0
     if cols and rows:
         highs = highspy.Highs()  # type: ignore[no-untyped-call]
         highs.setOptionValue("output_flag", False)
@@ -282,8 +287,8 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
             if not members:
                 continue
             left = time_limit - (time.perf_counter() - started)
-            if left <= 0:
-                status = "time_limit"
+            if left <= 0:  # no time for this class: its gap is unknown
+                status, gap = "time_limit", None
                 break
             cost = np.zeros(len(cols))
             cost[members] = 1.0
@@ -295,7 +300,7 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
             solution = np.array(highs.getSolution().col_value)
             model_status = highs.modelStatusToString(highs.getModelStatus())
             if len(solution) != len(cols) or not np.isfinite(info.objective_function_value):
-                status = "time_limit"
+                status, gap = "time_limit", None
                 break
             value = round(info.objective_function_value)
             proven = model_status == "Optimal"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from common.domain.inbound import EngineeringEvent
 from common.domain.models import CatalogItem, Order, Project, Reason, Stream
@@ -65,6 +66,29 @@ def reference_reasons(
     if event.items:
         reasons.extend(sku_reasons([(["items", i, "sku"], item.sku) for i, item in enumerate(event.items)],
                                    catalog))
+    return reasons
+
+
+def raw_reference_reasons(
+    raw: Mapping[str, Any],
+    known: list[Reason],
+    projects: Mapping[str, Project],
+    catalog: Mapping[str, CatalogItem],
+) -> list[Reason]:
+    """Referential integrity of a schema-invalid event, for the fields that are
+    well-formed, so its quarantine record lists every reason at once."""
+    taken = {tuple(r.loc) for r in known}
+    reasons: list[Reason] = []
+    project_id = raw.get("project_id")
+    if isinstance(project_id, str) and ("project_id",) not in taken and project_id not in projects:
+        reasons.append(Reason(loc=["project_id"], msg=f"project {project_id} is not in the project master",
+                              type="unknown_project"))
+    items = raw.get("items")
+    if isinstance(items, list):
+        skus: list[tuple[list[str | int], str]] = [
+            (["items", i, "sku"], item["sku"]) for i, item in enumerate(items)
+            if isinstance(item, dict) and isinstance(item.get("sku"), str) and ("items", i, "sku") not in taken]
+        reasons.extend(sku_reasons(skus, catalog))
     return reasons
 
 

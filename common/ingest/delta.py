@@ -7,6 +7,7 @@ columns changed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +15,8 @@ import pyarrow.compute as pc
 
 from common.ingest.validate import KEY
 
-Column = pa.Array | pa.ChunkedArray
+# pa.Array | pa.ChunkedArray; pyarrow ships without type information.
+Column: TypeAlias = Any
 
 
 @dataclass
@@ -98,7 +100,8 @@ def diff(table: pa.Table, good: Column | None, previous: pa.Table | None,
         index = pc.index_in(table[KEY], value_set=prev_keys)
     found = pc.is_valid(index)
     matched = pc.and_(good, found)
-    taken = previous.take(index)  # null rows where the key is new
+    # Keys match by construction: only the compared columns are taken into line.
+    taken = previous.select([n for n in compare if n in previous.column_names]).take(index)
 
     masks: dict[str, Column] = {}
     any_change: Column | None = None

@@ -14,9 +14,7 @@ from common.domain.models import Reason
 from common.ingest.delta import Delta, diff
 from common.ingest.reader import BATCH_ROWS, Source, check_file, iter_normalized
 from common.ingest.schema import DatasetSchema
-from common.ingest.validate import KEY, Lookup, Resolver, check_rows, row_keys
-
-ROW = "__row"  # the row number in the file, kept on bad rows
+from common.ingest.validate import KEY, ROW, Lookup, Resolver, check_rows, row_keys
 
 
 @dataclass
@@ -29,18 +27,24 @@ class Plan:
     table: pa.Table  # every row, normalized
     good_mask: pa.ChunkedArray | pa.Array | None  # None: every row is good
     carried: pa.Table | None  # previous rows whose keys came only in bad rows
+    partial: bool = False  # some rows of the dataset (reprocessing), not a whole dump
+    previous: pa.Table | None = None
+    stale: int = 0  # partial: rows older than what the snapshot holds, left out
 
     def snapshot(self) -> pa.Table:
         """What the previous snapshot becomes once the plan is applied: the
         good rows and the carried ones. Built only when it is written."""
         good = self.table if self.good_mask is None else self.table.filter(self.good_mask)
+        if self.partial and self.previous is not None:
+            others = self.previous.filter(pc.invert(pc.is_in(self.previous[KEY], value_set=good[KEY])))
+            return pa.concat_tables([good, others], promote_options="permissive")
         if self.carried is None or self.carried.num_rows == 0:
             return good
         return pa.concat_tables([good, self.carried], promote_options="permissive")
 
     @property
     def quarantined(self) -> int:
-        return self.bad.num_rows
+        return int(self.bad.num_rows)
 
 
 def with_keys(table: pa.Table, ds: DatasetSchema) -> pa.Table:
@@ -51,8 +55,10 @@ def with_keys(table: pa.Table, ds: DatasetSchema) -> pa.Table:
 
 
 def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: Resolver | None = None,
-         batch_rows: int = BATCH_ROWS) -> Plan:
-    """Raises `reader.Rejected` when the whole file is refused."""
+         batch_rows: int = BATCH_ROWS, partial: bool = False) -> Plan:
+    """Raises `reader.Rejected` when the whole file is refused. `partial`: the
+    file holds some rows only (reprocessed bad rows): nothing is removed, and
+    a row older than the snapshot's row of its key is left out as stale."""
     opened = check_file(source, ds)
     batches: list[pa.RecordBatch] = []
     invalid: list[pa.Array] = []
@@ -70,15 +76,24 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
     checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, earlier, lookup)
 
     good = pc.invert(checked.bad) if checked.reasons else None
+    stale = 0
+    if partial and lookup is not None and previous is not None and ds.version:
+        older = pc.fill_null(pc.less(table[ds.version], previous[ds.version].take(lookup.index)), False)
+        older = older if good is None else pc.and_(good, older)
+        stale = int(pc.sum(older).as_py() or 0)
+        if stale:
+            good = pc.invert(older) if good is None else pc.and_(good, pc.invert(older))
     compare = [n for n in _union(table, previous) if n not in (KEY, *ds.key)]
     delta, carried = diff(table, good, previous, compare, lookup.index if lookup else None)
+    if partial:
+        delta.removed, delta.carried, carried = None, 0, None
     if good is None:
         bad = table.slice(0, 0).append_column(ROW, pa.array([], pa.int64()))
     else:
         bad = table.filter(checked.bad)
         bad = bad.append_column(ROW, pc.indices_nonzero(checked.bad).cast(pa.int64()))
     return Plan(dataset=ds, rows_read=table.num_rows, bad=bad, reasons=checked.reasons, delta=delta,
-                table=table, good_mask=good, carried=carried)
+                table=table, good_mask=good, carried=carried, partial=partial, previous=previous, stale=stale)
 
 
 def _union(current: pa.Table, previous: pa.Table | None) -> list[str]:

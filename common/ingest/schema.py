@@ -53,6 +53,8 @@ class DatasetSchema:
     key: tuple[str, ...]
     # column -> the reference set its values must belong to ("catalog", "warehouses")
     references: dict[str, str] = field(default_factory=dict)
+    # When a row was true; an older row never replaces a newer one on reprocessing.
+    version: str | None = None
 
     @property
     def container(self) -> str:
@@ -74,7 +76,7 @@ class DatasetSchema:
         return tuple(c.name for c in self.columns if c.categorical)
 
 
-S, D, I, B, T = Kind.STRING, Kind.DOUBLE, Kind.INT, Kind.BOOL, Kind.TIMESTAMP
+S, D, N, B, T = Kind.STRING, Kind.DOUBLE, Kind.INT, Kind.BOOL, Kind.TIMESTAMP
 
 PROJECT_MASTER = DatasetSchema(
     name="project-master",
@@ -82,11 +84,12 @@ PROJECT_MASTER = DatasetSchema(
         Column("project_id", S), Column("site_code", S), Column("market", S, categorical=True),
         Column("region", S, categorical=True), Column("latitude", D, -90, 90), Column("longitude", D, -180, 180),
         Column("project_status", S, categorical=True), Column("milestone", S, categorical=True),
-        Column("plan_type", S, categorical=True), Column("national_priority", I, 1, 5), Column("gated", B),
+        Column("plan_type", S, categorical=True), Column("national_priority", N, 1, 5), Column("gated", B),
         Column("warehouse_id", S, categorical=True),
         Column("updated_at", T),
     ),
     key=("project_id",),
+    version="updated_at",
 )
 
 ITEM_CATALOG = DatasetSchema(
@@ -97,10 +100,11 @@ ITEM_CATALOG = DatasetSchema(
 
 STOCK_SNAPSHOTS = DatasetSchema(
     name="stock-snapshots",
-    columns=(Column("warehouse_id", S, categorical=True), Column("sku", S), Column("on_hand", I, 0, None),
+    columns=(Column("warehouse_id", S, categorical=True), Column("sku", S), Column("on_hand", N, 0, None),
              Column("as_of", T)),
     key=("warehouse_id", "sku"),
     references={"sku": "catalog", "warehouse_id": "warehouses"},
+    version="as_of",
 )
 
 DATASETS: dict[str, DatasetSchema] = {d.name: d for d in (PROJECT_MASTER, ITEM_CATALOG, STOCK_SNAPSHOTS)}

@@ -49,7 +49,7 @@ class Planted:
 
     @property
     def unchanged(self) -> int:
-        good = self.current.num_rows - len(self.quarantined_rows)
+        good = int(self.current.num_rows) - len(self.quarantined_rows)
         return good - len(self.new_keys) - len(self.changed)
 
 

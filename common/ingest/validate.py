@@ -23,6 +23,8 @@ from common.ingest.schema import Column, DatasetSchema, Kind
 
 KEY = "__key"  # the row's key as one string (composite keys joined with KEY_SEP)
 KEY_SEP = "|"
+ROW = "__row"  # a bad row's number in its file, kept with it for reprocessing
+RESERVED = frozenset({KEY, ROW})
 MAX_INT64 = 2**63 - 1
 
 # ref set name -> (unique non-null values to look up) -> the ones that exist
@@ -129,6 +131,8 @@ def normalize_batch(batch: pa.RecordBatch, ds: DatasetSchema, offset: int) -> No
     invalid = pc.fill_null(pa.nulls(batch.num_rows, pa.bool_()), False)
     reasons: list[Reason] = []
     for name, values in zip(batch.schema.names, batch.columns, strict=True):
+        if name in RESERVED:
+            continue  # ours (a kept bad row's number, the key): never data
         column = ds.column(name)
         if column is None:
             arrays.append(values.dictionary_decode() if pa.types.is_dictionary(values.type) else values)
@@ -181,19 +185,19 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
     each one vectorized pass over a column. `lookup`: where each key sits in
     the previous snapshot, which makes the duplicate check nearly free."""
     keys = table[KEY]
-    found: list[tuple[pa.Array | pa.ChunkedArray, str, str, Callable[[object, object], str]]] = []
+    # (mask, column, problem type, message template with {key} and {value})
+    found: list[tuple[pa.Array | pa.ChunkedArray, str, str, str]] = []
 
     for column in ds.columns:
         values = table[column.name]
         if column.name in ds.key:
-            found.append((pc.is_null(values), column.name, "missing",
-                          lambda _k, _v, c=column.name: f"key {c} is null"))
+            found.append((pc.is_null(values), column.name, "missing", f"key {column.name} is null"))
         else:
             found.append((pc.is_null(values), column.name, "missing",
-                          lambda k, _v, c=column.name: f"{_label(k)}: required value {c} is null"))
+                          "{key}: required value " + column.name + " is null"))
         if column.kind is Kind.DOUBLE:
             found.append((pc.fill_null(pc.is_nan(values), False), column.name, "nan",
-                          lambda k, _v, c=column.name: f"{_label(k)}: {c} is NaN"))
+                          "{key}: " + column.name + " is NaN"))
         bounds = []
         if column.minimum is not None:
             bounds.append(pc.less(values, pa.scalar(column.minimum).cast(values.type)))
@@ -203,7 +207,7 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
             outside = bounds[0] if len(bounds) == 1 else pc.or_(bounds[0], bounds[1])
             span = f"{_num(column.minimum)}..{_num(column.maximum)}"
             found.append((pc.fill_null(outside, False), column.name, "out_of_range",
-                          lambda k, v, c=column.name, s=span: f"{_label(k)}: {c} {v} is outside {s}"))
+                          "{key}: " + column.name + " {value} is outside " + span))
 
     if resolve is not None:
         for name, ref in ds.references.items():
@@ -214,14 +218,13 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
             known = resolve(ref, wanted)
             unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=known)))
             where = _REF_WORDS.get(ref, ref)
-            found.append((unknown, name, "unknown_reference",
-                          lambda k, v, c=name, w=where: f"{_label(k)}: {c} {v} is not in {w}"))
+            found.append((unknown, name, "unknown_reference", "{key}: " + name + " {value} is not in " + where))
 
     bad = invalid
     reasons: list[Reason] = list(earlier)
     # A value that could not be converted was nulled: it is not also "missing".
     converted = {(r.loc[1], r.loc[2]) for r in reasons}
-    for mask, name, kind, word in found:
+    for mask, name, kind, template in found:
         if not pc.any(mask).as_py():
             continue
         bad = pc.or_(bad, mask)
@@ -230,7 +233,8 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
                                    strict=True):
             if kind == "missing" and (row, name) in converted:
                 continue
-            reasons.append(Reason(loc=["row", row, name], msg=word(key, value), type=kind))
+            reasons.append(Reason(loc=["row", row, name], msg=template.format(key=_label(key), value=value),
+                                  type=kind))
 
     duplicated = duplicate_mask(keys, lookup)
     if duplicated is not None:

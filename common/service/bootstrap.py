@@ -60,7 +60,9 @@ def build_publisher(settings: Settings) -> EventPublisher:
 
 def build_inventory(settings: Settings) -> InventoryStore | None:
     if settings.store == "cosmos":
-        return None  # the Cosmos inventory adapter is wired by its own issue
+        from common.adapters.cosmos import CosmosInventory
+
+        return CosmosInventory.from_settings(settings)  # no I/O until first use, like the store
     from common.adapters.sqlite import SqliteInventory
 
     inventory = SqliteInventory(settings.sqlite_path)

@@ -15,6 +15,7 @@ from common.ports import InventoryStore
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.allocation import get_allocation_run, run_allocation
+from common.service.unit_of_work import UnitOfWork
 from tests.allocation.conftest import T0, all_orders, approved, assert_consistent, infeasible, inventory
 
 
@@ -220,10 +221,11 @@ def test_crash_between_reservation_and_order_update_is_repaired_by_the_next_run(
         assert types == ["oms.order.allocated", "oms.order.release_requested"]
 
 
-def test_crash_repair_conserves_stock_exactly(world: Deps) -> None:
+@pytest.mark.parametrize("crash_after", [1, 5, 10])
+def test_crash_repair_conserves_stock_exactly(world: Deps, crash_after: int) -> None:
     orders = [approved(world, f"P{1 + i % 3}", {"A": 1, "C": 1}, seq=i + 1) for i in range(12)]
     real = inventory(world)
-    world.inventory = CrashAfterReserving(real, after=5)  # type: ignore[assignment]
+    world.inventory = CrashAfterReserving(real, after=crash_after)  # type: ignore[assignment]
     with pytest.raises(RuntimeError):
         run_allocation(world, RunAllocation())
     world.inventory = real
@@ -233,6 +235,29 @@ def test_crash_repair_conserves_stock_exactly(world: Deps) -> None:
     assert len(released) == 10  # 10 units of A and C: 10 orders, no unit twice, none lost
     assert levels(world)["A"] == (10, 10) and levels(world)["C"] == (10, 10)
     assert {o.order_id for o in released} <= {o.order_id for o in orders}
+
+
+def test_allocated_order_left_by_a_crash_before_its_release_is_released_by_the_next_run(world: Deps) -> None:
+    order = approved(world, "P1", {"A": 3})
+    inventory(world).reserve(Reservation(order_id=order.order_id, warehouse_id="WH-1", lines={"A": 3},
+                                         run_id="crashed", at=T0))
+    uow = UnitOfWork(world.store)
+    uow.adopt_orders([order])
+    uow.put_order(order.model_copy(update={"status": OrderStatus.ALLOCATED}))
+    assert uow.commit().ok
+    report = run_allocation(world, RunAllocation())
+    assert report.released == [order.order_id] and report.counts["considered"] == 0
+    assert world.store.get_order(order.order_id).status == OrderStatus.RELEASED  # type: ignore[union-attr]
+    assert levels(world)["A"] == (10, 3)
+    assert_consistent(world)
+
+
+def test_reservation_of_an_order_that_no_longer_exists_goes_back_to_stock(world: Deps) -> None:
+    inventory(world).reserve(Reservation(order_id="P1~S-P1~NewBuild~9", warehouse_id="WH-1", lines={"B": 4},
+                                         run_id="crashed", at=T0))  # its order is gone
+    report = run_allocation(world, RunAllocation())
+    assert report.reconciled["released"] == ["P1~S-P1~NewBuild~9"]
+    assert levels(world)["B"] == (10, 0)
 
 
 def test_reservation_left_for_an_order_that_changed_meanwhile_goes_back_to_stock(world: Deps) -> None:
@@ -297,3 +322,32 @@ def test_optimal_mode_reports_what_greedy_leaves_on_the_table(world: Deps) -> No
     assert report.comparison["displaced"] == [big.order_id]
     assert report.solver["status"] == "optimal" and report.solver["gap"] == 0.0
     assert outcomes(report)[big.order_id].outcome == "short"
+
+
+def test_reservation_of_an_order_sent_back_to_draft_goes_back_to_stock(world: Deps) -> None:
+    order = approved(world, "P1", {"A": 2})
+    inventory(world).reserve(Reservation(order_id=order.order_id, warehouse_id="WH-1", lines={"A": 2},
+                                         run_id="crashed", at=T0))
+    uow = UnitOfWork(world.store)
+    uow.adopt_orders([order])
+    uow.put_order(order.model_copy(update={"status": OrderStatus.DRAFT}))  # a planner edited it meanwhile
+    assert uow.commit().ok
+    report = run_allocation(world, RunAllocation())
+    assert report.reconciled["released"] == [order.order_id]
+    assert levels(world)["A"] == (10, 0)
+    assert_consistent(world)
+
+
+def test_dry_run_after_a_crash_reports_the_interrupted_allocations_as_completed(world: Deps) -> None:
+    orders = [approved(world, "P1", {"A": 3}, seq=i + 1) for i in range(3)]  # 9 of 10 units
+    real = inventory(world)
+    world.inventory = CrashAfterReserving(real, after=2)  # type: ignore[assignment]
+    with pytest.raises(RuntimeError):
+        run_allocation(world, RunAllocation())
+    world.inventory = real
+    before = snapshot(world)
+    report = run_allocation(world, RunAllocation(dry_run=True))
+    assert snapshot(world) == before
+    by_id = outcomes(report)
+    assert [by_id[o.order_id].outcome for o in orders] == ["allocated", "allocated", "allocated"]
+    assert [by_id[o.order_id].reason for o in orders[:2]] == ["completes_interrupted_run"] * 2

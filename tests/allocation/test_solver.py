@@ -135,3 +135,13 @@ def test_nothing_to_allocate_is_an_empty_solution() -> None:
     for solve in (greedy, optimal):
         solution = solve([], {("W1", "A"): 3})
         assert solution.allocated == [] and solution.weight == ()
+
+
+def test_optimal_stopped_by_its_time_limit_is_never_below_greedy() -> None:
+    demands = [Demand(f"o{i}", "W1", {"A": 1 + i % 4, "B": 1 + i % 3}, i % 3) for i in range(40)]
+    stock = {("W1", "A"): 30, ("W1", "B"): 25}
+    base = greedy(demands, stock)
+    stopped = optimal(demands, stock, time_limit=1e-9)
+    assert stopped.status == "time_limit" and stopped.gap is None
+    assert stopped.weight >= base.weight
+    assert_within_stock(demands, stock, stopped)

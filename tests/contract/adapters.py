@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from common.adapters.cosmos import CosmosStore
+from common.adapters.cosmos import CosmosInventory, CosmosStore
 from common.adapters.cosmos.client import Connection, get_client
-from common.ports import Store
+from common.ports import InventoryStore, Store
 from tests.contract.conftest import STORE_FACTORIES
+from tests.contract.inventory_factories import INVENTORY_FACTORIES
 from tests.emulators.settings import cosmos_endpoint, cosmos_key, cosmos_skip_reason
 
 
@@ -44,3 +45,26 @@ def _cosmos(tmp_path: Path) -> Store:
 
 
 STORE_FACTORIES["cosmos"] = _cosmos
+
+
+class ScratchCosmosInventory(CosmosInventory):
+    """An inventory on a database of its own, dropped on close."""
+
+    def close(self) -> None:
+        try:
+            self._client_factory().delete_database(self.database_name)
+        finally:
+            super().close()
+
+
+def make_cosmos_inventory(_tmp_path: Path | None = None) -> InventoryStore:
+    reason = cosmos_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    conn = Connection(endpoint=cosmos_endpoint() or "", key=cosmos_key())
+    inventory = ScratchCosmosInventory(lambda: get_client(conn), f"inventory-{uuid.uuid4().hex[:12]}")
+    inventory.ensure_schema()
+    return inventory
+
+
+INVENTORY_FACTORIES["cosmos"] = make_cosmos_inventory

@@ -4,6 +4,7 @@ one; see tests/emulators)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,10 +26,8 @@ def _sqlite(tmp_path: Path) -> Store:
 
 STORE_FACTORIES["sqlite"] = _sqlite
 
-try:  # optional adapters add their factories (and skip reasons) there
+with contextlib.suppress(ImportError):  # optional adapters add their factories (and skip reasons) there
     from tests.contract import adapters as _adapters  # noqa: F401
-except ImportError:
-    pass
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))

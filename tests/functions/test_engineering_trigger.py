@@ -72,4 +72,5 @@ def test_an_invalid_event_is_quarantined_with_every_reason_and_the_function_does
     assert injected.store.query_orders(OrderQuery()).items == []
     (record,) = injected.store.list_quarantine()
     assert record.event_id == "evt-eh-bad"
-    assert (["items", 0, "qty"], "greater_than") in [(r.loc, r.type) for r in record.reasons]
+    assert [(r.loc, r.type) for r in record.reasons] == [
+        (["items", 0, "qty"], "greater_than"), (["items", 0, "sku"], "unknown_sku")]

@@ -49,19 +49,24 @@ def test_a_catalogue_blob_that_is_not_parquet_is_quarantined_without_raising(dep
     assert set(deps.store.get_catalog(["A"])) == {"A"}
 
 
-def test_blob_functions_bind_the_three_containers_on_the_storage_connection() -> None:
+def test_blob_functions_bind_the_three_containers_event_based_on_the_storage_connection() -> None:
     import json
 
-    import function_app
+    import azure.functions as func
 
+    # A fresh app: `get_functions()` may be called once per app object, and
+    # function_app's own app belongs to the indexing test.
+    app = func.FunctionApp()
+    app.register_functions(master_data.bp)
     bindings = {}
-    for function in function_app.app.get_functions():
+    for function in app.get_functions():
         spec = json.loads(function.get_function_json())
         for binding in spec["bindings"]:
             if binding["type"] == "blobTrigger":
-                bindings[function.get_function_name()] = (binding["path"], binding["connection"])
+                bindings[function.get_function_name()] = (binding["path"], binding["connection"],
+                                                          binding["source"])
     assert bindings == {
-        "project_master_blob": ("project-master/{name}", "AzureWebJobsStorage"),
-        "item_catalog_blob": ("item-catalog/{name}", "AzureWebJobsStorage"),
-        "stock_snapshots_blob": ("stock-snapshots/{name}", "AzureWebJobsStorage"),
+        "project_master_blob": ("project-master/{name}", "AzureWebJobsStorage", "EventGrid"),
+        "item_catalog_blob": ("item-catalog/{name}", "AzureWebJobsStorage", "EventGrid"),
+        "stock_snapshots_blob": ("stock-snapshots/{name}", "AzureWebJobsStorage", "EventGrid"),
     }

@@ -67,7 +67,7 @@ def test_stock_rows_set_on_hand_and_unknown_skus_and_warehouses_are_quarantined(
         (["row", 3, "warehouse_id+sku"], "duplicate_key"),
         (["row", 4, "warehouse_id+sku"], "duplicate_key"),
     ]
-    assert "WH-EAST|XYZ-9: sku XYZ-9 is not in the item catalogue" == record.reasons[0].msg
+    assert record.reasons[0].msg == "WH-EAST|XYZ-9: sku XYZ-9 is not in the item catalogue"
     stock = {(s.warehouse_id, s.sku): s.on_hand for s in deps.inventory.stock()}
     assert stock == {("WH-EAST", "ANT-1"): 10}
 
@@ -95,3 +95,47 @@ def test_a_later_snapshot_writes_only_changed_rows_and_replays_change_nothing(re
     assert (again.counts["changed"], again.counts["unchanged"], again.counts["new"]) == (0, 2, 0)
     stock = {(s.warehouse_id, s.sku): s.on_hand for s in deps.inventory.stock()}
     assert stock == {("WH-EAST", "ANT-1"): 7, ("WH-EAST", "RRU-1"): 3}
+
+
+def test_stock_rows_quarantined_for_an_unknown_sku_load_on_reprocess_once_the_sku_exists(references: Deps,
+                                                                                          write: Write) -> None:
+    from common.service.handlers.datasets import reprocess_dataset_rows
+
+    deps = references
+    assert deps.inventory is not None
+    ingest_dataset_file(deps, "stock", write("s.parquet", stock_table([("WH-EAST", "ANT-1", 4),
+                                                                       ("WH-EAST", "NEW-1", 6)])))
+    [record] = deps.store.list_quarantine()
+    still = reprocess_dataset_rows(deps, record.id)
+    assert still.counts["quarantined"] == 1
+    assert deps.store.get_quarantine(record.id).status == "open"  # type: ignore[union-attr]
+
+    deps.store.put_catalog([CatalogItem(sku="NEW-1")])
+    job = reprocess_dataset_rows(deps, record.id)
+
+    assert (job.counts["new"], job.counts["quarantined"], job.counts["removed"]) == (1, 0, 0)
+    assert deps.store.get_quarantine(record.id).status == "reprocessed"  # type: ignore[union-attr]
+    stock = {(s.warehouse_id, s.sku): s.on_hand for s in deps.inventory.stock()}
+    assert stock == {("WH-EAST", "ANT-1"): 4, ("WH-EAST", "NEW-1"): 6}
+    # The snapshot gained the row and lost nothing: the next full snapshot sees both as unchanged.
+    again = ingest_dataset_file(deps, "stock", write("s2.parquet", stock_table([("WH-EAST", "ANT-1", 4),
+                                                                                ("WH-EAST", "NEW-1", 6)])))
+    assert (again.counts["unchanged"], again.counts["new"]) == (2, 0)
+
+
+def test_a_reprocessed_row_older_than_the_snapshot_is_left_out_as_stale(references: Deps, write: Write) -> None:
+    from common.service.handlers.datasets import reprocess_dataset_rows
+
+    deps = references
+    assert deps.inventory is not None
+    ingest_dataset_file(deps, "stock", write("s1.parquet", stock_table([("WH-EAST", "NEW-1", 6)])))
+    [record] = deps.store.list_quarantine()
+    deps.store.put_catalog([CatalogItem(sku="NEW-1")])
+    later = datetime(2026, 11, 21, tzinfo=UTC)
+    ingest_dataset_file(deps, "stock", write("s2.parquet", stock_table([("WH-EAST", "NEW-1", 9)], later)))
+
+    job = reprocess_dataset_rows(deps, record.id)
+
+    assert (job.counts["skipped_stale"], job.counts["new"], job.counts["changed"]) == (1, 0, 0)
+    stock = {(s.warehouse_id, s.sku): s.on_hand for s in deps.inventory.stock()}
+    assert stock == {("WH-EAST", "NEW-1"): 9}

@@ -117,3 +117,14 @@ def test_cli_exits_1_for_a_rejected_file_and_0_for_a_good_one(deps: Deps, tmp_pa
     finally:
         set_deps(None)
     assert rejected.value.code == 1
+
+
+def test_a_whole_file_rejection_cannot_be_reprocessed_from_quarantine(deps: Deps, tmp_path: Path) -> None:
+    from common.service.handlers.datasets import NotReprocessable, reprocess_dataset_rows
+
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"")
+    ingest_dataset_file(deps, "master", bad)
+    [record] = deps.store.list_quarantine()
+    with pytest.raises(NotReprocessable, match="does not hold dataset rows"):
+        reprocess_dataset_rows(deps, record.id)

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_small_simulation_keeps_every_invariant_and_its_summary_agrees_with_the_store(tmp_path: Path) -> None:
     settings = Settings(OMS_SQLITE_PATH=str(tmp_path / "sim.db"), OMS_DATA_DIR=str(tmp_path / "d"))  # type: ignore[call-arg]
     deps = build(settings, clock=FixedClock(at=START))
-    sim = Simulation(deps, projects=50, days=5, seed=11)
+    sim = Simulation(deps, projects=50, days=8, seed=11)
     deps.notifier = CountingNotifier(sim.summary)
 
     summary = sim.run()
@@ -43,7 +43,9 @@ def test_a_small_simulation_keeps_every_invariant_and_its_summary_agrees_with_th
     assert len(created_events) == len(orders)
     jobs = deps.store.list_jobs(1000)
     assert all(j.status == "succeeded" for j in jobs)
-    assert sum(j.job == "sla-sweep" for j in jobs) == 5
+    assert sum(j.job == "sla-sweep" for j in jobs) == 8
+    # The day-7 master update is a whole dump: no project drops out of the master.
+    assert not any(p.removed for p in deps.store.list_projects(1000).items)
 
 
 def test_the_invariant_check_catches_a_reservation_without_an_order(tmp_path: Path) -> None:

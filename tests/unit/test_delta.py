@@ -11,7 +11,7 @@ import pytest
 from common.domain.delta import Decision, Outcome, StreamState, decide, reevaluate_parked
 from common.domain.history import evolve
 from common.domain.inbound import EngineeringEvent
-from common.domain.models import SYSTEM, Order, OrderKind, OrderStatus, Project, StreamKey
+from common.domain.models import SYSTEM, LineSource, Order, OrderKind, OrderLine, OrderStatus, Project, StreamKey
 from common.domain.validation import QualifyingPolicy
 
 S = OrderStatus
@@ -412,3 +412,9 @@ def test_a_feasibility_update_is_recorded_on_the_stream() -> None:
     (entry,) = decision.stream_audit
     assert (entry.action, entry.order_id, entry.correlation_id) == ("feasibility_updated", order.order_id, "evt-f1")
     assert {c.path for c in entry.changes} == {"feasible", "checks"}
+
+
+@pytest.mark.parametrize("source", list(LineSource), ids=str)
+def test_a_lines_audit_json_is_its_json_dump(source: LineSource) -> None:
+    line = OrderLine(line_no=2, sku="ANT", qty=4, uom="M", source=source)
+    assert line.as_json() == line.model_dump(mode="json")

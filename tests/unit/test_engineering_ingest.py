@@ -299,3 +299,22 @@ def test_a_store_that_fails_at_commit_leaves_every_event_in_quarantine_and_the_j
     assert job.error is not None and job.error["step"] == "commit" and job.error["type"] == "OperationalError"
     assert sorted(job.error["affected"]) == ["evt-1", "evt-2", "evt-3"]
     assert (job.counts["failed"], job.counts["quarantined"], job.counts["created"]) == (3, 4, 0)
+
+
+def test_a_schema_invalid_event_also_lists_its_unknown_project_and_skus(seeded: Deps) -> None:
+    bad = {**design("bad-all", ("PRJ-0000999", "XXX-00001", "NewBuild"), 0,
+                    {"NOT-A-SKU": -1, "PSU-48V-OLD": 1, "ANT-4T4R-B41": 1}), "occurred_at": "yesterday"}
+
+    report = ingest(seeded, [bad])
+
+    assert report.counts["quarantined"] == 1
+    (rec,) = seeded.store.list_quarantine()
+    assert sorted(map(str, reasons_of(rec))) == sorted(map(str, [
+        (["occurred_at"], "datetime_from_date_parsing"),
+        (["design_version"], "greater_than_equal"),
+        (["items", 0, "qty"], "greater_than"),
+        (["project_id"], "unknown_project"),
+        (["items", 0, "sku"], "unknown_sku"),
+        (["items", 1, "sku"], "inactive_sku"),
+    ]))
+    assert rec.project_id == "PRJ-0000999"

@@ -20,7 +20,7 @@ from tests.conftest import load_samples
 
 SKUS = ["ANT-4T4R-B41", "RRU-B41-160W", "CBL-HYB-30M", "MNT-PIPE-2M", "BBU-5G-SA"]
 STREAM = {"project_id": "PRJ-0000101", "site_code": "NYC-00417", "order_type": "NewBuild"}
-SETTINGS = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=":memory:")  # type: ignore[call-arg]
+SETTINGS = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=":memory:")
 
 items_strategy = st.dictionaries(st.sampled_from(SKUS), st.integers(1, 5), min_size=1, max_size=len(SKUS))
 

@@ -44,6 +44,7 @@ from common.domain.ranking import RankingPolicy, class_indexes, excluded, priori
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
+from common.service.handlers.warehouse import apply_held_events
 from common.service.jobs import JobRecorder, job_run
 from common.service.unit_of_work import UnitOfWork
 
@@ -203,6 +204,13 @@ class _Run:
         self.recorder.step = "validate"
         plans: list[_Plan] = []
         eligible: list[Order] = []
+        if self.cmd.dry_run:  # a real run would first complete what an interrupted run reserved
+            held = {r.order_id: r for r in self.inventory.reservations()}
+            completing = {o.order_id for o in candidates if o.order_id in held and _holds(held[o.order_id], o)}
+            plans.extend(_Plan(o, OrderOutcome(order_id=o.order_id, outcome="allocated",
+                                               reason="completes_interrupted_run"), "allocate")
+                         for o in candidates if o.order_id in completing)
+            candidates = [o for o in candidates if o.order_id not in completing]
         for order in candidates:
             why = self._invalid(order, projects.get(order.project_id), catalog, streams.get(order.stream.id), stock)
             if why is not None:
@@ -416,6 +424,12 @@ class _Run:
             log.warning("allocated orders without their reservation, not released: %s", missing[:20])
             self.report.reconciled["allocated_without_reservation"] = missing
         self.report.released = released
+        # Warehouse events that arrived before the release (held on the order)
+        # can be applied now.
+        done = set(released)
+        waiting = [o.order_id for o in allocated if o.held_events and o.order_id in done]
+        if waiting:
+            self.recorder.count("held_applied", len(apply_held_events(self.deps, waiting, self.cmd.actor)))
 
     # ----------------------------------------------------------------- finish
     def finish(self, plans: list[_Plan]) -> AllocationRunReport:

@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from common.domain.models import CatalogItem, JobRun, Project, Reason
-from common.ingest.pipeline import ROW, Plan, plan
+from common.domain.models import CatalogItem, JobRun, Project, QuarantineRecord, Reason
+from common.ingest.pipeline import Plan, plan
 from common.ingest.reader import Rejected, Source
-from common.ingest.schema import ITEM_CATALOG, PROJECT_MASTER, STOCK_SNAPSHOTS, DatasetSchema, dataset
+from common.ingest.schema import DATASETS, ITEM_CATALOG, PROJECT_MASTER, STOCK_SNAPSHOTS, DatasetSchema, dataset
 from common.ingest.snapshots import Snapshots
-from common.ingest.validate import KEY
+from common.ingest.validate import KEY, ROW
 from common.service.bootstrap import Deps
 from common.service.commands import ReevaluateParkedDesigns
 from common.service.handlers.engineering import reevaluate_parked_designs
@@ -55,7 +55,17 @@ class IngestDataset:
     dataset: str
     source: Source
     name: str  # file or blob name, for the job run and the quarantine record
-    channel: str = "file"  # file | blob | inbox
+    channel: str = "file"  # file | blob | inbox | quarantine
+
+
+@dataclass(frozen=True)
+class _Reprocess:
+    record: QuarantineRecord
+    rows: list[int]  # the original row number of each row of the kept file
+
+
+class NotReprocessable(ValueError):
+    """The quarantine record is not one of bad dataset rows that can be tried again."""
 
 
 # ------------------------------------------------------------------ entry points
@@ -75,7 +85,32 @@ def ingest_dataset_blob(deps: Deps, dataset_name: str, blob_name: str, data: byt
     return ingest_dataset(deps, IngestDataset(ALIASES.get(dataset_name, dataset_name), data, blob_name, "blob"))
 
 
-def ingest_dataset(deps: Deps, cmd: IngestDataset) -> JobRun:
+def reprocess_dataset_rows(deps: Deps, record_id: str) -> JobRun:
+    """Try the bad rows of a quarantine record again (e.g. stock rows whose SKU
+    is in the catalogue now). Only those rows: nothing is removed, and a row
+    older than what the snapshot holds for its key is left out as stale. All
+    applied: the record is marked reprocessed; else it stays open with the
+    reasons of this attempt. Whole-file rejections are fixed at the source
+    and dropped again instead."""
+    record = deps.store.get_quarantine(record_id)
+    if record is None:
+        raise NotReprocessable(f"quarantine record {record_id} not found")
+    payload = record.payload if isinstance(record.payload, dict) else {}
+    if record.source not in DATASETS or payload.get("whole_file") is not False or "kept_at" not in payload:
+        raise NotReprocessable(f"quarantine record {record_id} does not hold dataset rows")
+    if record.status != "open":
+        raise NotReprocessable(f"quarantine record {record_id} is {record.status}, not open")
+    kept = str(payload["kept_at"])
+    if deps.blobs is not None and kept.startswith(f"{QUARANTINE_CONTAINER}/"):
+        data = deps.blobs.read(QUARANTINE_CONTAINER, kept.split("/", 1)[1])
+    else:
+        data = Path(kept).read_bytes()
+    rows = pq.read_table(pa.BufferReader(data), columns=[ROW])[ROW].to_pylist()
+    cmd = IngestDataset(record.source, data, f"{payload.get('file')} (quarantine {record.id})", "quarantine")
+    return ingest_dataset(deps, cmd, _Reprocess(record, rows))
+
+
+def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None = None) -> JobRun:
     ds = dataset(cmd.dataset)
     started = time.perf_counter()
     with job_run(deps, ds.job, f"{cmd.channel}:{cmd.name}") as recorder:
@@ -89,12 +124,13 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset) -> JobRun:
         previous = snapshots.load(ds.name, dictionaries=ds.categorical)
         recorder.step = "validate and diff"
         try:
-            result = plan(cmd.source, ds, previous, _Resolver(deps, snapshots) if ds.references else None)
+            result = plan(cmd.source, ds, previous, _Resolver(deps, snapshots) if ds.references else None,
+                          partial=reprocess is not None)
         except Rejected as rejected:
             _reject(deps, recorder, ds, cmd, rejected)
         else:
             recorder.details["validate_s"] = round(time.perf_counter() - started, 3)
-            _apply(deps, recorder, cmd, result, snapshots)
+            _apply(deps, recorder, cmd, result, snapshots, reprocess)
         recorder.details["duration_s"] = round(time.perf_counter() - started, 3)
     return recorder.run
 
@@ -170,7 +206,8 @@ def _records(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
         yield table.slice(start, WRITE_CHUNK).to_pylist()
 
 
-def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, snapshots: Snapshots) -> None:
+def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, snapshots: Snapshots,
+           reprocess: _Reprocess | None = None) -> None:
     ds, delta = result.dataset, result.delta
     recorder.count("rows_read", result.rows_read)
     recorder.count("new", delta.new.num_rows)
@@ -184,11 +221,17 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
     recorder.count("skipped_unchanged", delta.unchanged)
     if delta.carried:
         recorder.count("carried", delta.carried)
+    if result.stale:
+        recorder.count("skipped_stale", result.stale)
+        recorder.count("skipped", result.stale)
     recorder.details["changed_columns"] = delta.column_counts()
     if delta.removed is not None and delta.removed.num_rows:
         recorder.details["removed_keys"] = delta.removed[KEY].slice(0, 100).to_pylist()
 
-    if result.quarantined:
+    if reprocess is not None:
+        recorder.step = "update quarantine record"
+        _settle(deps, recorder, reprocess, result)
+    elif result.quarantined:
         recorder.step = "quarantine bad rows"
         _quarantine_rows(deps, recorder, cmd, result)
     recorder.step = "write"
@@ -219,6 +262,19 @@ def _quarantine_rows(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, resu
         payload={"dataset": ds.name, "file": cmd.name, "channel": cmd.channel, "sha256": digest,
                  "whole_file": False, "rows_read": result.rows_read, "bad_rows": result.quarantined,
                  "kept_at": kept, "rows": rows})
+    recorder.details["quarantine_id"] = record.id
+
+
+def _settle(deps: Deps, recorder: JobRecorder, reprocess: _Reprocess, result: Plan) -> None:
+    """The reprocessed record: done, or still open with this attempt's reasons
+    (row numbers of the original file)."""
+    record = reprocess.record
+    if not result.quarantined:
+        deps.store.put_quarantine(record.model_copy(update={"status": "reprocessed"}))
+    else:
+        reasons = [r.model_copy(update={"loc": ["row", reprocess.rows[int(r.loc[1])], *r.loc[2:]]})
+                   if r.loc[:1] == ["row"] else r for r in result.reasons[:MAX_LISTED]]
+        deps.store.put_quarantine(record.model_copy(update={"reasons": reasons, "job_id": recorder.run.job_id}))
     recorder.details["quarantine_id"] = record.id
 
 

@@ -15,7 +15,7 @@ from common.domain.delta import COUNT_OF, Decision, Outcome, decide, reevaluate_
 from common.domain.ids import marker_id
 from common.domain.inbound import EngineeringEvent, check_engineering_event
 from common.domain.models import SYSTEM, Actor, JobRun, Marker, Project, Reason, StreamKey
-from common.domain.validation import reference_reasons
+from common.domain.validation import raw_reference_reasons, reference_reasons
 from common.service.bootstrap import Deps
 from common.service.commands import (
     ENGINEERING_SOURCE,
@@ -71,6 +71,7 @@ class _Batch:
         self.cmd = cmd
         self.recorder = recorder
         self.results: list[EventResult | None] = [None] * len(cmd.events)
+        self.invalid: list[tuple[int, dict[str, Any], list[Reason]]] = []
 
     def settle(self, index: int, result: EventResult) -> None:
         self.results[index] = result
@@ -94,17 +95,29 @@ class _Batch:
                 self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type="json_invalid")])
                 continue
             event, reasons = check_engineering_event(raw)
-            if event is None:
-                self.reject(index, raw, reasons)
-            else:
+            if event is not None:
                 valid.append((index, event))
+            elif isinstance(raw, dict):  # quarantined with its reference problems too
+                self.invalid.append((index, raw, reasons))
+            else:
+                self.reject(index, raw, reasons)
         return valid
 
     def check_references(self, events: list[tuple[int, EngineeringEvent]]) -> list[tuple[int, EngineeringEvent]]:
         self.recorder.step = "check references"
         store = self.deps.store
-        self.projects: dict[str, Project] = store.get_projects(list({e.project_id for _, e in events}))
-        catalog = store.get_catalog(list({i.sku for _, e in events for i in (e.items or [])}))
+        project_ids = {e.project_id for _, e in events}
+        project_ids.update(p for _, raw, _ in self.invalid if isinstance(p := raw.get("project_id"), str))
+        skus = {i.sku for _, e in events for i in (e.items or [])}
+        skus.update(item["sku"] for _, raw, _ in self.invalid if isinstance(raw.get("items"), list)
+                    for item in raw["items"] if isinstance(item, dict) and isinstance(item.get("sku"), str))
+        self.projects: dict[str, Project] = store.get_projects(list(project_ids)) if project_ids else {}
+        catalog = store.get_catalog(list(skus)) if skus else {}
+        for index, raw, reasons in self.invalid:
+            more = raw_reference_reasons(raw, reasons, self.projects, catalog)
+            project_id = raw.get("project_id")
+            self.reject(index, raw, [*reasons, *more], project_id=project_id if isinstance(project_id, str) else None)
+        self.invalid.clear()
         order_types = self.deps.settings.order_types
         good = []
         for index, event in events:
@@ -197,7 +210,7 @@ def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> 
     batch = _Batch(deps, cmd, recorder)
     recorder.count("received", len(cmd.events))
     valid = batch.validate()
-    good = batch.check_references(valid) if valid else []
+    good = batch.check_references(valid) if valid or batch.invalid else []
     try:
         batch.apply(good)
     except Exception as error:  # the store is down beyond its retries: keep every event
