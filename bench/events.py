@@ -35,7 +35,7 @@ from common.config import Settings
 from common.domain.inbound import check_engineering_event
 from common.domain.models import CatalogItem, Project
 from common.ports import Store
-from common.service.bootstrap import Deps, build
+from common.service.bootstrap import Deps, build, tune_gc
 from common.service.commands import IngestEngineeringEvents, Undecodable
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.jobs import job_run
@@ -182,6 +182,7 @@ def run(streams: int, total: int, batch: int, seed: int, profile: bool) -> dict[
         validation = time.perf_counter() - start
         validation_cpu = time.thread_time() - cpu_start
 
+        tune_gc()  # as get_deps() does in the CLI and the Functions worker
         profiler = cProfile.Profile() if profile else None
         cpu_start = time.thread_time()
         start = time.perf_counter()

@@ -103,7 +103,8 @@ def _apply(folder: Path, dump: Path) -> None:
     started = time.perf_counter()
     job = ingest_dataset_file(deps, "master", dump)
     print(f"whole handler, writes included: {time.perf_counter() - started:.2f} s "
-          f"(validate + diff {job.details.get('validate_s')} s); counts {dict(sorted(job.counts.items()))}")
+          f"(validate + diff {job.details.get('validate_s')} s), peak memory now {_rss_mb():,.0f} MiB; "
+          f"counts {dict(sorted(job.counts.items()))}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from common.domain.delta import Outcome, StreamState, new_order
+from common.domain.delta import Outcome, StreamState, has_quantities, lines_beyond, new_order
 from common.domain.events import OrderEventType
 from common.domain.history import Effect, evolve, record
 from common.domain.lifecycle import Action, allows, transition
@@ -267,9 +267,14 @@ def _follow_up(state: StreamState, order: Order, event: ReturnReceived, choice: 
     else:
         if not stream.design_items:
             return None, f"no follow-up order: stream {stream.stream_id} has no design to order from"
-        kind = OrderKind.STANDARD
-        lines = [OrderLine(line_no=n, sku=item.sku, qty=item.qty, uom=item.uom, source=LineSource.ENGINEERING)
-                 for n, item in enumerate(stream.design_items, start=1)]
+        # The same formula as the delta rules: the latest design beyond what the
+        # stream still holds (delivered less returned, plus open orders such as an
+        # earlier follow-up), so two returns never order the design twice.
+        has = has_quantities(state.live())
+        lines = lines_beyond(stream.design_items, has)
+        if not lines:
+            return None, "no follow-up order: the stream holds everything its latest design needs"
+        kind = OrderKind.STANDARD if not any(q > 0 for q in has.values()) else OrderKind.SUPPLEMENTAL
         design_version = stream.design_version or order.design_version or 1
     # Ids are `<stream>~<seq>`: the next sequence number must be past every
     # order the stream has, even one its document does not list.
@@ -293,9 +298,10 @@ def receive_return(state: StreamState, order: Order, event: ReturnReceived, *, p
         return refuse(order.order_id, *problems)
     assert order.warehouse_id is not None
     returned = returned_after(order, list(event.items))
-    follow, note = _follow_up(state, order, event, choice, project, at, actor)
     after = evolve(order, at, status=transition(order.status, Action.RETURN, return_status(order, returned)),
                    returned=returned, last_changed_by=actor.id)
+    state.orders[order.order_id] = after  # the follow-up sees the stream with this return
+    follow, note = _follow_up(state, order, event, choice, project, at, actor)
     effect = record(order, after, action=Action.RETURN.value, actor=actor, at=at, event=OrderEventType.RETURNED,
                     reason=event.reason, correlation_id=event.event_id,
                     returned_items={item.sku: item.qty for item in event.items}, returned_total=returned,

@@ -48,6 +48,21 @@ class Delta:
         return out
 
 
+def lookup(keys: Column, previous_keys: Column) -> Column:
+    """For each key, its position in `previous_keys` (unique), null when absent:
+    a left outer hash join (multi-threaded in Arrow's engine, about twice as
+    fast here as `index_in`), its output scattered back into row order."""
+    n = len(keys)
+    left = pa.table({"k": keys, "i": pa.array(np.arange(n, dtype=np.int64))})
+    right = pa.table({"k": previous_keys, "j": pa.array(np.arange(len(previous_keys), dtype=np.int32))})
+    joined = left.join(right, "k", join_type="left outer", use_threads=True)
+    if joined.num_rows != n:  # previous keys not unique: not ours, but answer as index_in would
+        return pc.index_in(keys, value_set=previous_keys)
+    position = np.full(n, -1, dtype=np.int32)
+    position[joined["i"].to_numpy()] = joined["j"].fill_null(-1).to_numpy()
+    return pa.array(position, mask=position < 0)
+
+
 def _indices(a: Column, b: Column) -> tuple[Column, Column]:
     """Dictionary columns as indices into one shared dictionary, so equal
     strings compare as equal integers without being materialized."""
@@ -61,8 +76,16 @@ def _indices(a: Column, b: Column) -> tuple[Column, Column]:
 
 def _differs(a: Column, b: Column) -> Column:
     """Per row: do a and b differ? Two nulls are equal, and so are two NaNs."""
+    if pa.types.is_nested(a.type) or pa.types.is_nested(b.type):
+        # Arrow has no comparison kernel for lists and structs; these only come
+        # as extra columns, so this slow path never touches the contract's columns.
+        return pa.array([x != y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)], pa.bool_())
     if pa.types.is_dictionary(a.type) and a.type == b.type:
         a, b = _indices(a, b)
+    nan_both = pa.types.is_floating(a.type) and pc.any(pc.is_nan(b)).as_py()
+    if not nan_both and (a.null_count == 0 or b.null_count == 0):
+        # Two nulls cannot meet: one null against a value is a change.
+        return pc.fill_null(pc.not_equal(a, b), True)
     both = pc.and_(pc.is_valid(a), pc.is_valid(b))
     neq = pc.not_equal(a, b)
     if pa.types.is_floating(a.type):
@@ -97,11 +120,12 @@ def diff(table: pa.Table, good: Column | None, previous: pa.Table | None,
         return Delta(new=table.filter(good), changed=empty, previous_of_changed=empty), None
     prev_keys = previous[KEY]
     if index is None:
-        index = pc.index_in(table[KEY], value_set=prev_keys)
+        index = lookup(table[KEY], prev_keys)
     found = pc.is_valid(index)
     matched = pc.and_(good, found)
     # Keys match by construction: only the compared columns are taken into line.
-    taken = previous.select([n for n in compare if n in previous.column_names]).take(index)
+    # New rows point at row 0 (masked out below): a take without nulls is cheaper.
+    taken = previous.select([n for n in compare if n in previous.column_names]).take(pc.fill_null(index, 0))
 
     masks: dict[str, Column] = {}
     any_change: Column | None = None

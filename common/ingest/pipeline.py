@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from common.domain.models import Reason
 from common.ingest.delta import Delta, diff
+from common.ingest.delta import lookup as lookup_index
 from common.ingest.reader import BATCH_ROWS, Source, check_file, iter_normalized
 from common.ingest.schema import DatasetSchema
 from common.ingest.validate import KEY, ROW, Lookup, Resolver, check_rows, row_keys
@@ -72,7 +73,7 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
     lookup = None
     if previous is not None and previous.num_rows:
         previous = with_keys(previous, ds)
-        lookup = Lookup(pc.index_in(table[KEY], value_set=previous[KEY]), previous.num_rows)
+        lookup = Lookup(lookup_index(table[KEY], previous[KEY]), previous.num_rows)
     checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, earlier, lookup)
 
     good = pc.invert(checked.bad) if checked.reasons else None

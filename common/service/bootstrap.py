@@ -3,6 +3,7 @@ test hands in. Clients are built once per process, lazily, never at import."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,17 @@ _lock = threading.Lock()
 _deps: Deps | None = None
 
 
+def tune_gc() -> None:
+    """Fewer garbage collections, for a process that makes many short-lived
+    models for each event. The objects that exist at start-up (modules,
+    clients, settings) are frozen, so collections no longer scan them, and
+    young collections run every 10,000 allocations instead of every 700.
+    The cyclic collector took about 15% of the CPU time in bench/events.py."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def get_deps() -> Deps:
     """The process-wide dependencies, built on first use (Functions workers,
     the local server, the CLI)."""
@@ -97,6 +109,7 @@ def get_deps() -> Deps:
     with _lock:
         if _deps is None:
             _deps = build()
+            tune_gc()
         return _deps
 
 

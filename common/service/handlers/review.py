@@ -32,7 +32,7 @@ from common.domain.lifecycle import Action, transition
 from common.domain.models import Actor, LineSource, Order, OrderLine, QuarantineRecord, Reason
 from common.domain.validation import approval_reasons, sku_reasons
 from common.service.bootstrap import Deps
-from common.service.commands import ENGINEERING_SOURCE, IngestEngineeringEvents
+from common.service.commands import ENGINEERING_SOURCE, WAREHOUSE_SOURCE, ApplyWarehouseEvents, IngestEngineeringEvents
 from common.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("oms.review")
@@ -350,14 +350,29 @@ def reprocess_quarantined(deps: Deps, cmd: ReprocessQuarantined) -> QuarantineRe
         raise NotFound(f"quarantine record {cmd.record_id} not found")
     if record_.status != "open":
         raise NotOpen(f"quarantine record {record_.id} is {record_.status}, not open")
-    if record_.source != ENGINEERING_SOURCE:
-        raise InvalidInput(f"records from {record_.source} cannot be reprocessed here yet",
+    from common.ingest.schema import DATASETS
+    from common.service.handlers.datasets import NotReprocessable, reprocess_dataset_rows
+    from common.service.handlers.engineering import ingest_engineering_events
+    from common.service.handlers.warehouse import apply_warehouse_events
+
+    if record_.source in DATASETS:
+        try:
+            job = reprocess_dataset_rows(deps, record_.id)
+        except NotReprocessable as error:
+            raise InvalidInput(str(error), [Reason(loc=["payload"], msg=str(error), type="not_reprocessable")]) \
+                from error
+        current = deps.store.get_quarantine(record_.id) or record_
+        return QuarantineReprocessResult(record=current, results=[{"job_id": job.job_id, "counts": job.counts}])
+    if record_.source == ENGINEERING_SOURCE:
+        report = ingest_engineering_events(deps, IngestEngineeringEvents(
+            [record_.payload], channel="quarantine", actor=cmd.actor))
+    elif record_.source == WAREHOUSE_SOURCE:
+        report = apply_warehouse_events(deps, ApplyWarehouseEvents(
+            [record_.payload], channel="quarantine", actor=cmd.actor))
+    else:
+        raise InvalidInput(f"records from {record_.source} cannot be reprocessed",
                            [Reason(loc=["source"], msg=f"no reprocessing for source {record_.source}",
                                    type="unsupported_source")])
-    from common.service.handlers.engineering import ingest_engineering_events
-
-    report = ingest_engineering_events(deps, IngestEngineeringEvents(
-        [record_.payload], channel="quarantine", actor=cmd.actor))
     results = [r.to_json() for r in report.results]
     applied = bool(report.results) and all(r.outcome != Outcome.QUARANTINED for r in report.results)
     current = deps.store.get_quarantine(record_.id) or record_
