@@ -115,10 +115,8 @@ def _ingest_dataset(deps: Deps, dataset: Dataset, path: Path) -> int:
         counts = load_fixture(deps, name, path)
         _print_counts(f"ingest-{name}", counts, "succeeded")
         return 0
-    try:
-        from common.service.handlers.datasets import ingest_dataset_file  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as error:
-        raise CliError(f"Parquet ingestion of {name} is not available in this build", 2) from error
+    from common.service.handlers.datasets import ingest_dataset_file
+
     job = ingest_dataset_file(deps, name, path)
     _print_counts(f"{job.job} {job.job_id}", job.counts, job.status)
     if job.details.get("rejected"):
@@ -139,10 +137,8 @@ def ingest(
     if dataset == Dataset.events:
         raise typer.Exit(_ingest_events(deps, file))
     if dataset == Dataset.warehouse:
-        try:
-            from common.service.handlers.warehouse import ingest_warehouse_file  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as error:
-            raise CliError("warehouse events are not available in this build", 2) from error
+        from common.service.handlers.warehouse import ingest_warehouse_file
+
         raise typer.Exit(ingest_warehouse_file(deps, file, out))
     raise typer.Exit(_ingest_dataset(deps, dataset, file))
 

@@ -13,7 +13,6 @@ import azure.functions as func
 from common.service.bootstrap import get_deps
 from common.service.commands import RunAllocation
 from common.service.handlers.allocation import run_allocation
-from common.telemetry import configure
 
 bp = func.Blueprint()
 
@@ -22,5 +21,4 @@ bp = func.Blueprint()
 @bp.timer_trigger(arg_name="timer", schedule="%OMS_ALLOCATION_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def allocation_run(timer: func.TimerRequest) -> None:
     deps = get_deps()
-    configure(deps.settings)
     run_allocation(deps, RunAllocation(trigger="timer"))

@@ -1,13 +1,12 @@
-"""Timer (`OMS_SLA_SCHEDULE`, NCRONTAB) -> SweepSla: flag new SLA breaches,
-alert on job runs running too long."""
+"""Timer (`OMS_SLA_SCHEDULE`, NCRONTAB) -> the sweeps: flag new SLA breaches,
+alert on job runs running too long, apply or expire held warehouse events."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from common.service.bootstrap import get_deps
-from common.service.handlers.sla import sweep_sla
-from common.telemetry import configure
+from common.service.handlers.sweeps import run_sweeps
 
 bp = func.Blueprint()
 
@@ -15,6 +14,4 @@ bp = func.Blueprint()
 @bp.function_name("sla_sweep")
 @bp.timer_trigger(arg_name="timer", schedule="%OMS_SLA_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def sla_sweep(timer: func.TimerRequest) -> None:
-    deps = get_deps()
-    configure(deps.settings)
-    sweep_sla(deps)
+    run_sweeps(get_deps())

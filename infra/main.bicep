@@ -30,11 +30,16 @@ var abbrs = {
   identity: 'id-'
   logs: 'log-'
   insights: 'appi-'
+  systemTopic: 'evgt-'
 }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = '${abbrs.functionApp}oms-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+// Containers whose new blobs trigger a function (functions/master_data.py); their
+// Event Grid subscriptions are made by the postdeploy hook (infra/hooks/).
+var blobTriggerContainers = ['project-master', 'item-catalog', 'stock-snapshots']
+var deadLetterContainerName = 'eventgrid-deadletter'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourceGroup}${environmentName}'
@@ -70,7 +75,7 @@ module storage 'app/storage.bicep' = {
     name: '${abbrs.storage}${resourceToken}'
     location: location
     tags: tags
-    containers: [deploymentContainerName, 'project-master', 'item-catalog', 'stock-snapshots', 'snapshots', 'quarantine']
+    containers: concat([deploymentContainerName], blobTriggerContainers, ['snapshots', 'quarantine', deadLetterContainerName])
   }
 }
 
@@ -116,6 +121,18 @@ module api 'app/api.bicep' = {
   }
 }
 
+module eventGrid 'app/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: '${abbrs.systemTopic}${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -137,3 +154,7 @@ output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmosDatabaseName
 output EVENTHUB_NAMESPACE string = eventHubs.outputs.fullyQualifiedNamespace
 output STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+// Read by infra/hooks/postdeploy.{sh,ps1} to subscribe the blob triggers.
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
+output EVENTGRID_DEADLETTER_CONTAINER string = deadLetterContainerName

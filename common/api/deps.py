@@ -35,6 +35,9 @@ def _settings(request: Request) -> Settings:
     return deps_of(request.app).settings
 
 
+settings_of = _settings
+
+
 def require(role: Role) -> RoleDependency:
     return RoleDependency(role, _settings)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.service.handlers.datasets import ingest_dataset_file
+
 log = logging.getLogger("oms.local.inbox")
 
 CONTAINERS = ("project-master", "item-catalog", "stock-snapshots")
@@ -72,14 +74,8 @@ class Inbox:
             stop.wait(interval)
 
 
-def dataset_ingest(deps: Any) -> Ingest | None:
-    """The dataset handler, when this build has it."""
-    try:
-        from common.service.handlers.datasets import (  # type: ignore[import-not-found,unused-ignore]
-            ingest_dataset_file,
-        )
-    except ImportError:
-        return None
+def dataset_ingest(deps: Any) -> Ingest:
+    """The dataset handler, as the Blob triggers call it."""
 
     def ingest(container: str, path: Path) -> bool:
         job = ingest_dataset_file(deps, container, path, channel="inbox")

@@ -74,19 +74,12 @@ def start_background(deps: Deps, inbox_interval: float = 2.0) -> Background:
     scheduler = Scheduler(clock=deps.clock.now)
     for name, schedule, factory in (("allocation", deps.settings.allocation_schedule, allocation_job),
                                     ("sla-sweep", deps.settings.sla_schedule, sla_job)):
-        job = factory(deps)
-        if job is not None:
-            scheduler.add(name, schedule, job)
+        scheduler.add(name, schedule, factory(deps))
     loops: list[tuple[str, Callable[[], Any]]] = [("oms-scheduler", lambda: scheduler.loop(stop)),
                                                   ("oms-outbox", lambda: outbox_loop(deps, stop))]
-    ingest = dataset_ingest(deps)
-    inbox_root = deps.settings.data_path / "inbox"
-    if ingest is None:
-        log.warning("dataset ingestion is not available in this build: inbox folders are not watched")
-    else:
-        inbox = Inbox(inbox_root, ingest)
-        inbox.ensure()
-        loops.append(("oms-inbox", lambda: inbox.loop(stop, inbox_interval)))
+    inbox = Inbox(deps.settings.data_path / "inbox", dataset_ingest(deps))
+    inbox.ensure()
+    loops.append(("oms-inbox", lambda: inbox.loop(stop, inbox_interval)))
     threads = [threading.Thread(target=target, name=name, daemon=True) for name, target in loops]
     for thread in threads:
         thread.start()
@@ -100,11 +93,13 @@ def serve(host: str = "127.0.0.1", port: int = 7071, samples: bool = False,
     from common.api.app import create_app
     from common.config import get_settings
     from common.service.bootstrap import build, set_deps
+    from common.telemetry import configure
 
     base = settings or get_settings()
     if base.store != "sqlite":
         log.warning("oms serve runs on the embedded store; OMS_STORE=%s is used as configured", base.store)
     configured, key = with_local_admin(base)
+    configure(configured)
     deps = build(configured)
     set_deps(deps)
     if samples:

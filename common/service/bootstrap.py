@@ -108,7 +108,10 @@ def get_deps() -> Deps:
     global _deps
     with _lock:
         if _deps is None:
+            from common.telemetry import configure
+
             _deps = build()
+            configure(_deps.settings)
             tune_gc()
         return _deps
 

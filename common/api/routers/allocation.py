@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 
@@ -12,39 +11,10 @@ from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
 from common.api.routers.common import router
 from common.api.schemas import AllocationRunIn, AllocationRunOut
+from common.service.commands import RunAllocation
+from common.service.handlers import allocation
 
 api = router("allocation")
-
-
-def _handlers() -> Any:
-    try:
-        from common.service.handlers import allocation  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as error:
-        raise ProblemError(501, "allocation runs are not available in this build", kind="not-implemented") from error
-    return allocation
-
-
-def _command(module: Any) -> Any:
-    command = getattr(module, "RunAllocation", None)
-    if command is None:
-        from common.service import commands
-
-        command = getattr(commands, "RunAllocation", None)
-    if command is None:
-        raise ProblemError(501, "allocation runs are not available in this build", kind="not-implemented")
-    return command
-
-
-def jsonable(report: Any) -> dict[str, Any]:
-    """A run report as plain JSON, whatever shape the handler returns it in."""
-    if hasattr(report, "model_dump"):
-        data: dict[str, Any] = report.model_dump(mode="json")
-        return data
-    if hasattr(report, "to_json"):
-        return dict(report.to_json())
-    if dataclasses.is_dataclass(report) and not isinstance(report, type):
-        return dataclasses.asdict(report)
-    return dict(report)
 
 
 @api.post("/allocation/runs", response_model=AllocationRunOut, status_code=201,
@@ -54,10 +24,8 @@ def run_allocation(
     deps: Annotated[Deps, Depends(provide_deps)],
     identity: Annotated[Identity, Depends(require(Role.OPERATOR))],
 ) -> AllocationRunOut:
-    module = _handlers()
-    command = _command(module)
-    report = AllocationRunOut.model_validate(jsonable(
-        module.run_allocation(deps, command(dry_run=body.dry_run, mode=body.mode, actor=identity.actor))))
+    cmd = RunAllocation(dry_run=body.dry_run, mode=body.mode, actor=identity.actor, trigger="http")
+    report = AllocationRunOut.model_validate(allocation.run_allocation(deps, cmd).model_dump(mode="json"))
     response.headers["Location"] = f"/api/allocation/runs/{report.run_id}"
     return report
 
@@ -68,11 +36,7 @@ def get_allocation_run(
     deps: Annotated[Deps, Depends(provide_deps)],
     _: Annotated[Identity, Depends(require(Role.VIEWER))],
 ) -> AllocationRunOut:
-    module = _handlers()
-    getter = getattr(module, "get_allocation_run", None)
-    if getter is None:
-        raise ProblemError(501, "allocation run reports are not available in this build", kind="not-implemented")
-    report = getter(deps, run_id)
+    report = allocation.get_allocation_run(deps, run_id)
     if report is None:
         raise ProblemError(404, f"allocation run {run_id} not found", kind="not-found")
-    return AllocationRunOut.model_validate(jsonable(report))
+    return AllocationRunOut.model_validate(report.model_dump(mode="json"))

@@ -1,9 +1,10 @@
 """The order-flow dashboard: a static page (no CDN, works offline) and the
 data it shows, `GET /api/metrics/flow`.
 
-The page and its two assets are served without credentials: they hold no
-data. The page asks for the metrics with the viewer's API key (from `?key=`
-or the browser's local storage), and that call needs the viewer role.
+The page needs the viewer role like any other read (CONTRACT.md). A browser
+cannot add a header when it navigates, so besides `X-API-Key` (or the App
+Service principal) the page takes the key as `?key=`; its script then asks for
+the metrics with that key. The two static assets hold no data and need none.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from starlette.datastructures import MutableHeaders
 
-from common.api.auth import Identity
-from common.api.deps import Deps, Role, provide_deps, require
+from common.api.auth import API_KEY_HEADER, Identity, authorize, identify
+from common.api.deps import Deps, Role, provide_deps, require, settings_of
 from common.api.problems import ProblemError
 from common.api.routers.common import router
 from common.service.handlers.metrics import flow_metrics
@@ -36,8 +38,16 @@ def metrics_flow(
     return flow_metrics(deps, days=days)
 
 
-@api.get("/dashboard", response_class=HTMLResponse, summary="The dashboard page (HTML; its data needs a viewer key)")
-def dashboard() -> HTMLResponse:
+@api.get("/dashboard", response_class=HTMLResponse, summary="The dashboard page (HTML; viewer role)",
+         responses={401: {"description": "no credentials"}, 403: {"description": "not a viewer"}})
+def dashboard(
+    request: Request,
+    key: Annotated[str | None, Query(description="a viewer's API key, for browsers (same as X-API-Key)")] = None,
+) -> HTMLResponse:
+    headers = MutableHeaders(raw=list(request.headers.raw))
+    if key and API_KEY_HEADER not in headers:
+        headers[API_KEY_HEADER] = key
+    authorize(identify(headers, settings_of(request)), Role.VIEWER)
     return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"), headers=NO_STORE)
 
 

@@ -14,7 +14,8 @@ from common.api.problems import ProblemError
 from common.api.routers.common import json_body, router
 from common.api.schemas import IntakeResponse, IntakeResult
 from common.api.signing import SIGNATURE_HEADER, verify
-from common.service.commands import IngestEngineeringEvents
+from common.service.commands import ApplyWarehouseEvents, IngestEngineeringEvents
+from common.service.handlers.warehouse import apply_warehouse_events
 
 api = router("intake")
 
@@ -72,18 +73,8 @@ async def warehouse_callbacks(
     deps: Annotated[Deps, Depends(provide_deps)],
     identity: Annotated[Identity, Depends(require(Role.INTEGRATION))],
 ) -> IntakeResponse:
-    try:
-        from common.service import commands
-        from common.service.handlers.warehouse import (  # type: ignore[import-not-found,unused-ignore]
-            apply_warehouse_events,
-        )
-
-        command = commands.ApplyWarehouseEvents  # type: ignore[attr-defined,unused-ignore]
-    except (ImportError, AttributeError) as error:
-        raise ProblemError(501, "warehouse callbacks are not available in this build",
-                           kind="not-implemented") from error
     _check_signature(deps, request, await request.body())
     events = _events(await json_body(request))
-    cmd = command(events, channel="http", actor=identity.actor)
+    cmd = ApplyWarehouseEvents(events, channel="http", actor=identity.actor)
     report = await run_in_threadpool(apply_warehouse_events, deps, cmd)
     return _results(report)
