@@ -13,7 +13,8 @@ from common.domain.lifecycle import Action, transition
 from common.domain.models import SYSTEM, Actor, ActorType, Order, Reservation
 from common.service.bootstrap import Deps
 from common.service.commands import ApplyWarehouseEvents, IngestEngineeringEvents
-from common.service.handlers.engineering import EventResult, IngestReport, ingest_engineering_events
+from common.service.handlers.batch import EventResult, IngestReport
+from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.warehouse import apply_held_events, apply_warehouse_events
 from common.service.unit_of_work import UnitOfWork
 

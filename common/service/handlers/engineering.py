@@ -8,23 +8,21 @@ reason, parked, or quarantined with every reason.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
-from common.domain.delta import COUNT_OF, Decision, Outcome, decide, reevaluate_parked
+from common.domain.delta import Decision, Outcome, decide, reevaluate_parked
 from common.domain.ids import marker_id
 from common.domain.inbound import EngineeringEvent, check_engineering_event
-from common.domain.models import SYSTEM, Actor, JobRun, Marker, Project, Reason, StreamKey
+from common.domain.models import SYSTEM, Actor, Marker, Project, Reason, StreamKey
 from common.domain.validation import raw_reference_reasons, reference_reasons
 from common.service.bootstrap import Deps
 from common.service.commands import (
     ENGINEERING_SOURCE,
     IngestEngineeringEvents,
     ReevaluateParkedDesigns,
-    Undecodable,
 )
+from common.service.handlers.batch import EventBatch, EventResult, IngestReport
 from common.service.jobs import JobRecorder, job_run
-from common.service.quarantine import quarantine
 from common.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("oms.engineering")
@@ -32,67 +30,22 @@ log = logging.getLogger("oms.engineering")
 MAX_ATTEMPTS = 4  # re-reads after a concurrent writer won a partition
 
 
-@dataclass
-class EventResult:
-    event_id: str | None
-    outcome: Outcome
-    order_id: str | None = None
-    reasons: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "outcome": self.outcome.value, "order_id": self.order_id,
-                "reasons": self.reasons}
-
-
-@dataclass
-class IngestReport:
-    job: JobRun
-    results: list[EventResult]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.job.counts
-
-
-def _event_id_of(raw: Any) -> str | None:
-    value = raw.get("event_id") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and value else None
-
-
-def _messages(reasons: list[Reason]) -> list[str]:
-    return [f"{'.'.join(map(str, r.loc)) or '(event)'}: {r.msg}" for r in reasons]
-
-
-class _Batch:
+class _Batch(EventBatch):
     """One batch of engineering events on its way through the rules."""
 
+    source = ENGINEERING_SOURCE
+
     def __init__(self, deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> None:
-        self.deps = deps
+        super().__init__(deps, cmd.events, recorder)
         self.cmd = cmd
-        self.recorder = recorder
-        self.results: list[EventResult | None] = [None] * len(cmd.events)
         self.invalid: list[tuple[int, dict[str, Any], list[Reason]]] = []
-
-    def settle(self, index: int, result: EventResult) -> None:
-        self.results[index] = result
-        self.recorder.count(COUNT_OF[result.outcome])
-        if result.outcome.value.startswith("skipped_"):
-            self.recorder.count(result.outcome.value)
-
-    def reject(self, index: int, raw: Any, reasons: list[Reason], project_id: str | None = None) -> None:
-        event_id = _event_id_of(raw)
-        payload = raw.text if isinstance(raw, Undecodable) else raw
-        quarantine(self.deps, source=ENGINEERING_SOURCE, payload=payload, reasons=reasons,
-                   job_id=self.recorder.run.job_id, event_id=event_id, project_id=project_id)
-        self.settle(index, EventResult(event_id, Outcome.QUARANTINED, reasons=_messages(reasons)))
 
     # ---------------------------------------------------------------- steps
     def validate(self) -> list[tuple[int, EngineeringEvent]]:
         self.recorder.step = "validate"
         valid: list[tuple[int, EngineeringEvent]] = []
         for index, raw in enumerate(self.cmd.events):
-            if isinstance(raw, Undecodable):
-                self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type="json_invalid")])
+            if self.reject_undecodable(index, raw):
                 continue
             event, reasons = check_engineering_event(raw)
             if event is not None:
@@ -224,7 +177,7 @@ def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> 
                     type="store_unavailable")], project_id=event.project_id)
         recorder.count("failed", len(affected))
         raise
-    return IngestReport(job=recorder.run, results=[r for r in batch.results if r is not None])
+    return batch.report()
 
 
 def reevaluate_parked_designs(deps: Deps, cmd: ReevaluateParkedDesigns,

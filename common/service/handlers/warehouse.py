@@ -35,7 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common.domain.delta import COUNT_OF, Outcome, StreamState
+from common.domain.delta import Outcome, StreamState
 from common.domain.ids import marker_id, project_of
 from common.domain.models import SYSTEM, Actor, HeldEvent, Marker, Order, OrderStatus, Project, Reason
 from common.domain.returns import (
@@ -55,8 +55,8 @@ from common.domain.warehouse_inbound import (
 )
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
-from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents, Undecodable
-from common.service.handlers.engineering import EventResult, IngestReport
+from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents
+from common.service.handlers.batch import EventBatch, EventResult, IngestReport, messages
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
 from common.service.unit_of_work import UnitOfWork
@@ -77,13 +77,8 @@ def stock_partition(warehouse_id: str) -> str:
     return f"stock~{warehouse_id}"
 
 
-def _event_id_of(raw: Any) -> str | None:
-    value = raw.get("event_id") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
-def _messages(reasons: list[Reason]) -> list[str]:
-    return [f"{'.'.join(map(str, r.loc)) or '(event)'}: {r.msg}" for r in reasons]
 
 
 def _inventory(deps: Deps) -> InventoryStore:
@@ -191,43 +186,28 @@ class _Applier:
     def drop(self, order: Order, held: HeldEvent, problems: list[Reason]) -> Order:
         """Quarantine a held event and take it off its order."""
         self.quarantine(held.payload, problems, event_id=held.event_id, order_id=order.order_id)
-        effect = drop_held(order, held, why="; ".join(_messages(problems)), at=self.deps.clock.now(),
+        effect = drop_held(order, held, why="; ".join(messages(problems)), at=self.deps.clock.now(),
                            actor=SYSTEM)
         self.uow.add_effect(effect)
         self.held_results.append(EventResult(held.event_id, Outcome.QUARANTINED, order.order_id,
-                                             _messages(problems)))
+                                             messages(problems)))
         return effect.order
 
 
-class _Batch:
+class _Batch(EventBatch):
     """One batch of warehouse events on its way through the rules."""
 
+    source = WAREHOUSE_SOURCE
+
     def __init__(self, deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> None:
-        self.deps = deps
+        super().__init__(deps, cmd.events, recorder)
         self.cmd = cmd
-        self.recorder = recorder
-        self.results: list[EventResult | None] = [None] * len(cmd.events)
-
-    def settle(self, index: int, result: EventResult) -> None:
-        self.results[index] = result
-        self.recorder.count(COUNT_OF[result.outcome])
-        if result.outcome.value.startswith("skipped_"):
-            self.recorder.count(result.outcome.value)
-
-    def reject(self, index: int, raw: Any, reasons: list[Reason], order_id: str | None = None) -> None:
-        event_id = _event_id_of(raw)
-        payload = raw.text if isinstance(raw, Undecodable) else raw
-        quarantine(self.deps, source=WAREHOUSE_SOURCE, payload=payload, reasons=reasons,
-                   job_id=self.recorder.run.job_id, event_id=event_id, order_id=order_id,
-                   project_id=project_of(order_id) if order_id else None)
-        self.settle(index, EventResult(event_id, Outcome.QUARANTINED, order_id, reasons=_messages(reasons)))
 
     def validate(self) -> list[tuple[int, WarehouseEvent]]:
         self.recorder.step = "validate"
         valid: list[tuple[int, WarehouseEvent]] = []
         for index, raw in enumerate(self.cmd.events):
-            if isinstance(raw, Undecodable):
-                self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type="json_invalid")])
+            if self.reject_undecodable(index, raw):
                 continue
             event, reasons = check_warehouse_event(raw)
             if event is None:
@@ -384,7 +364,7 @@ def _apply(deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> Inge
                 order_id=None if isinstance(event, StockAdjusted) else event.order_id)
         recorder.count("failed", len(unsettled))
         raise
-    return IngestReport(job=recorder.run, results=[r for r in batch.results if r is not None])
+    return batch.report()
 
 
 # ------------------------------------------------------------- held events

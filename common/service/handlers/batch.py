@@ -1,0 +1,89 @@
+"""What every inbound event batch shares (engineering events, warehouse
+events): one result per event, counted in the job run by outcome, and bad
+input quarantined with every reason under the batch's source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from common.domain.delta import COUNT_OF, Outcome
+from common.domain.ids import project_of
+from common.domain.models import JobRun, Reason
+from common.service.bootstrap import Deps
+from common.service.commands import Undecodable
+from common.service.jobs import JobRecorder
+from common.service.quarantine import quarantine
+
+
+@dataclass
+class EventResult:
+    event_id: str | None
+    outcome: Outcome
+    order_id: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "outcome": self.outcome.value, "order_id": self.order_id,
+                "reasons": self.reasons}
+
+
+@dataclass
+class IngestReport:
+    job: JobRun
+    results: list[EventResult]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.job.counts
+
+
+def event_id_of(raw: Any) -> str | None:
+    value = raw.get("event_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def messages(reasons: list[Reason]) -> list[str]:
+    return [f"{'.'.join(map(str, r.loc)) or '(event)'}: {r.msg}" for r in reasons]
+
+
+NOT_JSON = "json_invalid"
+
+
+class EventBatch:
+    """One batch of raw events from `source` and the result of each."""
+
+    source: ClassVar[str]
+
+    def __init__(self, deps: Deps, events: Sequence[Any], recorder: JobRecorder) -> None:
+        self.deps = deps
+        self.events = events
+        self.recorder = recorder
+        self.results: list[EventResult | None] = [None] * len(events)
+
+    def settle(self, index: int, result: EventResult) -> None:
+        self.results[index] = result
+        self.recorder.count(COUNT_OF[result.outcome])
+        if result.outcome.value.startswith("skipped_"):
+            self.recorder.count(result.outcome.value)
+
+    def reject(self, index: int, raw: Any, reasons: list[Reason], *, project_id: str | None = None,
+               order_id: str | None = None) -> None:
+        """Quarantine the event as it came, with every reason."""
+        event_id = event_id_of(raw)
+        payload = raw.text if isinstance(raw, Undecodable) else raw
+        quarantine(self.deps, source=self.source, payload=payload, reasons=reasons,
+                   job_id=self.recorder.run.job_id, event_id=event_id, order_id=order_id,
+                   project_id=project_id or (project_of(order_id) if order_id else None))
+        self.settle(index, EventResult(event_id, Outcome.QUARANTINED, order_id, reasons=messages(reasons)))
+
+    def reject_undecodable(self, index: int, raw: Any) -> bool:
+        """Quarantine a body that is not JSON; says whether it was one."""
+        if not isinstance(raw, Undecodable):
+            return False
+        self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type=NOT_JSON)])
+        return True
+
+    def report(self) -> IngestReport:
+        return IngestReport(job=self.recorder.run, results=[r for r in self.results if r is not None])
