@@ -4,7 +4,7 @@ input quarantined with every reason under the batch's source."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -13,7 +13,7 @@ from common.domain.ids import project_of
 from common.domain.models import JobRun, Reason
 from common.service.bootstrap import Deps
 from common.service.commands import Undecodable
-from common.service.jobs import JobRecorder
+from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
 
 
@@ -85,5 +85,30 @@ class EventBatch:
         self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type=NOT_JSON)])
         return True
 
+    def keep_unsettled(self, error: Exception, where: Callable[[int], dict[str, str | None]]) -> None:
+        """The store failed beyond its retries: every event not settled yet goes
+        to quarantine (`store_unavailable`) so that nothing is lost, and the job
+        run lists them as affected. `where(index)` names the event's project or
+        order for its quarantine record."""
+        unsettled = [i for i, result in enumerate(self.results) if result is None]
+        self.recorder.details.setdefault("affected", []).extend(event_id_of(self.events[i]) for i in unsettled)
+        reason = Reason(loc=[], msg=f"could not be stored: {type(error).__name__}: {error}", type="store_unavailable")
+        for index in unsettled:
+            self.reject(index, self.events[index], [reason], **where(index))
+        self.recorder.count("failed", len(unsettled))
+
     def report(self) -> IngestReport:
         return IngestReport(job=self.recorder.run, results=[r for r in self.results if r is not None])
+
+
+def in_job(deps: Deps, job: str, channel: str, file_name: str | None, recorder: JobRecorder | None,
+           body: Callable[[JobRecorder], IngestReport]) -> IngestReport:
+    """Run one batch in the given job run (a file of many batches is one job),
+    or in a job run of its own."""
+    if recorder is not None:
+        return body(recorder)
+    source = channel if file_name is None else f"{channel}:{file_name}"
+    with job_run(deps, job, source) as own:
+        report = body(own)
+    report.job = own.run
+    return report

@@ -21,8 +21,8 @@ from common.service.commands import (
     IngestEngineeringEvents,
     ReevaluateParkedDesigns,
 )
-from common.service.handlers.batch import EventBatch, EventResult, IngestReport
-from common.service.jobs import JobRecorder, job_run
+from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job
+from common.service.jobs import JobRecorder
 from common.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("oms.engineering")
@@ -150,13 +150,8 @@ def ingest_engineering_events(deps: Deps, cmd: IngestEngineeringEvents,
                               recorder: JobRecorder | None = None) -> IngestReport:
     """One batch. Given a `recorder`, the batch is counted in that job run
     (a file of many batches is one job); otherwise it is a job run of its own."""
-    if recorder is None:
-        source = cmd.channel if cmd.file_name is None else f"{cmd.channel}:{cmd.file_name}"
-        with job_run(deps, "ingest-engineering-events", source) as own:
-            report = _ingest(deps, cmd, own)
-        report.job = own.run
-        return report
-    return _ingest(deps, cmd, recorder)
+    return in_job(deps, "ingest-engineering-events", cmd.channel, cmd.file_name, recorder,
+                  lambda job: _ingest(deps, cmd, job))
 
 
 def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> IngestReport:
@@ -168,14 +163,8 @@ def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> 
         batch.apply(good)
     except Exception as error:  # the store is down beyond its retries: keep every event
         log.exception("could not store engineering events")
-        affected = [e.event_id for i, e in good if batch.results[i] is None]
-        recorder.details.setdefault("affected", []).extend(affected)
-        for index, event in good:
-            if batch.results[index] is None:
-                batch.reject(index, cmd.events[index], [Reason(
-                    loc=[], msg=f"could not be stored: {type(error).__name__}: {error}",
-                    type="store_unavailable")], project_id=event.project_id)
-        recorder.count("failed", len(affected))
+        projects = {index: event.project_id for index, event in good}
+        batch.keep_unsettled(error, lambda index: {"project_id": projects.get(index)})
         raise
     return batch.report()
 

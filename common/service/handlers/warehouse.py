@@ -56,7 +56,7 @@ from common.domain.warehouse_inbound import (
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents
-from common.service.handlers.batch import EventBatch, EventResult, IngestReport, messages
+from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job, messages
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
 from common.service.unit_of_work import UnitOfWork
@@ -339,13 +339,7 @@ def apply_warehouse_events(deps: Deps, cmd: ApplyWarehouseEvents,
     """One batch. Given a `recorder`, the batch is counted in that job run
     (a file of many batches is one job); otherwise it is a job run of its own."""
     _inventory(deps)
-    if recorder is None:
-        source = cmd.channel if cmd.file_name is None else f"{cmd.channel}:{cmd.file_name}"
-        with job_run(deps, JOB, source) as own:
-            report = _apply(deps, cmd, own)
-        report.job = own.run
-        return report
-    return _apply(deps, cmd, recorder)
+    return in_job(deps, JOB, cmd.channel, cmd.file_name, recorder, lambda job: _apply(deps, cmd, job))
 
 
 def _apply(deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> IngestReport:
@@ -356,13 +350,8 @@ def _apply(deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> Inge
         batch.apply(valid)
     except Exception as error:  # the store is down beyond its retries: keep every event
         log.exception("could not store warehouse events")
-        unsettled = [(i, e) for i, e in valid if batch.results[i] is None]
-        recorder.details.setdefault("affected", []).extend(e.event_id for _, e in unsettled)
-        for index, event in unsettled:
-            batch.reject(index, cmd.events[index], [Reason(
-                loc=[], msg=f"could not be stored: {type(error).__name__}: {error}", type="store_unavailable")],
-                order_id=None if isinstance(event, StockAdjusted) else event.order_id)
-        recorder.count("failed", len(unsettled))
+        orders = {i: None if isinstance(e, StockAdjusted) else e.order_id for i, e in valid}
+        batch.keep_unsettled(error, lambda index: {"order_id": orders.get(index)})
         raise
     return batch.report()
 
