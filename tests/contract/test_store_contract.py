@@ -135,7 +135,7 @@ def test_a_stale_etag_fails_its_partition_alone_and_writes_nothing_of_it(store: 
     assert (after.revision, after.status) == (2, OrderStatus.DRAFT)
     assert [a.audit_id for a in store.order_audit(mine.order_id)] == [f"{mine.order_id}@1", f"{mine.order_id}@2"]
     assert f"{mine.order_id}@3" not in {e.id for e in store.outbox_events()}
-    assert store.existing_markers(["mk~test~evt-late"]) == set()
+    assert store.existing_markers([("PRJ-1", "mk~test~evt-late")]) == set()
     assert stored(store, other.order_id).revision == 2  # the other partition is committed
 
 
@@ -168,8 +168,8 @@ def test_a_partition_whose_marker_exists_writes_neither_order_nor_audit_nor_outb
     assert store.order_audit(replay.order_id) == []
     assert replay.order_id not in {e.subject for e in store.outbox_events()}
     assert store.get_order(other.order_id) is not None
-    assert store.existing_markers(["mk~test~evt-1", "mk~test~evt-2", "mk~test~evt-3"]) == {
-        "mk~test~evt-1", "mk~test~evt-2"}
+    assert store.existing_markers([("PRJ-1", "mk~test~evt-1"), ("PRJ-2", "mk~test~evt-2"),
+                                   ("PRJ-1", "mk~test~evt-3")]) == {"mk~test~evt-1", "mk~test~evt-2"}
 
 
 def test_an_empty_commit_succeeds(store: Store) -> None:
@@ -190,13 +190,15 @@ def test_streams_are_created_read_updated_by_etag_and_the_parked_ones_listed(sto
     found = store.get_streams([quiet.stream_id, parked.stream_id, "PRJ-1~missing~NewBuild"])
     assert set(found) == {quiet.stream_id, parked.stream_id}
     assert found[parked.stream_id].parked is not None and found[parked.stream_id].etag
-    assert [s.stream_id for s in store.parked_streams("PRJ-1")] == [parked.stream_id]
-    assert all(s.etag for s in store.parked_streams("PRJ-1"))
+    assert [s.stream_id for s in store.parked_streams(["PRJ-1"])] == [parked.stream_id]
+    assert [s.stream_id for s in store.parked_streams(["PRJ-1", "PRJ-2", "PRJ-9"])] == sorted(
+        [parked.stream_id, elsewhere.stream_id])
+    assert all(s.etag for s in store.parked_streams(["PRJ-1"]))
 
     unparked = found[parked.stream_id].model_copy(update={"parked": None, "design_version": 1})
     assert store.commit([PartitionChanges(partition="PRJ-1", streams={
         parked.stream_id: DocWrite(unparked, found[parked.stream_id].etag)})]).ok
-    assert store.parked_streams("PRJ-1") == []
+    assert store.parked_streams(["PRJ-1"]) == []
     assert store.get_streams([parked.stream_id])[parked.stream_id].design_version == 1
 
     stale = found[parked.stream_id].model_copy(update={"design_version": 7})

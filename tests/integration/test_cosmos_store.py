@@ -91,7 +91,7 @@ def test_changes_over_100_operations_commit_whole_and_keep_each_event_together(
     assert cosmos_store.commit([merged]).ok
     assert len(cosmos_store.get_orders([o for p in parts for o in p.orders])) == 40
     assert len(cosmos_store.outbox_events()) == 40
-    assert len(cosmos_store.existing_markers([m.marker_id for p in parts for m in p.markers])) == 40
+    assert len(cosmos_store.existing_markers([(m.project_id, m.marker_id) for p in parts for m in p.markers])) == 40
 
 
 def test_after_a_commit_the_callers_documents_carry_the_stored_etags(cosmos_store: ScratchCosmosStore) -> None:

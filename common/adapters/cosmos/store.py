@@ -191,17 +191,27 @@ class CosmosStore:
     def get_streams(self, stream_ids: Sequence[str]) -> dict[str, Stream]:
         return self._by_natural_id(d.STREAM, "stream_id", Stream, stream_ids)
 
-    def parked_streams(self, project_id: str) -> list[Stream]:
-        docs = self._query("orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t "
-                           "AND c.x_parked = true", {"@p": project_id, "@t": d.STREAM}, project_id)
+    def parked_streams(self, project_ids: Sequence[str]) -> list[Stream]:
+        # Master-data path, not per event: one query per chunk of projects
+        # beats one per project when a first dump brings thousands of them.
+        docs: list[dict[str, Any]] = []
+        for chunk in _chunks(list(dict.fromkeys(project_ids))):
+            docs += self._query("orders", "SELECT * FROM c WHERE c.type = @t AND c.x_parked = true "
+                                "AND ARRAY_CONTAINS(@p, c.project_id)", {"@p": chunk, "@t": d.STREAM})
         return sorted((d.from_doc(Stream, doc) for doc in docs), key=lambda s: s.stream_id)
 
-    def existing_markers(self, marker_ids: Sequence[str]) -> set[str]:
+    def existing_markers(self, markers: Sequence[tuple[str, str]]) -> set[str]:
+        # On every batch's path: single-partition queries, one per project.
+        by_partition: dict[str, list[str]] = {}
+        for partition, marker in dict.fromkeys(markers):
+            by_partition.setdefault(partition, []).append(marker)
         found: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(marker_ids))):
-            docs = self._query("orders", "SELECT c.marker_id FROM c WHERE c.type = @t "
-                               "AND ARRAY_CONTAINS(@ids, c.marker_id)", {"@t": d.MARKER, "@ids": chunk})
-            found.update(doc["marker_id"] for doc in docs)
+        for partition, wanted in by_partition.items():
+            for chunk in _chunks(wanted):
+                docs = self._query("orders", "SELECT c.marker_id FROM c WHERE c.project_id = @p AND c.type = @t "
+                                   "AND ARRAY_CONTAINS(@ids, c.marker_id)",
+                                   {"@p": partition, "@t": d.MARKER, "@ids": chunk}, partition)
+                found.update(doc["marker_id"] for doc in docs)
         return found
 
     def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult:

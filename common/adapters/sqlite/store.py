@@ -175,19 +175,21 @@ class SqliteStore:
     def get_streams(self, stream_ids: Sequence[str]) -> dict[str, Stream]:
         return self._docs_by_id("streams", Stream, stream_ids, etag=True)
 
-    def parked_streams(self, project_id: str) -> list[Stream]:
-        rows = self._rows("SELECT doc, etag FROM streams WHERE project_id = ? AND parked = 1 ORDER BY id",
-                          (project_id,))
+    def parked_streams(self, project_ids: Sequence[str]) -> list[Stream]:
         out = []
-        for doc, etag in rows:
-            stream = Stream.model_validate_json(doc)
-            stream.etag = etag
-            out.append(stream)
-        return out
+        for chunk in _chunks(list(dict.fromkeys(project_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(f"SELECT doc, etag FROM streams WHERE parked = 1 AND project_id IN ({marks})",
+                              chunk)
+            for doc, etag in rows:
+                stream = Stream.model_validate_json(doc)
+                stream.etag = etag
+                out.append(stream)
+        return sorted(out, key=lambda s: s.stream_id)
 
-    def existing_markers(self, marker_ids: Sequence[str]) -> set[str]:
+    def existing_markers(self, markers: Sequence[tuple[str, str]]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(marker_ids))):
+        for chunk in _chunks(list(dict.fromkeys(m for _, m in markers))):
             marks = ",".join("?" * len(chunk))
             found.update(r[0] for r in self._rows(f"SELECT id FROM markers WHERE id IN ({marks})", chunk))
         return found

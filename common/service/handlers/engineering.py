@@ -109,7 +109,7 @@ class _Batch(EventBatch):
     def _decide(self, uow: UnitOfWork,
                 events: list[tuple[int, EngineeringEvent]]) -> list[tuple[int, EngineeringEvent, EventResult]]:
         store, now = self.deps.store, self.deps.clock.now()
-        seen = store.existing_markers([marker_id(ENGINEERING_SOURCE, e.event_id) for _, e in events])
+        seen = store.existing_markers([(e.project_id, marker_id(ENGINEERING_SOURCE, e.event_id)) for _, e in events])
         keys = [_key(e) for _, e in events]
         uow.load_streams(keys)
         in_batch: set[str] = set()
@@ -174,13 +174,15 @@ def reevaluate_parked_designs(deps: Deps, cmd: ReevaluateParkedDesigns,
     """Apply the parked designs of `cmd.project_ids` whose projects qualify now."""
     actor = actor or SYSTEM
     results: list[EventResult] = []
-    projects = deps.store.get_projects(list(cmd.project_ids))
-    for project_id, project in projects.items():
-        if not deps.policy.qualifies(project):
-            continue
+    projects = {p: project for p, project in deps.store.get_projects(list(cmd.project_ids)).items()
+                if deps.policy.qualifies(project)}
+    # One bulk read finds the few projects that hold parked designs at all.
+    holding = sorted({s.project_id for s in deps.store.parked_streams(list(projects))})
+    for project_id in holding:
+        project = projects[project_id]
         for _attempt in range(MAX_ATTEMPTS):
             uow = UnitOfWork(deps.store)
-            states = uow.adopt_streams(deps.store.parked_streams(project_id))
+            states = uow.adopt_streams(deps.store.parked_streams([project_id]))
             batch: list[EventResult] = []
             for state in states:
                 decision = reevaluate_parked(state, project, deps.policy, deps.clock.now(), actor)

@@ -253,7 +253,7 @@ class _Batch(EventBatch):
 
     def _decide(self, applier: _Applier, events: list[tuple[int, WarehouseEvent]]) -> list[_Pending]:
         store, uow = self.deps.store, applier.uow
-        seen = store.existing_markers([marker_id(WAREHOUSE_SOURCE, e.event_id) for _, e in events])
+        seen = store.existing_markers([(_partition(e), marker_id(WAREHOUSE_SOURCE, e.event_id)) for _, e in events])
         uow.orders([e.order_id for _, e in events if not isinstance(e, StockAdjusted)])
         in_batch: set[str] = set()
         out: list[_Pending] = []
