@@ -329,6 +329,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, never a traceback."""
     import logging
 
+    if sys.stderr.isatty():
+        # A person at a terminal reads lines of text; pipes and services get JSON.
+        os.environ.setdefault("OMS_LOG_FORMAT", "text")
     try:
         from common.telemetry import configure
 

@@ -26,8 +26,10 @@ log = logging.getLogger("oms.notify")
 
 class LogNotifier:
     def notify(self, subject: str, body: str, *, level: str = "info", data: dict[str, Any] | None = None) -> None:
+        # The subject is the line a person reads; the data rides along as a
+        # field of the JSON log line (common.telemetry) for machines.
         log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
-                "%s | %s", subject, json.dumps(data or {}, default=str, sort_keys=True))
+                "%s", subject, extra={"notification": json.loads(json.dumps(data or {}, default=str))})
 
 
 class MemoryNotifier:

@@ -38,13 +38,16 @@ def with_local_admin(settings: Settings) -> tuple[Settings, str | None]:
 
 
 def load_samples(deps: Deps, folder: Path) -> dict[str, int]:
-    """Projects, catalogue and engineering events through the normal handlers."""
+    """Projects, catalogue, stock and engineering events through the normal handlers."""
     from common.service.commands import IngestEngineeringEvents, decode_json
+    from common.service.handlers.datasets import ingest_dataset_file
     from common.service.handlers.engineering import ingest_engineering_events
     from common.service.handlers.fixtures import load_fixture
 
     load_fixture(deps, "project-master", folder / "project-master.jsonl")
     load_fixture(deps, "item-catalog", folder / "item-catalog.jsonl")
+    if (folder / "stock-snapshot.parquet").is_file():
+        ingest_dataset_file(deps, "stock-snapshots", folder / "stock-snapshot.parquet")
     lines = (folder / "engineering-events.jsonl").read_text(encoding="utf-8").splitlines()
     events = [decode_json(line) for line in lines if line.strip()]
     report = ingest_engineering_events(deps, IngestEngineeringEvents(events, channel="file",
