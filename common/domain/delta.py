@@ -366,9 +366,11 @@ def apply_facts(state: StreamState, event: EngineeringEvent, at: datetime,
         effects = []
         action = "feasibility_updated"
     stream.updated_at = at
+    latest = state.live()[-1].order_id if state.live() else None
+    if effects:  # each changed order's own audit entry tells it; one more line would repeat it
+        return Decision(Outcome.APPLIED, latest, effects=effects, stream=stream)
     audit = _stream_audit(state, action=action, at=at, actor=actor, correlation_id=event.event_id,
                           changes=[c for c in changes if c.old != c.new])
-    latest = state.live()[-1].order_id if state.live() else None
     return Decision(Outcome.APPLIED, latest, effects=effects, stream=stream, stream_audit=[audit])
 
 
