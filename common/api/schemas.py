@@ -175,8 +175,12 @@ class ReprocessOut(BaseModel):
 
 
 class QuarantineReprocessOut(BaseModel):
+    """An event record answers with one outcome per event in `results`; a
+    record of dataset rows with the `job` run that tried them again."""
+
     record: QuarantineRecord
-    results: list[IntakeResult]
+    results: list[IntakeResult] = Field(default_factory=list)
+    job: JobRun | None = None
 
 
 class Health(BaseModel):

@@ -83,6 +83,9 @@ class HeldEvent(_Model):
     payload: dict[str, Any]
     held_at: datetime
     reason: str
+    # Who sent it: applied later (by the release step, a sweep), it is still
+    # the sender's action in the audit trail. None on events held before.
+    actor: Actor | None = None
 
 
 class Order(_Model):

@@ -202,7 +202,7 @@ def readiness(order: Order, event: OrderEvent) -> tuple[Readiness, str]:
 def hold(order: Order, event: OrderEvent, *, why: str, at: datetime, actor: Actor) -> Effect:
     """Keep an early event on its order, written atomically with the order."""
     held = HeldEvent(event_id=event.event_id, event_type=event.event_type.value,
-                     payload=event.model_dump(mode="json"), held_at=at, reason=why)
+                     payload=event.model_dump(mode="json"), held_at=at, reason=why, actor=actor)
     after = evolve(order, at, held_events=[*order.held_events, held])
     effect = record(order, after, action="warehouse_event_held", actor=actor, at=at, event=None,
                     reason=why, correlation_id=event.event_id)

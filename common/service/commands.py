@@ -59,6 +59,10 @@ class ApplyWarehouseEvents:
     channel: str = "eventhub"  # eventhub | http | file | quarantine
     actor: Actor = field(default_factory=lambda: Actor(type=ActorType.EXTERNAL, id="warehouse"))
     file_name: str | None = None
+    # Event ids marked as processed whose effect never happened: they were held
+    # on their order and later taken off it into quarantine. Reprocessing that
+    # record decides them again instead of skipping them as duplicates.
+    replay: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

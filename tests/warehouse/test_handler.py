@@ -318,3 +318,36 @@ def test_the_cli_ingests_a_warehouse_file(released: Deps, tmp_path: Any, clock: 
     clock.advance(timedelta(seconds=1))
     assert ingest_warehouse_file(released, path, console) == 0
     assert released.store.list_jobs(1)[0].counts["skipped_duplicate"] == 2
+
+
+def test_a_held_event_that_expired_is_applied_when_its_quarantine_record_is_reprocessed(
+        allocated: Deps, clock: FixedClock) -> None:
+    from common.service.handlers.review import ReprocessQuarantined, reprocess_quarantined
+
+    from .helpers import PLANNER
+
+    one(allocated, completed("wh-1"))
+    clock.advance(timedelta(minutes=allocated.settings.hold_minutes + 1))
+    sweep_held_events(allocated)
+    (record,) = allocated.store.list_quarantine()
+    release(allocated, ORDER)
+    result = reprocess_quarantined(allocated, ReprocessQuarantined(record.id, PLANNER))
+    assert [r["outcome"] for r in result.results] == ["applied"]
+    assert _order(allocated).status == OrderStatus.CLOSED
+    assert on_hand(allocated) == {"ANT-4T4R-B41": (7, 0), "RRU-B41-160W": (7, 0), "CBL-HYB-30M": (4, 0)}
+    assert result.record.status == "reprocessed"
+    # Redelivered again from the warehouse afterwards: still a duplicate.
+    assert one(allocated, completed("wh-1")).outcome.value == "skipped_duplicate"
+
+
+def test_a_held_event_applied_by_the_release_step_is_audited_as_the_warehouse_that_sent_it(
+        allocated: Deps) -> None:
+    from common.domain.models import ActorType
+    from common.service.commands import RunAllocation
+    from common.service.handlers.allocation import run_allocation
+
+    one(allocated, completed("wh-1"))
+    run_allocation(allocated, RunAllocation())
+    assert _order(allocated).status == OrderStatus.CLOSED
+    (entry,) = [a for a in allocated.store.order_audit(ORDER) if a.action == "complete"]
+    assert (entry.actor.type, entry.actor.id, entry.correlation_id) == (ActorType.EXTERNAL, "warehouse", "wh-1")

@@ -100,7 +100,12 @@ def _encode(token: str) -> str:
 
 
 def _decode(token: str) -> str:
-    return base64.urlsafe_b64decode(token.encode()).decode()
+    # b64decode skips characters outside the alphabet, so garbage would read
+    # as some cursor (often the first page): only a token we made is one.
+    value = base64.urlsafe_b64decode(token.encode()).decode()
+    if _encode(value) != token:
+        raise ValueError("not a continuation token")
+    return value
 
 
 class SqliteStore:

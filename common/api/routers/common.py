@@ -27,10 +27,11 @@ def correlation_id(request: Request) -> str:
 
 
 async def json_body(request: Request) -> Any:
-    """The body as JSON: 400 when it is not, an empty body being `{}`."""
+    """The body as JSON: 400 when it is not, an empty body included (it is
+    not a JSON text, and an empty intake body is no event to quarantine)."""
     raw = await request.body()
     if not raw.strip():
-        return {}
+        raise ProblemError(400, "the request body is empty: send JSON", kind="malformed-body")
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -94,10 +94,12 @@ async def patch_order(
     identity: Annotated[Identity, Depends(require(Role.PLANNER))],
     if_match: IfMatch = None,
 ) -> OrderOut:
-    # Preconditions before the body (CONTRACT.md): no If-Match, no look at it.
+    # Preconditions before the body (CONTRACT.md): no If-Match, no look at it;
+    # an unknown order or a stale ETag is answered before the body is read.
     if not if_match:
         raise ProblemError(428, "If-Match is required: send the ETag of the order as read",
                            kind="precondition-required")
+    if_match = await run_in_threadpool(_current_etag, deps, order_id, if_match)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media not in PATCH_MEDIA_TYPES:
         raise ProblemError(415, f"send {' or '.join(PATCH_MEDIA_TYPES)}", kind="unsupported-media-type")
@@ -120,6 +122,20 @@ async def patch_order(
                            correlation_id=correlation_id(request))
     order = await run_in_threadpool(review.edit_order, deps, cmd)
     return _with_etag(response, order)
+
+
+def _current_etag(deps: Deps, order_id: str, if_match: str) -> str:
+    """The order's ETag when `If-Match` (one tag, `*`, or a list of tags) holds
+    for it: 404 for an unknown order, 412 when no tag is current. The edit then
+    runs against that very ETag, so a change in between is still a 412."""
+    order = deps.store.get_order(order_id)
+    if order is None:
+        raise ProblemError(404, f"order {order_id} not found", kind="not-found")
+    tags = {review.normalize_etag(tag) for tag in if_match.split(",")}
+    if "*" not in tags and order.etag not in tags:
+        raise ProblemError(412, f"order {order_id} changed since it was read (ETag {order.etag} is current)",
+                           kind="precondition-failed")
+    return order.etag or if_match
 
 
 @api.post("/orders/{order_id}/items", response_model=OrderOut, summary="Add manual items")

@@ -34,5 +34,8 @@ def reprocess(
 ) -> QuarantineReprocessOut:
     result = review.reprocess_quarantined(deps, review.ReprocessQuarantined(
         record_id=record_id, actor=identity.actor, correlation_id=correlation_id(request)))
+    # Dataset rows come back as their job run ({"job_id", "counts"}), events as outcomes.
+    jobs = [r["job_id"] for r in result.results if "outcome" not in r and r.get("job_id")]
     return QuarantineReprocessOut(record=result.record,
-                                  results=[IntakeResult.model_validate(r) for r in result.results])
+                                  results=[IntakeResult.model_validate(r) for r in result.results if "outcome" in r],
+                                  job=deps.store.get_job(jobs[0]) if jobs else None)

@@ -341,6 +341,16 @@ def reprocess_order(deps: Deps, cmd: ReprocessOrder) -> ReprocessResult:
                            state.orders.get(touched) or deps.store.get_order(touched))
 
 
+def _dropped_from_hold(deps: Deps, record_: QuarantineRecord) -> bool:
+    """The warehouse event was held on its order (so its idempotency marker
+    exists) and then taken off it into quarantine: the last thing its order's
+    audit says about it is `warehouse_event_quarantined`."""
+    if record_.event_id is None or record_.order_id is None:
+        return False
+    about = [a for a in deps.store.order_audit(record_.order_id) if a.correlation_id == record_.event_id]
+    return bool(about) and about[-1].action == "warehouse_event_quarantined"
+
+
 def reprocess_quarantined(deps: Deps, cmd: ReprocessQuarantined) -> QuarantineReprocessResult:
     """Run a quarantined input through its original handler again. Applied:
     the record is marked reprocessed. Still refused: it stays open, with the
@@ -367,8 +377,10 @@ def reprocess_quarantined(deps: Deps, cmd: ReprocessQuarantined) -> QuarantineRe
         report = ingest_engineering_events(deps, IngestEngineeringEvents(
             [record_.payload], channel="quarantine", actor=cmd.actor))
     elif record_.source == WAREHOUSE_SOURCE:
+        replay = frozenset({record_.event_id}) if record_.event_id and _dropped_from_hold(deps, record_) \
+            else frozenset[str]()
         report = apply_warehouse_events(deps, ApplyWarehouseEvents(
-            [record_.payload], channel="quarantine", actor=cmd.actor))
+            [record_.payload], channel="quarantine", actor=cmd.actor, replay=replay))
     else:
         raise InvalidInput(f"records from {record_.source} cannot be reprocessed",
                            [Reason(loc=["source"], msg=f"no reprocessing for source {record_.source}",

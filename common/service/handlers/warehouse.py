@@ -147,10 +147,11 @@ class _Applier:
         if decision.stream_changed:
             self.uow.put_stream(state.stream)
 
-    def decide(self, state: StreamState, order: Order, event: OrderEvent, *, may_hold: bool) -> WarehouseDecision:
+    def decide(self, state: StreamState, order: Order, event: OrderEvent, *, may_hold: bool,
+               actor: Actor | None = None) -> WarehouseDecision:
         return decide_order_event(state, order, event, policy=self.deps.settings.return_policy,
                                   project=self.project(order.project_id), at=self.deps.clock.now(),
-                                  actor=self.actor, may_hold=may_hold)
+                                  actor=actor or self.actor, may_hold=may_hold)
 
     # ------------------------------------------------------------ held events
     def catch_up(self, order: Order) -> Order:
@@ -167,7 +168,8 @@ class _Applier:
                     decision = refuse(order.order_id, *(problems or [Reason(
                         loc=[], msg="a held event must be an order event of this order", type="bad_hold")]))
                 else:
-                    decision = self.decide(state, unhold(order, held.event_id), event, may_hold=False)
+                    decision = self.decide(state, unhold(order, held.event_id), event, may_hold=False,
+                                           actor=held.actor)
                 if decision.outcome == Outcome.PARKED:
                     continue  # still on its way
                 if decision.refused:
@@ -260,7 +262,8 @@ class _Batch(EventBatch):
         for index, event in events:
             mid = marker_id(WAREHOUSE_SOURCE, event.event_id)
             order_id = None if isinstance(event, StockAdjusted) else event.order_id
-            if mid in seen or mid in in_batch:
+            replayed = mid in seen and event.event_id in self.cmd.replay and order_id is not None
+            if (mid in seen and not replayed) or mid in in_batch:
                 self.settle(index, EventResult(event.event_id, Outcome.SKIPPED_DUPLICATE, order_id,
                                                ["event was processed already"]))
                 continue
@@ -269,6 +272,9 @@ class _Batch(EventBatch):
             if decided is None:
                 continue  # refused and quarantined: no marker, so reprocessing can apply it later
             in_batch.add(mid)
+            if replayed:
+                out.append(decided)  # its marker exists (insert-only): written once, when it was held
+                continue
             uow.add_marker(Marker(marker_id=mid, project_id=_partition(event), source=WAREHOUSE_SOURCE,
                                   event_id=event.event_id, outcome=decided.result.outcome.value,
                                   at=self.deps.clock.now()))
