@@ -13,13 +13,14 @@ import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from common.domain.models import OrderStatus
 from common.service.bootstrap import Deps, get_deps
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -145,15 +146,16 @@ def ingest(
 
 @app.command()
 def orders(
-    status: Annotated[str | None, typer.Option(help="only orders in this status")] = None,
+    status: Annotated[OrderStatus | None, typer.Option(help="only orders in this status")] = None,
     project: Annotated[str | None, typer.Option("--project", help="only this project")] = None,
-    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
     """List orders."""
     from common.ports import OrderQuery
 
-    page = _deps().store.query_orders(OrderQuery(status=status, project_id=project, limit=limit))
+    page = _deps().store.query_orders(OrderQuery(status=status.value if status else None, project_id=project,
+                                                 limit=limit))
     if as_json:
         for order in page.items:
             out.print_json(order.model_dump_json())
@@ -186,7 +188,7 @@ def audit(order_id: Annotated[str, typer.Argument(help="the order")]) -> None:
 
 
 @app.command()
-def jobs(limit: Annotated[int, typer.Option(help="at most this many")] = 20) -> None:
+def jobs(limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 20) -> None:
     """Recent job runs with their counts."""
     table = Table(title="job runs")
     for column in ("job_id", "job", "source", "status", "started", "counts"):
@@ -345,21 +347,26 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except CliError as error:
-        err.print(f"oms: {error}", highlight=False)
-        sys.exit(error.code)
+        _fail(str(error), error.code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except (typer.BadParameter, typer.Abort) as error:
-        err.print(f"oms: {error}", highlight=False)
-        sys.exit(2)
+        _fail(str(error), 2)
     except Exception as error:
-        import click
+        # Typer raises its own vendored click's exceptions, not `click`'s: go by
+        # their shape. A usage error's exit_code is 2, any other click error's 1.
+        exit_code, message = getattr(error, "exit_code", None), getattr(error, "format_message", None)
+        if isinstance(exit_code, int) and callable(message):
+            if type(error).__name__ == "NoArgsIsHelpError":  # the help is on stdout already
+                _fail("a command is required (see the help above)", 2)
+            _fail(str(message()), exit_code)
+        _fail(f"{type(error).__name__}: {error}", 1)
 
-        if isinstance(error, click.ClickException):
-            err.print(f"oms: {error.format_message()}", highlight=False)
-            sys.exit(2 if isinstance(error, click.UsageError) else 1)
-        err.print(f"oms: {type(error).__name__}: {error}", highlight=False)
-        sys.exit(1)
+
+def _fail(reason: str, code: int) -> NoReturn:
+    """The one-line reason (never wrapped to the console's width) and the exit status."""
+    err.print(f"oms: {' '.join(reason.split())}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic.json_schema import SkipJsonSchema
 
 from common.domain.models import (
@@ -69,7 +69,7 @@ class CancelIn(_In):
 
 
 class AllocationRunIn(_In):
-    dry_run: bool = False
+    dry_run: StrictBool = False
     mode: Literal["greedy", "optimal"] = "greedy"
 
 

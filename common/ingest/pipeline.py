@@ -71,9 +71,11 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
     table = pa.Table.from_batches(batches)
     del batches
     lookup = None
-    if previous is not None and previous.num_rows:
+    if previous is not None:
+        # An empty snapshot too: a partial plan's snapshot() filters it by KEY.
         previous = with_keys(previous, ds)
-        lookup = Lookup(lookup_index(table[KEY], previous[KEY]), previous.num_rows)
+        if previous.num_rows:
+            lookup = Lookup(lookup_index(table[KEY], previous[KEY]), previous.num_rows)
     checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, earlier, lookup)
 
     good = pc.invert(checked.bad) if checked.reasons else None

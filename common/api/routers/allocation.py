@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Response
+from fastapi import Body, Depends, Response
 
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
@@ -20,10 +20,12 @@ api = router("allocation")
 @api.post("/allocation/runs", response_model=AllocationRunOut, status_code=201,
           summary="Run allocation now (201 with the run report)")
 def run_allocation(
-    body: AllocationRunIn, response: Response,
+    response: Response,
     deps: Annotated[Deps, Depends(provide_deps)],
     identity: Annotated[Identity, Depends(require(Role.OPERATOR))],
+    body: Annotated[AllocationRunIn | None, Body()] = None,
 ) -> AllocationRunOut:
+    body = body or AllocationRunIn()  # no body: run now with the defaults, like `oms allocate`
     cmd = RunAllocation(dry_run=body.dry_run, mode=body.mode, actor=identity.actor, trigger="http")
     report = AllocationRunOut.model_validate(allocation.run_allocation(deps, cmd).model_dump(mode="json"))
     response.headers["Location"] = f"/api/allocation/runs/{report.run_id}"
