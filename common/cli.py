@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -28,7 +27,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out = Console()
 err = Console(stderr=True)
 
-EVENT_BATCH = 1000  # events per transaction when reading a file
 
 
 class Dataset(StrEnum):
@@ -65,46 +63,17 @@ def _print_counts(title: str, counts: dict[str, int], status: str) -> None:
     out.print(table)
 
 
-def _read_event_lines(path: Path) -> Iterator[Any]:
-    """JSON lines, or one JSON array; a line that is not JSON is kept as it is
-    (it will be quarantined, not dropped)."""
-    from common.service.commands import Undecodable
+def _ingest_events(deps: Deps, dataset: Dataset, path: Path) -> int:
+    from common.service.event_files import ENGINEERING, WAREHOUSE, ingest_event_file
 
-    with path.open("r", encoding="utf-8") as handle:
-        head = handle.read(1)
-        while head and head.isspace():
-            head = handle.read(1)
-        handle.seek(0)
-        if head == "[":
-            try:
-                values = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise CliError(f"{path}: not valid JSON: {error}") from error
-            yield from values
-            return
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as error:
-                yield Undecodable(text=line.rstrip("\n"), error=str(error))
-
-
-def _ingest_events(deps: Deps, path: Path) -> int:
-    from common.service.commands import IngestEngineeringEvents
-    from common.service.handlers.engineering import ingest_engineering_events
-    from common.service.jobs import job_run
-
-    events = list(_read_event_lines(path))
-    with job_run(deps, "ingest-engineering-events", f"file:{path.name}") as recorder, _progress() as bar:
-        task = bar.add_task(f"events from {path.name}", total=len(events))
-        for start in range(0, len(events), EVENT_BATCH):
-            chunk = events[start:start + EVENT_BATCH]
-            ingest_engineering_events(
-                deps, IngestEngineeringEvents(chunk, channel="file", file_name=path.name), recorder)
-            bar.advance(task, len(chunk))
-    _print_counts(f"{recorder.run.job} {recorder.run.job_id}", recorder.run.counts, recorder.run.status)
+    kind = ENGINEERING if dataset == Dataset.events else WAREHOUSE
+    with _progress() as bar:
+        task = bar.add_task(f"{dataset.value} from {path.name}", total=None)
+        run = ingest_event_file(deps, kind, path, lambda done, total: bar.update(task, completed=done, total=total))
+    _print_counts(f"{run.job} {run.job_id}", run.counts, run.status)
+    if run.details.get("rejected"):
+        reasons = "; ".join(str(r.get("msg")) for r in run.details.get("reasons", []))
+        raise CliError(f"{path.name} rejected (quarantined whole): {reasons}", 1)
     return 0
 
 
@@ -135,12 +104,8 @@ def ingest(
     if not file.is_file():
         raise CliError(f"{file}: no such file", 2)
     deps = _deps()
-    if dataset == Dataset.events:
-        raise typer.Exit(_ingest_events(deps, file))
-    if dataset == Dataset.warehouse:
-        from common.service.handlers.warehouse import ingest_warehouse_file
-
-        raise typer.Exit(ingest_warehouse_file(deps, file, out))
+    if dataset in (Dataset.events, Dataset.warehouse):
+        raise typer.Exit(_ingest_events(deps, dataset, file))
     raise typer.Exit(_ingest_dataset(deps, dataset, file))
 
 

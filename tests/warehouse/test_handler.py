@@ -299,24 +299,21 @@ def test_a_held_event_that_can_never_apply_is_quarantined(allocated: Deps) -> No
     assert _order(allocated).held_events == []
 
 
-def test_the_cli_ingests_a_warehouse_file(released: Deps, tmp_path: Any, clock: FixedClock) -> None:
+def test_a_file_of_warehouse_events_is_one_job_run_and_its_replay_is_all_duplicates(
+        released: Deps, tmp_path: Any, clock: FixedClock) -> None:
     import json
 
-    from rich.console import Console
-
-    from common.service.handlers.warehouse import ingest_warehouse_file
+    from common.service.event_files import WAREHOUSE, ingest_event_file
 
     path = tmp_path / "wh.jsonl"
     path.write_text("\n".join([json.dumps(completed("wh-1")), "{not json",
                                json.dumps(adjusted("wh-2", "ANT-4T4R-B41", 1))]) + "\n")
-    console = Console(record=True, width=120)
-    assert ingest_warehouse_file(released, path, console) == 0
-    text = console.export_text()
-    assert "ingest-warehouse-events" in text and "succeeded" in text
+    run = ingest_event_file(released, WAREHOUSE, path)
+    assert (run.job, run.status) == ("ingest-warehouse-events", "succeeded")
     run = released.store.list_jobs(1)[0]
     assert (run.counts["modified"], run.counts["quarantined"], run.counts["received"]) == (2, 1, 3)
     clock.advance(timedelta(seconds=1))
-    assert ingest_warehouse_file(released, path, console) == 0
+    assert ingest_event_file(released, WAREHOUSE, path).status == "succeeded"
     assert released.store.list_jobs(1)[0].counts["skipped_duplicate"] == 2
 
 

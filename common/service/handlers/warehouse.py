@@ -32,7 +32,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.domain.delta import Outcome, StreamState
@@ -62,7 +61,7 @@ from common.service.quarantine import quarantine
 from common.service.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    pass
 
 log = logging.getLogger("oms.warehouse")
 
@@ -425,28 +424,3 @@ def _sweep_orders(deps: Deps, order_ids: list[str], limit: timedelta, job_id: st
                          f"is still {order.status.value}: {held.reason}"))])
     conflicts = uow.commit().conflicts  # a conflicting order is looked at again by the next sweep
     return [r for r in applier.held_results if r.order_id and project_of(r.order_id) not in conflicts]
-
-
-# -------------------------------------------------------------------- file
-
-def ingest_warehouse_file(deps: Deps, path: Path, console: Console) -> int:
-    """`oms ingest warehouse FILE.jsonl`: one job run, batches, progress, counts."""
-    from rich.table import Table
-
-    from common.cli import EVENT_BATCH, _progress, _read_event_lines
-
-    events = list(_read_event_lines(path))
-    with job_run(deps, JOB, f"file:{path.name}") as recorder, _progress() as bar:
-        task = bar.add_task(f"warehouse events from {path.name}", total=len(events))
-        for start in range(0, len(events), EVENT_BATCH):
-            chunk = events[start:start + EVENT_BATCH]
-            apply_warehouse_events(deps, ApplyWarehouseEvents(chunk, channel="file", file_name=path.name), recorder)
-            bar.advance(task, len(chunk))
-    run = recorder.run
-    table = Table(title=f"{run.job} {run.job_id}: {run.status}", show_header=True)
-    table.add_column("count")
-    table.add_column("value", justify="right")
-    for name in sorted(run.counts):
-        table.add_row(name, str(run.counts[name]))
-    console.print(table)
-    return 0

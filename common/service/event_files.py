@@ -1,0 +1,101 @@
+"""Files of inbound events (`oms ingest events|warehouse FILE`): JSON lines or
+one JSON array, applied in batches (one transaction each) within one job run.
+
+Nothing in a file is dropped: a line that is not JSON, or not UTF-8, is handed
+to the handler as `Undecodable` and quarantined as it came; a JSON-array file
+that does not parse is quarantined whole and the file counts as rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.domain.models import JobRun, Reason
+from common.service.bootstrap import Deps
+from common.service.commands import (
+    ENGINEERING_SOURCE,
+    WAREHOUSE_SOURCE,
+    ApplyWarehouseEvents,
+    IngestEngineeringEvents,
+    Undecodable,
+)
+from common.service.jobs import JobRecorder, job_run
+from common.service.quarantine import quarantine
+
+EVENT_BATCH = 1000  # events per transaction
+
+
+@dataclass
+class EventFile:
+    events: list[Any]
+    rejected: str | None = None  # why the whole file could not be read as events
+
+
+def _line(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return Undecodable(text=raw.decode("utf-8", errors="replace").rstrip("\r\n"), error=f"not UTF-8: {error}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        return Undecodable(text=text.rstrip("\r\n"), error=str(error))
+
+
+def read_event_file(path: Path) -> EventFile:
+    data = path.read_bytes()
+    if data.lstrip()[:1] == b"[":
+        try:
+            values = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            return EventFile([], rejected=f"{path.name} starts a JSON array but is not valid JSON: {error}")
+        return EventFile(list(values))
+    return EventFile([_line(raw) for raw in data.splitlines() if raw.strip()])
+
+
+@dataclass(frozen=True)
+class EventKind:
+    job: str
+    source: str
+    apply: Callable[[Deps, Sequence[Any], str, JobRecorder], object]
+
+
+def _engineering(deps: Deps, chunk: Sequence[Any], name: str, recorder: JobRecorder) -> object:
+    from common.service.handlers.engineering import ingest_engineering_events
+
+    return ingest_engineering_events(deps, IngestEngineeringEvents(chunk, channel="file", file_name=name), recorder)
+
+
+def _warehouse(deps: Deps, chunk: Sequence[Any], name: str, recorder: JobRecorder) -> object:
+    from common.service.handlers.warehouse import apply_warehouse_events
+
+    return apply_warehouse_events(deps, ApplyWarehouseEvents(chunk, channel="file", file_name=name), recorder)
+
+
+ENGINEERING = EventKind("ingest-engineering-events", ENGINEERING_SOURCE, _engineering)
+WAREHOUSE = EventKind("ingest-warehouse-events", WAREHOUSE_SOURCE, _warehouse)
+
+
+def ingest_event_file(deps: Deps, kind: EventKind, path: Path,
+                      progress: Callable[[int, int], None] | None = None) -> JobRun:
+    """One job run for the whole file; `progress(done, total)` after each batch.
+    A file rejected whole has `details["rejected"]` set and one quarantine record."""
+    read = read_event_file(path)
+    with job_run(deps, kind.job, f"file:{path.name}") as recorder:
+        if read.rejected is not None:
+            recorder.step = "read file"
+            quarantine(deps, source=kind.source, payload={"file": path.name, "text": path.read_bytes()[:65536]
+                                                          .decode("utf-8", errors="replace")},
+                       reasons=[Reason(loc=[], msg=read.rejected, type="file_invalid")], job_id=recorder.run.job_id)
+            recorder.count("quarantined")
+            recorder.details.update(rejected=True, reasons=[{"loc": [], "msg": read.rejected}])
+        total = len(read.events)
+        for start in range(0, total, EVENT_BATCH):
+            kind.apply(deps, read.events[start:start + EVENT_BATCH], path.name, recorder)
+            if progress is not None:
+                progress(min(start + EVENT_BATCH, total), total)
+    return recorder.run
