@@ -92,8 +92,18 @@ class OrderQuery:
 
 @dataclass
 class Page(Generic[D]):
+    """One page of a list, and the token for the next (None on the last page).
+
+    Paging is keyset: the token names the sort key of the page's last item,
+    so items written while a client pages never make it see an item twice or
+    miss one that existed when it started. Tokens are opaque; one the store
+    did not hand out (for this list) raises ValueError (the API's 422)."""
+
     items: list[D]
     continuation: str | None = None
+
+
+MAX_PAGE = 5000  # the most items one audit or quarantine page holds, whatever `limit` asks
 
 
 class Store(Protocol):
@@ -122,7 +132,10 @@ class Store(Protocol):
     def query_orders(self, query: OrderQuery) -> Page[Order]: ...
     def order_audit(self, order_id: str) -> list[AuditEntry]: ...
     def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
-                    limit: int = 1000) -> list[AuditEntry]: ...
+                    limit: int = 1000, continuation: str | None = None) -> Page[AuditEntry]:
+        """Oldest first (`at`, ties in write order), `since` inclusive, `until`
+        exclusive; pages of at most MAX_PAGE (see Page)."""
+        ...
 
     # --- outbox (the embedded dispatcher; in Cosmos the change feed does this)
     def pending_outbox(self, limit: int = 500) -> list[OutboxEvent]: ...
@@ -142,7 +155,12 @@ class Store(Protocol):
     def list_jobs(self, limit: int = 50) -> list[JobRun]: ...
     def put_quarantine(self, record: QuarantineRecord) -> QuarantineRecord: ...
     def get_quarantine(self, record_id: str) -> QuarantineRecord | None: ...
-    def list_quarantine(self, status: str | None = None, limit: int = 100) -> list[QuarantineRecord]: ...
+    def list_quarantine(self, status: str | None = None, limit: int = 100,
+                        continuation: str | None = None) -> Page[QuarantineRecord]:
+        """Newest first (`received_at` descending, ties by id); pages of at
+        most MAX_PAGE. A record received again after it left `open` moves to
+        the front with its new `received_at`."""
+        ...
 
 
 class InventoryStore(Protocol):

@@ -32,6 +32,7 @@ from common.domain.errors import DomainError
 from common.domain.models import RETURNED_STATUSES, Actor, ActorType, Order, OrderStatus
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
+from common.service.paging import all_audit, all_quarantine
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 WAREHOUSES = ("WH-EAST", "WH-WEST", "WH-CENTRAL")
@@ -381,7 +382,7 @@ class Simulation:
 
         now = self.clock.now()
         self.summary.sla_open = sum(len(breaches_of(o, now, self.deps.settings.sla_hours)) for o in orders)
-        self.summary.quarantine = dict(Counter(r.source for r in self.deps.store.list_quarantine(None, 1_000_000)))
+        self.summary.quarantine = dict(Counter(r.source for r in all_quarantine(self.deps.store)))
         self.summary.violations = check_invariants(self.deps, self.tag, self.initial, dict(self.adjusted))
 
 
@@ -430,7 +431,7 @@ def check_invariants(deps: Deps, prefix: str = "", initial: dict[tuple[str, str]
         problems += _stock_violations(deps, deps.inventory, orders)
 
     audit: dict[str, list[Any]] = defaultdict(list)
-    for entry in deps.store.query_audit(None, None, None, limit=10_000_000):
+    for entry in all_audit(deps.store):
         if entry.order_id is not None and entry.project_id.startswith(prefix):
             audit[entry.order_id].append(entry)
     for order in orders:

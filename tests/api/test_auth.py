@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from common.api.auth import RoleDependency
 from common.service.bootstrap import Deps
+from common.service.paging import all_audit, all_quarantine
 from tests.api.conftest import auth, first_order
 
 BODIES: dict[str, Any] = {
@@ -58,9 +59,9 @@ def snapshot(deps: Deps) -> dict[str, Any]:
 
     return {
         "orders": {o.order_id: o.etag for o in store.query_orders(OrderQuery(limit=1000)).items},
-        "audit": len(store.query_audit(None, None, None, 100_000)),
+        "audit": len(all_audit(store)),
         "outbox": len(store.outbox_events()),
-        "quarantine": [(q.id, q.status, q.attempts) for q in store.list_quarantine(limit=1000)],
+        "quarantine": [(q.id, q.status, q.attempts) for q in all_quarantine(store)],
         "jobs": len(store.list_jobs(1000)),
         "stock": [(r.warehouse_id, r.sku, r.on_hand, r.reserved) for r in deps.inventory.stock()]
         if deps.inventory else [],
@@ -69,7 +70,7 @@ def snapshot(deps: Deps) -> dict[str, Any]:
 
 def _call(client: TestClient, method: str, path: str, deps: Deps, headers: dict[str, str]) -> Any:
     order_id = first_order(deps)
-    quarantined = deps.store.list_quarantine(limit=1)
+    quarantined = deps.store.list_quarantine(limit=1).items
     url = (path.replace("{order_id}", order_id).replace("{project_id}", "PRJ-0000101")
            .replace("{run_id}", "run-1").replace("{record_id}", quarantined[0].id if quarantined else "q-1"))
     etag = deps.store.get_order(order_id).etag  # type: ignore[union-attr]

@@ -72,11 +72,11 @@ def test_if_match_may_list_several_etags_and_one_current_is_enough(client: TestC
 @pytest.mark.parametrize("path", ["/api/events/engineering", "/api/warehouse/callbacks"])
 def test_an_empty_intake_body_is_400_and_nothing_is_quarantined(client: TestClient, loaded: Deps,
                                                                 path: str) -> None:
-    before = len(loaded.store.list_quarantine(None, 1000))
+    before = len(loaded.store.list_quarantine(None, 1000).items)
     response = client.post(path, content=b"", headers={**auth("integration"), "Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
-    assert len(loaded.store.list_quarantine(None, 1000)) == before
+    assert len(loaded.store.list_quarantine(None, 1000).items) == before
 
 
 def test_an_empty_patch_body_is_400_and_changes_nothing(client: TestClient, loaded: Deps) -> None:
@@ -108,7 +108,7 @@ def _write(tmp_path: Path, name: str, table: pa.Table) -> Path:
 
 
 def _only_open(deps: Deps, source: str) -> str:
-    (record,) = [q for q in deps.store.list_quarantine("open", 1000) if q.source == source]
+    (record,) = [q for q in deps.store.list_quarantine("open", 1000).items if q.source == source]
     return record.id
 
 

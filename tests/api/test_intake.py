@@ -32,7 +32,7 @@ def test_an_array_gets_an_outcome_per_event_and_schema_invalid_ones_are_quaranti
     results = client.post("/api/events/engineering", json=batch, headers=H).json()["results"]
     assert [r["outcome"] for r in results] == ["created", "skipped_duplicate", "quarantined", "quarantined"]
     assert results[2]["reasons"]
-    assert {q.event_id for q in loaded.store.list_quarantine("open")} >= {"evt-bad"}
+    assert {q.event_id for q in loaded.store.list_quarantine("open").items} >= {"evt-bad"}
 
 
 def test_a_body_that_is_not_json_is_400_and_json_that_is_no_event_is_422(client: TestClient) -> None:
@@ -75,7 +75,7 @@ def test_a_quarantined_event_is_reprocessed_once_its_project_exists(client: Test
     event = _event("evt-h4", project_id="PRJ-LATE")
     assert client.post("/api/events/engineering", json=event, headers=H).json()["results"][0]["outcome"] == \
         "quarantined"
-    (record,) = [q for q in loaded.store.list_quarantine("open") if q.event_id == "evt-h4"]
+    (record,) = [q for q in loaded.store.list_quarantine("open").items if q.event_id == "evt-h4"]
     still = client.post(f"/api/quarantine/{record.id}/reprocess", headers=auth("operator")).json()
     assert still["record"]["status"] == "open" and still["results"][0]["outcome"] == "quarantined"
     loaded.store.put_projects([Project(project_id="PRJ-LATE", project_status="Active",

@@ -3,8 +3,10 @@ these tests unchanged. Only the port is used here, never adapter internals."""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -26,7 +28,7 @@ from common.domain.models import (
     Reason,
     Stream,
 )
-from common.ports import CommitResult, ConflictKind, DocWrite, OrderQuery, PartitionChanges, Store
+from common.ports import CommitResult, ConflictKind, DocWrite, OrderQuery, Page, PartitionChanges, Store
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 ACTOR = Actor(type=ActorType.SYSTEM, id="contract")
@@ -278,13 +280,13 @@ def test_audit_is_queried_by_project_and_half_open_time_range(store: Store) -> N
     ])
 
     def ids(project: str | None, since: datetime | None, until: datetime | None) -> list[str]:
-        return [e.audit_id for e in store.query_audit(project, since, until)]
+        return [e.audit_id for e in store.query_audit(project, since, until).items]
 
     assert ids("PRJ-1", None, None) == [f"{a.order_id}@{n}" for n in range(4)]
     assert ids("PRJ-1", T0 + timedelta(hours=1), T0 + timedelta(hours=3)) == [f"{a.order_id}@{n}" for n in (1, 2)]
     assert sorted(ids(None, T0 + timedelta(hours=3), None)) == sorted([f"{a.order_id}@3", f"{b.order_id}@3"])
     assert ids("PRJ-3", None, None) == []
-    assert len(store.query_audit(None, None, None, limit=5)) == 5
+    assert len(store.query_audit(None, None, None, limit=5).items) == 5
 
 
 def test_audit_time_ranges_compare_instants_not_time_zone_spellings(store: Store) -> None:
@@ -293,7 +295,7 @@ def test_audit_time_ranges_compare_instants_not_time_zone_spellings(store: Store
     plus_two = timezone(timedelta(hours=2))
 
     since = (T0 + timedelta(hours=1)).astimezone(plus_two)  # 11:00+02:00 is 09:00Z
-    found = store.query_audit("PRJ-1", since, None)
+    found = store.query_audit("PRJ-1", since, None).items
 
     assert [e.audit_id for e in found] == [f"{a.order_id}@1", f"{a.order_id}@2"]
 
@@ -384,7 +386,7 @@ def test_the_same_quarantined_input_twice_is_one_record_with_two_attempts(store:
     found = store.get_quarantine("q-1")
     assert found is not None and found.attempts == 2 and found.received_at == T0
     assert found.reasons == record.reasons and found.payload == {"event_id": "e-1"}
-    assert [r.id for r in store.list_quarantine()] == ["q-1"]
+    assert [r.id for r in store.list_quarantine().items] == ["q-1"]
     assert store.get_quarantine("q-404") is None
 
 
@@ -396,7 +398,131 @@ def test_quarantine_is_listed_by_status(store: Store) -> None:
     assert done is not None
     store.put_quarantine(done.model_copy(update={"status": "reprocessed"}))
 
-    assert sorted(r.id for r in store.list_quarantine("open")) == ["q-0", "q-2"]
-    assert [r.id for r in store.list_quarantine("reprocessed")] == ["q-1"]
-    assert [r.id for r in store.list_quarantine()] == ["q-2", "q-1", "q-0"]  # newest first
-    assert len(store.list_quarantine(limit=1)) == 1
+    assert sorted(r.id for r in store.list_quarantine("open").items) == ["q-0", "q-2"]
+    assert [r.id for r in store.list_quarantine("reprocessed").items] == ["q-1"]
+    assert [r.id for r in store.list_quarantine().items] == ["q-2", "q-1", "q-0"]  # newest first
+    assert len(store.list_quarantine(limit=1).items) == 1
+
+
+# ----------------------------------------------------------------- paging
+
+P = TypeVar("P")
+PAGE_SIZES = (1, 2, 5, 7, 23, 50)
+
+
+def read_pages(fetch: Callable[[int, str | None], Page[P]], size: int) -> list[list[P]]:
+    """Every page of a list, following the continuation; fails on a loop."""
+    pages: list[list[P]] = []
+    continuation: str | None = None
+    for _ in range(200):
+        page = fetch(size, continuation)
+        pages.append(page.items)
+        continuation = page.continuation
+        if continuation is None:
+            return pages
+    raise AssertionError("the continuation never ended")
+
+
+def assert_paged(pages: list[list[P]], expected: list[P], size: int) -> None:
+    assert [item for page in pages for item in page] == expected  # each once, in order
+    assert all(len(page) == size for page in pages[:-1])
+    assert len(pages[-1]) == (len(expected) - 1) % size + 1 if expected else pages == [[]]  # no empty last page
+
+
+def audit_history(store: Store, count: int = 23) -> list[AuditEntry]:
+    """Entries over three projects, written one commit at a time, with times
+    out of write order and several entries sharing a time; returned in the
+    order the store must list them (time, then write order)."""
+    orders = [make_order(f"PRJ-{p}") for p in range(3)]
+    written = []
+    for k in range(count):
+        entry = audit(orders[k % 3], k, T0 + timedelta(minutes=(k * 7) % 5))
+        assert store.commit([PartitionChanges(partition=entry.project_id, audit=[entry])]).ok
+        written.append(entry)
+    return sorted(written, key=lambda e: e.at)  # stable: ties keep write order
+
+
+def test_audit_pages_list_every_entry_once_oldest_first_whatever_the_page_size(store: Store) -> None:
+    history = audit_history(store)
+    windows: list[tuple[str | None, datetime | None, datetime | None]] = [
+        (None, None, None), ("PRJ-1", None, None),
+        (None, T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)), ("PRJ-2", T0 + timedelta(minutes=2), None),
+        (None, T0 + timedelta(hours=1), None)]
+
+    for project, since, until in windows:
+        expected = [e.audit_id for e in history if (project is None or e.project_id == project)
+                    and (since is None or e.at >= since) and (until is None or e.at < until)]
+        for size in PAGE_SIZES:
+            pages = read_pages(lambda n, token, p=project, a=since, b=until:
+                               store.query_audit(p, a, b, limit=n, continuation=token), size)
+            assert_paged([[e.audit_id for e in page] for page in pages], expected, size)
+
+
+def test_audit_entries_written_while_a_client_pages_neither_repeat_nor_hide_earlier_ones(store: Store) -> None:
+    history = audit_history(store, 12)
+    first = store.query_audit(None, None, None, limit=5)
+    late = make_order("PRJ-9")
+    # One entry sorts before the cursor, one after it.
+    store.commit([PartitionChanges(partition="PRJ-9", audit=[audit(late, 1, T0 - timedelta(days=1)),
+                                                             audit(late, 2, T0 + timedelta(days=1))])])
+
+    rest = read_pages(lambda n, token: store.query_audit(None, None, None, limit=n, continuation=token
+                                                         or first.continuation), 4)
+
+    seen = [e.audit_id for e in first.items] + [e.audit_id for page in rest for e in page]
+    assert seen == [e.audit_id for e in history] + [f"{late.order_id}@2"]
+
+
+def test_quarantine_pages_list_every_record_once_newest_first_whatever_the_page_size(store: Store) -> None:
+    records = []
+    for n in range(19):
+        record = QuarantineRecord(id=f"q-{(n * 7) % 19:02d}", source="s", received_at=T0 + timedelta(minutes=n % 4),
+                                  reasons=[Reason(msg="bad")], payload=n)
+        records.append(store.put_quarantine(record))
+    for record in records[::3]:
+        store.put_quarantine(record.model_copy(update={"status": "reprocessed"}))
+    newest_first = sorted(records, key=lambda r: r.id)
+    newest_first.sort(key=lambda r: r.received_at, reverse=True)
+    reprocessed = {r.id for r in records[::3]}
+
+    for status in (None, "open", "reprocessed", "discarded"):
+        expected = [r.id for r in newest_first
+                    if status in (None, "reprocessed" if r.id in reprocessed else "open")]
+        for size in PAGE_SIZES:
+            pages = read_pages(lambda n, token, s=status:
+                               store.list_quarantine(s, limit=n, continuation=token), size)
+            assert_paged([[r.id for r in page] for page in pages], expected, size)
+
+
+def test_quarantine_records_arriving_while_a_client_pages_neither_repeat_nor_hide_earlier_ones(store: Store) -> None:
+    for n in range(9):
+        store.put_quarantine(QuarantineRecord(id=f"q-{n}", source="s", received_at=T0 + timedelta(minutes=n),
+                                              reasons=[Reason(msg="bad")], payload=n))
+    first = store.list_quarantine(limit=4)
+    store.put_quarantine(QuarantineRecord(id="q-new", source="s", received_at=T0 + timedelta(days=1),
+                                          reasons=[Reason(msg="bad")], payload="new"))
+
+    rest = read_pages(lambda n, token: store.list_quarantine(limit=n, continuation=token or first.continuation), 2)
+
+    seen = [r.id for r in first.items] + [r.id for page in rest for r in page]
+    assert seen == [f"q-{n}" for n in range(8, -1, -1)]
+
+
+def test_a_continuation_token_the_store_did_not_hand_out_for_that_list_is_refused(store: Store) -> None:
+    audit_history(store, 4)
+    for n in range(3):
+        store.put_quarantine(QuarantineRecord(id=f"q-{n}", source="s", received_at=T0, reasons=[Reason(msg="bad")],
+                                              payload=n))
+    for n in range(3):
+        create(store, make_order("PRJ-1", n + 1))
+    audit_token = store.query_audit(None, None, None, limit=1).continuation
+    quarantine_token = store.list_quarantine(limit=1).continuation
+    orders_token = store.query_orders(OrderQuery(limit=1)).continuation
+    assert audit_token and quarantine_token and orders_token
+    forged = base64.urlsafe_b64encode(b'{"audit": 7}').decode()
+    for token in ("not-a-token", "e30=", forged, audit_token + "x", quarantine_token, orders_token):
+        with pytest.raises(ValueError):
+            store.query_audit(None, None, None, limit=1, continuation=token)
+    for token in ("not-a-token", "e30=", forged, quarantine_token + "x", audit_token, orders_token):
+        with pytest.raises(ValueError):
+            store.list_quarantine(limit=1, continuation=token)

@@ -15,8 +15,7 @@ from common.service.event_files import ENGINEERING, ingest_event_file, read_even
 
 
 def quarantined(deps: Deps) -> list[QuarantineRecord]:
-    found = deps.store.list_quarantine()
-    return list(getattr(found, "items", found))
+    return deps.store.list_quarantine().items
 
 
 EVENT = {"event_id": "evt-1", "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",

@@ -43,7 +43,7 @@ def test_a_batch_of_hub_events_creates_orders_and_quarantines_what_is_not_json(i
     (order,) = injected.store.query_orders(OrderQuery()).items
     assert (order.order_id, order.revision, order.design_version, order.quantities()) == (
         "PRJ-0000101~NYC-00417~NewBuild~1", 2, 2, {"ANT-4T4R-B41": 5})
-    (record,) = injected.store.list_quarantine()
+    (record,) = injected.store.list_quarantine().items
     assert record.payload == "{not json"
     assert [(r.loc, r.type) for r in record.reasons] == [([], "json_invalid")]
     (job,) = injected.store.list_jobs()
@@ -70,7 +70,7 @@ def test_an_invalid_event_is_quarantined_with_every_reason_and_the_function_does
     engineering_events([hub_event(bad)])
 
     assert injected.store.query_orders(OrderQuery()).items == []
-    (record,) = injected.store.list_quarantine()
+    (record,) = injected.store.list_quarantine().items
     assert record.event_id == "evt-eh-bad"
     assert [(r.loc, r.type) for r in record.reasons] == [
         (["items", 0, "qty"], "greater_than"), (["items", 0, "sku"], "unknown_sku")]

@@ -43,7 +43,7 @@ def test_a_catalogue_blob_that_is_not_parquet_is_quarantined_without_raising(dep
         master_data.item_catalog_blob(_blob("item-catalog/items.parquet", _parquet(catalog_table([("A", True)]))))
     finally:
         set_deps(None)
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     assert record.source == "item-catalog" and record.reasons[0].type == "not_parquet"
     assert record.payload["file"] == "items.csv"
     assert set(deps.store.get_catalog(["A"])) == {"A"}

@@ -59,7 +59,7 @@ def test_stock_rows_set_on_hand_and_unknown_skus_and_warehouses_are_quarantined(
     job = ingest_dataset_file(deps, "stock", write("stock.parquet", stock_table(rows)))
 
     assert (job.counts["new"], job.counts["quarantined"]) == (1, 4)
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     assert [(r.loc, r.type) for r in record.reasons] == [
         (["row", 1, "sku"], "unknown_reference"),
         (["row", 2, "warehouse_id"], "unknown_reference"),
@@ -105,7 +105,7 @@ def test_stock_rows_quarantined_for_an_unknown_sku_load_on_reprocess_once_the_sk
     assert deps.inventory is not None
     ingest_dataset_file(deps, "stock", write("s.parquet", stock_table([("WH-EAST", "ANT-1", 4),
                                                                        ("WH-EAST", "NEW-1", 6)])))
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     still = reprocess_dataset_rows(deps, record.id)
     assert still.counts["quarantined"] == 1
     assert deps.store.get_quarantine(record.id).status == "open"  # type: ignore[union-attr]
@@ -129,7 +129,7 @@ def test_a_reprocessed_row_older_than_the_snapshot_is_left_out_as_stale(referenc
     deps = references
     assert deps.inventory is not None
     ingest_dataset_file(deps, "stock", write("s1.parquet", stock_table([("WH-EAST", "NEW-1", 6)])))
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     deps.store.put_catalog([CatalogItem(sku="NEW-1")])
     later = datetime(2026, 11, 21, tzinfo=UTC)
     ingest_dataset_file(deps, "stock", write("s2.parquet", stock_table([("WH-EAST", "NEW-1", 9)], later)))

@@ -52,7 +52,7 @@ def test_generated_dump_writes_only_new_changed_and_removed_projects(deps: Deps,
     # The store started empty: what is in it now is exactly what was written.
     assert set(stored) == planted.new_keys | set(planted.changed) | planted.removed_keys
     assert {k for k, p in stored.items() if p.removed} == planted.removed_keys
-    records = deps.store.list_quarantine()
+    records = deps.store.list_quarantine().items
     assert len(records) == 1
     assert {r.loc[1] for r in records[0].reasons} == planted.quarantined_rows
     assert {row["row"] for row in records[0].payload["rows"]} == planted.quarantined_rows

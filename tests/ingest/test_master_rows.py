@@ -58,7 +58,7 @@ def test_every_bad_row_is_listed_in_one_record_and_the_good_rows_load(deps: Deps
 
     assert (job.counts["rows_read"], job.counts["new"], job.counts["quarantined"]) == (8, 2, 6)
     assert set(all_projects(deps)) == {"PRJ-0000001", "PRJ-0000007"}
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     got = [(r.loc, r.type) for r in record.reasons]
     assert got == [
         (["row", 1, "project_id"], "missing"),
@@ -80,7 +80,7 @@ def test_a_fraction_where_an_integer_is_required_is_a_bad_row(deps: Deps, write:
     table = master_table([project_row(1), project_row(2, national_priority=2.5)],
                          {"national_priority": pa.float64()})
     job = ingest_dataset_file(deps, "master", write("f.parquet", table))
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     assert job.counts["quarantined"] == 1
     assert [(r.loc, r.type) for r in record.reasons] == [(["row", 1, "national_priority"], "int_parsing")]
 
@@ -101,7 +101,7 @@ def test_reingesting_the_same_dump_changes_nothing(deps: Deps, write: Write) -> 
     assert all_projects(deps) == projects
     after = snapshots_of(deps).load(PROJECT_MASTER.name)
     assert after is not None and snapshot is not None and after.equals(snapshot)
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     assert record.attempts == 2
 
 

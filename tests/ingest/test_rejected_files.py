@@ -77,7 +77,7 @@ def test_unusable_file_is_quarantined_whole_and_changes_nothing(deps: Deps, tmp_
 
     assert job.details["rejected"] is True
     assert job.counts["rejected"] == 1
-    records = deps.store.list_quarantine()
+    records = deps.store.list_quarantine().items
     assert len(records) == 1
     assert records[0].source == "project-master"
     assert records[0].payload["whole_file"] is True
@@ -93,7 +93,7 @@ def test_the_same_rejected_file_again_is_the_same_quarantine_record(deps: Deps, 
     bad.write_bytes(b"not parquet at all")
     ingest_dataset_file(deps, "master", bad)
     ingest_dataset_file(deps, "master", bad)
-    records = deps.store.list_quarantine()
+    records = deps.store.list_quarantine().items
     assert len(records) == 1 and records[0].attempts == 2
 
 
@@ -125,6 +125,6 @@ def test_a_whole_file_rejection_cannot_be_reprocessed_from_quarantine(deps: Deps
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"")
     ingest_dataset_file(deps, "master", bad)
-    [record] = deps.store.list_quarantine()
+    [record] = deps.store.list_quarantine().items
     with pytest.raises(NotReprocessable, match="does not hold dataset rows"):
         reprocess_dataset_rows(deps, record.id)

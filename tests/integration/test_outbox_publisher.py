@@ -171,5 +171,5 @@ def test_an_unreadable_outbox_document_is_quarantined_and_the_rest_still_publish
     report = publish_outbox_documents(seeded, [order, broken, good])
     assert [e["id"] for e in recording.sent] == ["P~S~NewBuild~1@1"]
     assert report.quarantined == 1
-    records: list[QuarantineRecord] = seeded.store.list_quarantine()
+    records: list[QuarantineRecord] = seeded.store.list_quarantine().items
     assert [r.source for r in records] == ["outbox"]

@@ -86,7 +86,7 @@ def test_flow_metrics_agree_with_the_store(client: TestClient, seeded: Deps) -> 
     assert days_with_orders[0] == "2026-11-20"
 
     assert data["jobs"][0]["job"] == "sla-sweep"
-    assert data["quarantine"]["open"] == len(seeded.store.list_quarantine("open")) >= 1
+    assert data["quarantine"]["open"] == len(seeded.store.list_quarantine("open").items) >= 1
     assert data["quarantine"]["recent"][0]["reason"]
 
 

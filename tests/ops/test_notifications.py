@@ -72,7 +72,7 @@ def test_failing_job_sends_one_failure_mail_and_quarantines_what_it_could_not_ap
     assert "Started:" in body and "Ended:" in body
     for event in events:
         assert event["event_id"] in body
-    quarantined = {r.event_id: r for r in seeded.store.list_quarantine()}
+    quarantined = {r.event_id: r for r in seeded.store.list_quarantine().items}
     assert set(quarantined) == {e["event_id"] for e in events}
     assert all(r.reasons[0].type == "store_unavailable" for r in quarantined.values())
     assert quarantined[events[0]["event_id"]].payload == events[0]

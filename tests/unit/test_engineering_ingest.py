@@ -119,7 +119,7 @@ def reasons_of(record_: QuarantineRecord) -> list[tuple[list[str | int], str | N
 
 def quarantine_by_event(store: Store) -> dict[str | None, list[QuarantineRecord]]:
     out: dict[str | None, list[QuarantineRecord]] = {}
-    for rec in store.list_quarantine(limit=1000):
+    for rec in store.list_quarantine(limit=1000).items:
         out.setdefault(rec.event_id, []).append(rec)
     return out
 
@@ -210,9 +210,9 @@ def test_a_mixed_batch_audits_each_mutation_with_only_what_changed(after_mixed: 
     assert dal[1].reason == "design version 1 is not newer than version 2"
 
     assert [a.action for a in store.order_audit(oid(DAL_UP))] == ["create"]
-    chi = list(store.query_audit("PRJ-0000103", None, None))
+    chi = list(store.query_audit("PRJ-0000103", None, None).items)
     assert [(a.action, a.order_id, a.correlation_id) for a in chi] == [("design_parked", None, "evt-9")]
-    assert len(store.query_audit(None, None, None)) == 9
+    assert len(store.query_audit(None, None, None).items) == 9
 
 
 def test_a_mixed_batch_writes_one_outbox_event_per_order_change(after_mixed: tuple[Deps, IngestReport]) -> None:
@@ -249,7 +249,7 @@ def test_replaying_the_batch_changes_nothing_and_skips_every_valid_event_as_dupl
     deps, _ = after_mixed
     store = deps.store
     orders = all_orders(store)
-    audit = store.query_audit(None, None, None)
+    audit = store.query_audit(None, None, None).items
     outbox = store.outbox_events()
 
     again = ingest(deps, MIXED)
@@ -258,9 +258,9 @@ def test_replaying_the_batch_changes_nothing_and_skips_every_valid_event_as_dupl
         "received": len(MIXED), "created": 0, "modified": 0, "skipped": VALID_IN_MIXED,
         "skipped_duplicate": VALID_IN_MIXED, "parked": 0, "quarantined": QUARANTINED_IN_MIXED, "failed": 0}
     assert all_orders(store) == orders  # same documents, same ETags
-    assert store.query_audit(None, None, None) == audit
+    assert store.query_audit(None, None, None).items == audit
     assert store.outbox_events() == outbox
-    records = store.list_quarantine(limit=1000)
+    records = store.list_quarantine(limit=1000).items
     assert len(records) == QUARANTINED_IN_MIXED
     assert {r.attempts for r in records} == {2}
 
@@ -308,7 +308,7 @@ def test_a_schema_invalid_event_also_lists_its_unknown_project_and_skus(seeded: 
     report = ingest(seeded, [bad])
 
     assert report.counts["quarantined"] == 1
-    (rec,) = seeded.store.list_quarantine()
+    (rec,) = seeded.store.list_quarantine().items
     assert sorted(map(str, reasons_of(rec))) == sorted(map(str, [
         (["occurred_at"], "datetime_from_date_parsing"),
         (["design_version"], "greater_than_equal"),

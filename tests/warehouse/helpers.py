@@ -16,6 +16,7 @@ from common.service.commands import ApplyWarehouseEvents, IngestEngineeringEvent
 from common.service.handlers.batch import EventResult, IngestReport
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.warehouse import apply_held_events, apply_warehouse_events
+from common.service.paging import all_audit
 from common.service.unit_of_work import UnitOfWork
 
 PROJECT, SITE, TYPE = "PRJ-0000101", "NYC-00417", "NewBuild"
@@ -133,7 +134,7 @@ def snapshot(deps: Deps) -> Snapshot:
 
     assert deps.inventory is not None
     orders = deps.store.query_orders(OrderQuery(limit=1000)).items
-    audit = deps.store.query_audit(None, None, None)
+    audit = all_audit(deps.store)
     store: Any = deps.store
     markers = store._rows("SELECT COUNT(*) FROM markers")[0][0]
     return Snapshot(

@@ -52,7 +52,7 @@ def test_the_event_hub_trigger_applies_a_batch_and_quarantines_what_is_not_json(
     run = injected.store.list_jobs(1)[0]
     assert (run.job, run.source) == ("ingest-warehouse-events", "eventhub")
     assert (run.counts["modified"], run.counts["quarantined"], run.counts["skipped_duplicate"]) == (1, 1, 1)
-    assert injected.store.list_quarantine()[0].payload == "{not json"
+    assert injected.store.list_quarantine().items[0].payload == "{not json"
 
 
 def test_the_trigger_binds_the_warehouse_hub() -> None:
@@ -115,7 +115,7 @@ def test_a_callback_without_a_matching_signature_is_401_and_changes_nothing(
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
     assert snapshot(released) == before
-    assert released.store.list_quarantine() == []
+    assert released.store.list_quarantine().items == []
 
 
 def test_a_callback_signed_for_another_body_is_refused(client: TestClient, released: Deps) -> None:

@@ -185,7 +185,7 @@ def test_every_malformed_or_impossible_event_is_quarantined_with_its_reason_and_
     assert result.outcome.value == "quarantined", name
     assert result.reasons
     assert report.counts["quarantined"] == 1
-    records = released.store.list_quarantine()
+    records = released.store.list_quarantine().items
     assert len(records) == 1
     assert records[0].source == "warehouse-events"
     assert reason_type in {r.type for r in records[0].reasons}, records[0].reasons
@@ -208,7 +208,7 @@ def test_undecodable_body_is_quarantined(released: Deps) -> None:
 
     report = apply_warehouse_events(released, ApplyWarehouseEvents([Undecodable("{nope", "bad json")]))
     assert report.results[0].outcome.value == "quarantined"
-    assert released.store.list_quarantine()[0].payload == "{nope"
+    assert released.store.list_quarantine().items[0].payload == "{nope"
 
 
 def test_quarantined_event_is_applied_when_sent_again_after_the_fix(seeded: Deps) -> None:
@@ -283,7 +283,7 @@ def test_a_held_event_is_quarantined_after_the_hold_limit(allocated: Deps, clock
     assert (result.event_id, result.outcome.value) == ("wh-1", "quarantined")
     order = _order(allocated)
     assert (order.status, order.held_events) == (OrderStatus.ALLOCATED, [])
-    (record,) = allocated.store.list_quarantine()
+    (record,) = allocated.store.list_quarantine().items
     assert record.reasons[0].type == "hold_expired"
     assert record.payload["event_id"] == "wh-1"
     assert allocated.store.order_audit(ORDER)[-1].action == "warehouse_event_quarantined"
@@ -326,7 +326,7 @@ def test_a_held_event_that_expired_is_applied_when_its_quarantine_record_is_repr
     one(allocated, completed("wh-1"))
     clock.advance(timedelta(minutes=allocated.settings.hold_minutes + 1))
     sweep_held_events(allocated)
-    (record,) = allocated.store.list_quarantine()
+    (record,) = allocated.store.list_quarantine().items
     release(allocated, ORDER)
     result = reprocess_quarantined(allocated, ReprocessQuarantined(record.id, PLANNER))
     assert [r["outcome"] for r in result.results] == ["applied"]

@@ -19,13 +19,20 @@ An outbox document holds its event under `event` (the event's own `id` and
 Fields starting with `x_` are ours, for queries (numbers sort and compare
 where ISO strings with different offsets would not); they and the system
 fields are dropped when a document is read back into a model.
+
+`x_sort` is the one field a paged list sorts and pages on (ORDER BY two
+fields would need a composite index, which the indexing policy does not
+define): it joins the list's sort keys into a string that sorts as they do.
+Audit entries carry `audit_sort_key`, quarantine records `quarantine_sort_key`.
+Documents written before `x_sort` existed lack it and are not listed (the
+project had not shipped; a quarantine record gets it when it is put again).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -49,6 +56,29 @@ def doc_id(kind: str, natural: str) -> str:
 def epoch(at: datetime) -> float:
     """Seconds since 1970; a naive time counts as UTC (as everywhere in the OMS)."""
     return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NEWEST_FIRST = 10**18  # above any microsecond count up to year 9999
+
+
+def sort_time(at: datetime) -> str:
+    """Fixed-width UTC ISO time (naive counts as UTC): sorts as the instants do."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def audit_sort_key(at: datetime, seq: int, audit_id: str) -> str:
+    """Oldest first, ties in write order (`seq`)."""
+    return f"{sort_time(at)}|{seq:020d}|{audit_id}"
+
+
+def quarantine_sort_key(received_at: datetime, record_id: str) -> str:
+    """Ascending order of this key is newest first, ties by id ascending (the
+    time is counted down from a fixed point, so one ascending sort does both)."""
+    aware = received_at if received_at.tzinfo is not None else received_at.replace(tzinfo=UTC)
+    micros = (aware - _EPOCH) // timedelta(microseconds=1)
+    return f"{_NEWEST_FIRST - micros:019d}|{record_id}"
 
 
 def to_doc(model: BaseModel, kind: str, natural: str, **meta: Any) -> dict[str, Any]:

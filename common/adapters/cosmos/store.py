@@ -19,6 +19,7 @@ change feed makes unnecessary in Azure.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,7 +45,7 @@ from common.domain.models import (
     QuarantineRecord,
     Stream,
 )
-from common.ports import CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
+from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -82,6 +83,33 @@ def _decode(token: str) -> str:
     if _encode(value) != token:
         raise ValueError("not a continuation token")
     return value
+
+
+def _cursor_token(kind: str, key: str) -> str:
+    return _encode(json.dumps({kind: key}, separators=(",", ":")))
+
+
+def _cursor(kind: str, token: str) -> str:
+    """The `x_sort` a `_cursor_token` named; ValueError for any other token
+    (another list's, or one not made here)."""
+    try:
+        found = json.loads(_decode(token))
+    except json.JSONDecodeError as error:
+        raise ValueError("not a continuation token") from error
+    key = found.get(kind) if isinstance(found, dict) and len(found) == 1 else None
+    if not isinstance(key, str) or not key:
+        raise ValueError("not a continuation token")
+    return key
+
+
+def _sorted_page(docs: list[dict[str, Any]], kind: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """The first `limit` of the documents (a `TOP limit + 1 ... ORDER BY
+    c.x_sort` answer) and the token after them. Sorted again here: cheap, and
+    the page's order then does not hang on how the client merged the
+    partitions' answers."""
+    docs.sort(key=lambda doc: doc["x_sort"])
+    page = docs[:limit]
+    return page, _cursor_token(kind, page[-1]["x_sort"]) if len(docs) > limit else None
 
 
 class CosmosStore:
@@ -244,7 +272,9 @@ class CosmosStore:
             ops.append(self._write(body, owrite.expected, order,
                                    [f"order:{order.order_id}", f"stream:{order.stream.id}"]))
         for entry in part.audit:
-            body = d.to_doc(entry, d.AUDIT, entry.audit_id, x_at=d.epoch(entry.at), x_seq=self._next_seq())
+            seq = self._next_seq()
+            body = d.to_doc(entry, d.AUDIT, entry.audit_id, x_at=d.epoch(entry.at), x_seq=seq,
+                            x_sort=d.audit_sort_key(entry.at, seq, entry.audit_id))
             labels = [f"order:{entry.order_id}"] if entry.order_id else []
             labels += [f"stream:{entry.stream_id}"] if entry.stream_id else []
             labels += [f"event:{entry.correlation_id}"] if entry.correlation_id else []
@@ -310,20 +340,26 @@ class CosmosStore:
             {"@p": project, "@t": d.AUDIT, "@o": order_id}, project))
 
     def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
-                    limit: int = 1000) -> list[AuditEntry]:
-        where, params = ["c.type = @t"], {"@t": d.AUDIT}
+                    limit: int = 1000, continuation: str | None = None) -> Page[AuditEntry]:
+        # One range on x_sort does the time window and the cursor: it starts
+        # with the fixed-width time, so "at >= since" is "x_sort >= since".
+        where, params = ["c.type = @t", "c.x_sort > @after"], {"@t": d.AUDIT, "@after": ""}
         if project_id is not None:
             where.append("c.project_id = @p")
             params["@p"] = project_id
         if since is not None:
-            where.append("c.x_at >= @since")
-            params["@since"] = d.epoch(since)  # type: ignore[assignment]
+            where.append("c.x_sort >= @since")
+            params["@since"] = d.sort_time(since)
         if until is not None:
-            where.append("c.x_at < @until")
-            params["@until"] = d.epoch(until)  # type: ignore[assignment]
-        docs = self._query("orders", f"SELECT TOP {max(1, int(limit))} * FROM c WHERE {' AND '.join(where)} "
-                           "ORDER BY c.x_at", params, project_id)
-        return self._audit(docs)
+            where.append("c.x_sort < @until")
+            params["@until"] = d.sort_time(until)
+        if continuation:
+            params["@after"] = _cursor("audit", continuation)
+        limit = max(1, min(int(limit), MAX_PAGE))
+        docs = self._query("orders", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
+                           "ORDER BY c.x_sort", params, project_id)
+        page, token = _sorted_page(docs, "audit", limit)
+        return Page(items=[d.from_doc(AuditEntry, doc) for doc in page], continuation=token)
 
     # ---------------------------------------------------------------- outbox
     @staticmethod
@@ -447,7 +483,8 @@ class CosmosStore:
                     # The same bad input again (redelivery): one record, counted.
                     stored = record.model_copy(update={"attempts": old.attempts + 1,
                                                        "received_at": old.received_at})
-            body = d.wrap(stored, stored.id, status=stored.status, x_received=d.epoch(stored.received_at))
+            body = d.wrap(stored, stored.id, status=stored.status, x_received=d.epoch(stored.received_at),
+                          x_sort=d.quarantine_sort_key(stored.received_at, stored.id))
             try:
                 if old_doc is None:
                     with_retry(lambda b=body: container.create_item(b))  # type: ignore[misc]
@@ -463,16 +500,18 @@ class CosmosStore:
         doc = self._point("quarantine", d.doc_id("", record_id)[1:], record_id)
         return d.unwrap(QuarantineRecord, doc) if doc is not None else None
 
-    def list_quarantine(self, status: str | None = None, limit: int = 100) -> list[QuarantineRecord]:
-        where, params = "", {}
+    def list_quarantine(self, status: str | None = None, limit: int = 100,
+                        continuation: str | None = None) -> Page[QuarantineRecord]:
+        # Ascending x_sort is newest first (d.quarantine_sort_key).
+        where, params = ["c.x_sort > @after"], {"@after": _cursor("quarantine", continuation) if continuation else ""}
         if status is not None:
-            where, params = "WHERE c.status = @s", {"@s": status}
-        docs = self._query("quarantine", f"SELECT TOP {max(1, int(limit))} * FROM c {where} "
-                           "ORDER BY c.x_received DESC", params)
-        records = [d.unwrap(QuarantineRecord, doc) for doc in docs]
-        records.sort(key=lambda r: r.id)
-        records.sort(key=lambda r: d.epoch(r.received_at), reverse=True)
-        return records
+            where.append("c.status = @s")
+            params["@s"] = status
+        limit = max(1, min(int(limit), MAX_PAGE))
+        docs = self._query("quarantine", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
+                           "ORDER BY c.x_sort", params)
+        page, token = _sorted_page(docs, "quarantine", limit)
+        return Page(items=[d.unwrap(QuarantineRecord, doc) for doc in page], continuation=token)
 
 
 def _if_match() -> Any:

@@ -10,6 +10,7 @@ batch per partition).
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import sqlite3
 import threading
@@ -31,7 +32,7 @@ from common.domain.models import (
     QuarantineRecord,
     Stream,
 )
-from common.ports import CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
+from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -66,6 +67,7 @@ CREATE INDEX IF NOT EXISTS jobs_started ON jobs(started_at);
 CREATE TABLE IF NOT EXISTS quarantine (
   id TEXT PRIMARY KEY, status TEXT NOT NULL, received_at TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS quarantine_received ON quarantine(received_at);
+CREATE INDEX IF NOT EXISTS quarantine_status ON quarantine(status, received_at);
 """
 
 _CHUNK = 500  # stays under SQLite's host-parameter limit
@@ -106,6 +108,28 @@ def _decode(token: str) -> str:
     if _encode(value) != token:
         raise ValueError("not a continuation token")
     return value
+
+
+def _cursor_token(kind: str, key: list[Any]) -> str:
+    return _encode(json.dumps({kind: key}, separators=(",", ":")))
+
+
+def _cursor(kind: str, token: str, types: tuple[type, ...]) -> list[Any]:
+    """The sort key a `_cursor_token` named; ValueError for any other token
+    (another list's, or one not made here)."""
+    try:
+        found = json.loads(_decode(token))
+    except json.JSONDecodeError as error:
+        raise ValueError("not a continuation token") from error
+    key = found.get(kind) if isinstance(found, dict) and len(found) == 1 else None
+    if not (isinstance(key, list) and len(key) == len(types)
+            and all(type(v) is t for v, t in zip(key, types, strict=True))):
+        raise ValueError("not a continuation token")
+    return key
+
+
+def _page_size(limit: int) -> int:
+    return max(1, min(int(limit), MAX_PAGE))
 
 
 class SqliteStore:
@@ -297,7 +321,9 @@ class SqliteStore:
         return [AuditEntry.model_validate_json(r[0]) for r in rows]
 
     def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
-                    limit: int = 1000) -> list[AuditEntry]:
+                    limit: int = 1000, continuation: str | None = None) -> Page[AuditEntry]:
+        # Ties of `at` go in write order: the rowid (audit rows are insert-only
+        # and the store is never VACUUMed, so a rowid never changes).
         where, params = ["1=1"], []
         if project_id is not None:
             where.append("project_id = ?")
@@ -308,9 +334,16 @@ class SqliteStore:
         if until is not None:
             where.append("at < ?")
             params.append(_iso(until))
-        rows = self._rows(f"SELECT doc FROM audit WHERE {' AND '.join(where)} "
-                          "ORDER BY at, rowid LIMIT ?", (*params, limit))
-        return [AuditEntry.model_validate_json(r[0]) for r in rows]
+        if continuation:
+            at, seq = _cursor("audit", continuation, (str, int))
+            where.append("at >= ? AND (at > ? OR rowid > ?)")  # the first term bounds the index range
+            params += [at, at, seq]
+        limit = _page_size(limit)
+        rows = self._rows(f"SELECT doc, at, rowid FROM audit WHERE {' AND '.join(where)} "
+                          "ORDER BY at, rowid LIMIT ?", (*params, limit + 1))
+        items = [AuditEntry.model_validate_json(r[0]) for r in rows[:limit]]
+        last = rows[limit - 1] if len(rows) > limit else None
+        return Page(items=items, continuation=None if last is None else _cursor_token("audit", [last[1], last[2]]))
 
     # ---------------------------------------------------------------- outbox
     def pending_outbox(self, limit: int = 500) -> list[OutboxEvent]:
@@ -385,8 +418,11 @@ class SqliteStore:
                 if record.status == "open" and old.status == "open":
                     record = record.model_copy(update={"attempts": old.attempts + 1,
                                                        "received_at": old.received_at})
+            # The sort column follows the document: a record received again
+            # after it left `open` lists with its new time (as in Cosmos DB).
             db.execute("INSERT INTO quarantine (id, status, received_at, doc) VALUES (?,?,?,?) "
-                       "ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                       "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+                       "received_at = excluded.received_at, doc = excluded.doc",
                        (record.id, record.status, _iso(record.received_at), record.model_dump_json()))
         return record
 
@@ -394,10 +430,20 @@ class SqliteStore:
         rows = self._rows("SELECT doc FROM quarantine WHERE id = ?", (record_id,))
         return QuarantineRecord.model_validate_json(rows[0][0]) if rows else None
 
-    def list_quarantine(self, status: str | None = None, limit: int = 100) -> list[QuarantineRecord]:
-        if status is None:
-            rows = self._rows("SELECT doc FROM quarantine ORDER BY received_at DESC, id LIMIT ?", (limit,))
-        else:
-            rows = self._rows("SELECT doc FROM quarantine WHERE status = ? ORDER BY received_at DESC, id LIMIT ?",
-                              (status, limit))
-        return [QuarantineRecord.model_validate_json(r[0]) for r in rows]
+    def list_quarantine(self, status: str | None = None, limit: int = 100,
+                        continuation: str | None = None) -> Page[QuarantineRecord]:
+        where, params = ["1=1"], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if continuation:
+            received, record_id = _cursor("quarantine", continuation, (str, str))
+            where.append("received_at <= ? AND (received_at < ? OR id > ?)")
+            params += [received, received, record_id]
+        limit = _page_size(limit)
+        rows = self._rows(f"SELECT doc, received_at, id FROM quarantine WHERE {' AND '.join(where)} "
+                          "ORDER BY received_at DESC, id LIMIT ?", (*params, limit + 1))
+        items = [QuarantineRecord.model_validate_json(r[0]) for r in rows[:limit]]
+        last = rows[limit - 1] if len(rows) > limit else None
+        token = None if last is None else _cursor_token("quarantine", [last[1], last[2]])
+        return Page(items=items, continuation=token)

@@ -24,11 +24,17 @@ def query_audit(
     since: datetime | None = None,
     until: Annotated[datetime | None, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    continuation: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> AuditPage:
     if since is not None and until is not None and _aware(since) > _aware(until):
         raise ProblemError(422, "since is after until", kind="validation-error",
                            errors=[{"loc": ["query", "since"], "msg": "must not be after until"}])
-    return AuditPage(items=deps.store.query_audit(project_id, since, until, limit))
+    try:
+        page = deps.store.query_audit(project_id, since, until, limit, continuation)
+    except ValueError as error:  # a continuation token this store did not hand out for this list
+        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
+                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+    return AuditPage(items=page.items, continuation=page.continuation)
 
 
 def _aware(value: datetime) -> datetime:

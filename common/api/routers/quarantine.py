@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
+from common.api.problems import ProblemError
 from common.api.routers.common import correlation_id, router
 from common.api.schemas import IntakeResult, QuarantinePage, QuarantineReprocessOut
 from common.service.handlers import review
@@ -21,8 +22,14 @@ def list_quarantine(
     _: Annotated[Identity, Depends(require(Role.VIEWER))],
     status: Literal["open", "reprocessed", "discarded"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    continuation: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> QuarantinePage:
-    return QuarantinePage(items=deps.store.list_quarantine(status, limit))
+    try:
+        page = deps.store.list_quarantine(status, limit, continuation)
+    except ValueError as error:  # a continuation token this store did not hand out for this list
+        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
+                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+    return QuarantinePage(items=page.items, continuation=page.continuation)
 
 
 @api.post("/quarantine/{record_id}/reprocess", response_model=QuarantineReprocessOut,

@@ -17,11 +17,10 @@ from common.domain.models import AuditEntry, Order, OrderStatus
 from common.domain.sla import age_hours, breaches_of
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
+from common.service.paging import all_audit, all_quarantine
 
 PAGE = 1000
-AUDIT_LIMIT = 500_000  # the window's audit entries; far above what a window holds in practice
 OLDEST_SHOWN = 20
-QUARANTINE_SCAN = 10_000
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -102,9 +101,9 @@ def flow_metrics(deps: Deps, days: int = 14, jobs: int = 10, quarantined: int = 
     bottleneck = max(waiting, key=lambda s: (s["age_hours"]["median"], s["age_hours"]["p90"]), default=None)
 
     since = datetime.combine((now - timedelta(days=days)).date(), datetime.min.time(), tzinfo=now.tzinfo)
-    entries = deps.store.query_audit(None, since, None, limit=AUDIT_LIMIT)
+    entries = all_audit(deps.store, since=since)
 
-    open_quarantine = deps.store.list_quarantine("open", QUARANTINE_SCAN)
+    open_quarantine = all_quarantine(deps.store, "open")
     by_source = Counter(r.source for r in open_quarantine)
     return {
         "generated_at": now.isoformat(),
