@@ -19,7 +19,6 @@ change feed makes unnecessary in Azure.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +32,7 @@ from pydantic import BaseModel
 from common.adapters.cosmos import documents as d
 from common.adapters.cosmos.batching import Op, plan
 from common.adapters.cosmos.client import Connection, connection_from_settings, get_client, with_retry
+from common.adapters.tokens import cursor, cursor_token, decode, encode
 from common.config import Settings
 from common.domain.ids import project_of
 from common.domain.models import (
@@ -68,35 +68,9 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[list[str]]:
         yield list(items[start:start + size])
 
 
-def _encode(value: str) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(value.encode()).decode()
-
-
-def _decode(token: str) -> str:
-    import base64
-
-    # b64decode skips characters outside the alphabet, so garbage would read
-    # as some cursor (often the first page): only a token we made is one.
-    value = base64.urlsafe_b64decode(token.encode()).decode()
-    if _encode(value) != token:
-        raise ValueError("not a continuation token")
-    return value
-
-
-def _cursor_token(kind: str, key: str) -> str:
-    return _encode(json.dumps({kind: key}, separators=(",", ":")))
-
-
 def _cursor(kind: str, token: str) -> str:
-    """The `x_sort` a `_cursor_token` named; ValueError for any other token
-    (another list's, or one not made here)."""
-    try:
-        found = json.loads(_decode(token))
-    except json.JSONDecodeError as error:
-        raise ValueError("not a continuation token") from error
-    key = found.get(kind) if isinstance(found, dict) and len(found) == 1 else None
+    """The `x_sort` a token of this list named."""
+    key = cursor(kind, token)
     if not isinstance(key, str) or not key:
         raise ValueError("not a continuation token")
     return key
@@ -109,7 +83,7 @@ def _sorted_page(docs: list[dict[str, Any]], kind: str, limit: int) -> tuple[lis
     partitions' answers."""
     docs.sort(key=lambda doc: doc["x_sort"])
     page = docs[:limit]
-    return page, _cursor_token(kind, page[-1]["x_sort"]) if len(docs) > limit else None
+    return page, cursor_token(kind, page[-1]["x_sort"]) if len(docs) > limit else None
 
 
 class CosmosStore:
@@ -321,12 +295,12 @@ class CosmosStore:
             params["@since"] = d.epoch(query.updated_since)  # type: ignore[assignment]
         if query.continuation:
             where.append("c.order_id > @after")
-            params["@after"] = _decode(query.continuation)
+            params["@after"] = decode(query.continuation)
         limit = max(1, min(query.limit, 1000))
         docs = self._query("orders", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
                            "ORDER BY c.order_id", params, query.project_id)
         items = [d.from_doc(Order, doc) for doc in docs[:limit]]
-        continuation = _encode(items[-1].order_id) if len(docs) > limit else None
+        continuation = encode(items[-1].order_id) if len(docs) > limit else None
         return Page(items=items, continuation=continuation)
 
     def _audit(self, docs: list[dict[str, Any]]) -> list[AuditEntry]:
@@ -433,12 +407,12 @@ class CosmosStore:
 
     def _list_wrapped(self, container: str, key: str, model: type[M], limit: int,
                       continuation: str | None) -> Page[M]:
-        after = _decode(continuation) if continuation else ""
+        after = decode(continuation) if continuation else ""
         limit = max(1, int(limit))
         docs = self._query(container, f"SELECT TOP {limit + 1} * FROM c WHERE c.{key} > @after ORDER BY c.{key}",
                            {"@after": after})
         items = [d.unwrap(model, doc) for doc in docs[:limit]]
-        token = _encode(docs[limit - 1][key]) if len(docs) > limit else None
+        token = encode(docs[limit - 1][key]) if len(docs) > limit else None
         return Page(items=items, continuation=token)
 
     def get_projects(self, project_ids: Sequence[str]) -> dict[str, Project]:

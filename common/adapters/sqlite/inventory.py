@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from common.adapters.sqlite.database import SqliteDatabase
 from common.domain.errors import InsufficientStock
 from common.domain.models import Reservation, StockRow
 
@@ -60,42 +58,10 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-class SqliteInventory:
+class SqliteInventory(SqliteDatabase):
     """`common.ports.InventoryStore` on SQLite. Safe to share between threads."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-
-    # ----------------------------------------------------------- lifecycle
-    def ensure_schema(self) -> None:
-        with self._lock:
-            self._db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+    schema = SCHEMA
 
     # ----------------------------------------------------------------- stock
     def stock(self, warehouse_id: str | None = None) -> list[StockRow]:
@@ -113,7 +79,7 @@ class SqliteInventory:
             if on_hand < 0:
                 raise ValueError(f"negative on-hand {on_hand} for {warehouse_id}/{sku}")
             values.append((warehouse_id, sku, int(on_hand), stamp))
-        with self._write() as db:
+        with self.transaction() as db:
             before = db.total_changes
             db.executemany(
                 "INSERT INTO stock (warehouse_id, sku, on_hand, reserved, as_of) VALUES (?, ?, ?, 0, ?) "
@@ -124,7 +90,7 @@ class SqliteInventory:
             return db.total_changes - before
 
     def adjust_on_hand(self, warehouse_id: str, sku: str, delta: int, adjustment_id: str) -> bool:
-        with self._write() as db:
+        with self.transaction() as db:
             try:
                 db.execute("INSERT INTO stock_adjustments (id, warehouse_id, sku, delta, at) VALUES (?,?,?,?,?)",
                            (adjustment_id, warehouse_id, sku, delta, _stamp(datetime.now(UTC))))
@@ -142,7 +108,7 @@ class SqliteInventory:
         lines = {sku: qty for sku, qty in reservation.lines.items() if qty != 0}
         if any(qty < 0 for qty in lines.values()):
             raise ValueError(f"negative quantity in the reservation of {reservation.order_id}")
-        with self._write() as db:
+        with self.transaction() as db:
             if db.execute("SELECT 1 FROM reservations WHERE order_id = ?", (reservation.order_id,)).fetchone():
                 return False
             shortfall = []
@@ -162,7 +128,7 @@ class SqliteInventory:
             return True
 
     def _take(self, order_id: str, consume: bool) -> bool:
-        with self._write() as db:
+        with self.transaction() as db:
             row = db.execute("SELECT warehouse_id, lines FROM reservations WHERE order_id = ?",
                              (order_id,)).fetchone()
             if row is None:

@@ -9,19 +9,16 @@ batch per partition).
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from common.adapters.sqlite.database import SqliteDatabase
+from common.adapters.tokens import cursor, cursor_token, decode, encode
 from common.domain.models import (
     AuditEntry,
     CatalogItem,
@@ -97,31 +94,8 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
         yield ids[start:start + _CHUNK]
 
 
-def _encode(token: str) -> str:
-    return base64.urlsafe_b64encode(token.encode()).decode()
-
-
-def _decode(token: str) -> str:
-    # b64decode skips characters outside the alphabet, so garbage would read
-    # as some cursor (often the first page): only a token we made is one.
-    value = base64.urlsafe_b64decode(token.encode()).decode()
-    if _encode(value) != token:
-        raise ValueError("not a continuation token")
-    return value
-
-
-def _cursor_token(kind: str, key: list[Any]) -> str:
-    return _encode(json.dumps({kind: key}, separators=(",", ":")))
-
-
 def _cursor(kind: str, token: str, types: tuple[type, ...]) -> list[Any]:
-    """The sort key a `_cursor_token` named; ValueError for any other token
-    (another list's, or one not made here)."""
-    try:
-        found = json.loads(_decode(token))
-    except json.JSONDecodeError as error:
-        raise ValueError("not a continuation token") from error
-    key = found.get(kind) if isinstance(found, dict) and len(found) == 1 else None
+    key = cursor(kind, token)
     if not (isinstance(key, list) and len(key) == len(types)
             and all(type(v) is t for v, t in zip(key, types, strict=True))):
         raise ValueError("not a continuation token")
@@ -132,54 +106,10 @@ def _page_size(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
 
-class SqliteStore:
+class SqliteStore(SqliteDatabase):
     """`common.ports.Store` on SQLite. Safe to share between threads."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        # The default 2 MB page cache thrashes once the indexes outgrow it
-        # (random document ids touch every page); 64 MB keeps a busy store's
-        # hot pages in memory.
-        self._db.execute("PRAGMA cache_size=-65536")
-        self._db.execute("PRAGMA temp_store=MEMORY")
-
-    # ----------------------------------------------------------- lifecycle
-    def ensure_schema(self) -> None:
-        with self._lock:
-            self._db.executescript(SCHEMA)
-
-    def ping(self) -> bool:
-        with self._lock:
-            return bool(self._db.execute("SELECT 1").fetchone() == (1,))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE takes the write lock up front,
-        so two processes never both read-then-write the same rows)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+    schema = SCHEMA
 
     def _docs_by_id(self, table: str, model: type[M], ids: Sequence[str], etag: bool) -> dict[str, M]:
         out: dict[str, M] = {}
@@ -304,7 +234,7 @@ class SqliteStore:
             params.append(_iso(query.updated_since))
         if query.continuation:
             where.append("id > ?")
-            params.append(_decode(query.continuation))
+            params.append(decode(query.continuation))
         limit = max(1, min(query.limit, 1000))
         rows = self._rows(f"SELECT doc, etag, id FROM orders WHERE {' AND '.join(where)} "
                           f"ORDER BY id LIMIT ?", (*params, limit + 1))
@@ -313,7 +243,7 @@ class SqliteStore:
             order = Order.model_validate_json(doc)
             order.etag = etag
             items.append(order)
-        continuation = _encode(rows[limit - 1][2]) if len(rows) > limit else None
+        continuation = encode(rows[limit - 1][2]) if len(rows) > limit else None
         return Page(items=items, continuation=continuation)
 
     def order_audit(self, order_id: str) -> list[AuditEntry]:
@@ -343,7 +273,7 @@ class SqliteStore:
                           "ORDER BY at, rowid LIMIT ?", (*params, limit + 1))
         items = [AuditEntry.model_validate_json(r[0]) for r in rows[:limit]]
         last = rows[limit - 1] if len(rows) > limit else None
-        return Page(items=items, continuation=None if last is None else _cursor_token("audit", [last[1], last[2]]))
+        return Page(items=items, continuation=None if last is None else cursor_token("audit", [last[1], last[2]]))
 
     # ---------------------------------------------------------------- outbox
     def pending_outbox(self, limit: int = 500) -> list[OutboxEvent]:
@@ -379,10 +309,10 @@ class SqliteStore:
         return len(rows)
 
     def list_projects(self, limit: int = 100, continuation: str | None = None) -> Page[Project]:
-        after = _decode(continuation) if continuation else ""
+        after = decode(continuation) if continuation else ""
         rows = self._rows("SELECT id, doc FROM projects WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1))
         items = [Project.model_validate_json(doc) for _, doc in rows[:limit]]
-        return Page(items=items, continuation=_encode(rows[limit - 1][0]) if len(rows) > limit else None)
+        return Page(items=items, continuation=encode(rows[limit - 1][0]) if len(rows) > limit else None)
 
     def get_catalog(self, skus: Sequence[str]) -> dict[str, CatalogItem]:
         return self._docs_by_id("catalog", CatalogItem, skus, etag=False)
@@ -445,5 +375,5 @@ class SqliteStore:
                           "ORDER BY received_at DESC, id LIMIT ?", (*params, limit + 1))
         items = [QuarantineRecord.model_validate_json(r[0]) for r in rows[:limit]]
         last = rows[limit - 1] if len(rows) > limit else None
-        token = None if last is None else _cursor_token("quarantine", [last[1], last[2]])
+        token = None if last is None else cursor_token("quarantine", [last[1], last[2]])
         return Page(items=items, continuation=token)
