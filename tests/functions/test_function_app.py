@@ -68,3 +68,14 @@ def test_host_json_uses_the_extension_bundle_and_the_sample_settings_run_python(
     values = sample_values()
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert "AzureWebJobsStorage" in values
+
+
+def test_event_hub_triggers_retry_with_exponential_backoff() -> None:
+    # The trigger checkpoints even when a run fails: only a retry policy gives a
+    # store that stays down a second chance before the batch is quarantined.
+    hubs = [f for f in indexed() if any(b["type"] == "eventHubTrigger" for b in bindings(f))]
+    assert {f.get_function_name() for f in hubs} == {"engineering_events", "warehouse_events"}
+    for function in hubs:
+        policy = function.get_settings_dict("retry_policy")
+        assert policy is not None, function.get_function_name()
+        assert policy["strategy"] == "exponential_backoff" and int(policy["max_retry_count"]) >= 3
