@@ -122,6 +122,8 @@ def has_quantities(orders: Iterable[Order]) -> dict[str, int]:
             continue
         for line in order.lines:
             total[line.sku] = total.get(line.sku, 0) + line.qty
+        for sku, qty in order.delivered_before.items():
+            total[sku] = total.get(sku, 0) + qty
         for sku, qty in order.returned.items():
             total[sku] = total.get(sku, 0) - qty
     return total

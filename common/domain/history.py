@@ -29,6 +29,7 @@ AUDITED_FIELDS = (
     "plan_type",
     "need_by",
     "rejection_reason",
+    "delivered_before",
 )
 
 

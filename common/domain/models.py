@@ -109,6 +109,9 @@ class Order(_Model):
     need_by: date | None = None
     lines: list[OrderLine] = Field(default_factory=list)
     returned: dict[str, int] = Field(default_factory=dict)
+    # What the order delivered before a review sent it back from a returned
+    # state to Draft: its lines are then what it orders again.
+    delivered_before: dict[str, int] = Field(default_factory=dict)
     held_events: list[HeldEvent] = Field(default_factory=list)
     rejection_reason: str | None = None
     approved_at: datetime | None = None

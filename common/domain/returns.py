@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from common.domain.delta import Outcome, StreamState, has_quantities, lines_beyond, new_order
 from common.domain.events import OrderEventType
@@ -135,7 +136,22 @@ def refuse(order_id: str | None, *problems: Reason) -> WarehouseDecision:
 # ------------------------------------------------------------------ returns
 
 def delivered(order: Order) -> dict[str, int]:
-    return order.quantities()
+    """Everything the order delivered: its lines, and what it delivered before
+    a review re-ordered them (see `reopened`)."""
+    total = dict(order.delivered_before)
+    for sku, qty in order.quantities().items():
+        total[sku] = total.get(sku, 0) + qty
+    return total
+
+
+def reopened(order: Order) -> dict[str, Any]:
+    """The changes a review makes when it sends a returned order back to Draft:
+    what the order delivered so far is kept aside, so what stayed on site still
+    counts for the stream and may still be returned; the lines become what the
+    order orders again."""
+    if order.status not in (S.PARTIALLY_RETURNED, S.FULLY_RETURNED):
+        return {}
+    return {"delivered_before": delivered(order)}
 
 
 def returnable(order: Order) -> dict[str, int]:

@@ -151,3 +151,40 @@ def test_a_returned_order_is_reviewed_like_a_draft(seeded: Deps) -> None:
                                         lines=[LineInput(sku="CBL-HYB-30M", qty=2)]))
     assert (edited.status, edited.quantities()) == (S.DRAFT, {"CBL-HYB-30M": 2})
     assert approve(deps, ORDER).status == S.APPROVED
+
+
+def test_a_reviewed_returned_order_counts_its_first_delivery_once_it_is_delivered_again(seeded: Deps) -> None:
+    """A returned order edited back to Draft re-orders what its new lines say;
+    what stayed on site from its first delivery still counts, and later returns
+    may reach the whole of what the order ever delivered."""
+    from common.domain.delta import has_quantities
+    from common.domain.returns import delivered
+    from common.service.handlers.review import EditOrder, LineInput, edit_order
+
+    from .helpers import PLANNER
+
+    deps = seeded
+    stock_up(deps, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
+    design(deps)
+    approve(deps, ORDER)
+    allocate_and_release(deps)
+    one(deps, completed("wh-1"))
+    one(deps, returned("wh-2", {"CBL-HYB-30M": 4}, reason="customer_cancellation"))
+    # 3 ANT, 3 RRU and 2 of 6 cables stay on site; the planner re-orders 4 cables.
+    edited = edit_order(deps, EditOrder(order_id=ORDER, actor=PLANNER, if_match=None,
+                                        lines=[LineInput(sku="CBL-HYB-30M", qty=4)]))
+    assert has_quantities([edited]) == {"ANT-4T4R-B41": 3, "RRU-B41-160W": 3, "CBL-HYB-30M": 6}
+
+    approve(deps, ORDER)
+    allocate_and_release(deps)
+    one(deps, completed("wh-3"))
+    closed = deps.store.get_order(ORDER)
+    assert closed is not None and closed.status == S.CLOSED
+    assert delivered(closed) == {"ANT-4T4R-B41": 3, "RRU-B41-160W": 3, "CBL-HYB-30M": 10}
+    assert has_quantities([closed]) == {"ANT-4T4R-B41": 3, "RRU-B41-160W": 3, "CBL-HYB-30M": 6}
+
+    # Everything still on site can come back, and then the order is fully returned.
+    result = one(deps, returned("wh-4", {"ANT-4T4R-B41": 3, "RRU-B41-160W": 3, "CBL-HYB-30M": 6},
+                                reason="customer_cancellation"))
+    assert result.outcome.value == "applied", result.reasons
+    assert deps.store.get_order(ORDER).status == S.FULLY_RETURNED  # type: ignore[union-attr]

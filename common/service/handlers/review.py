@@ -30,6 +30,7 @@ from common.domain.events import OrderEventType
 from common.domain.history import Effect, evolve, record, same_lines
 from common.domain.lifecycle import Action, transition
 from common.domain.models import Actor, LineSource, Order, OrderLine, QuarantineRecord, Reason
+from common.domain.returns import reopened
 from common.domain.validation import approval_reasons, sku_reasons
 from common.service.bootstrap import Deps
 from common.service.commands import ENGINEERING_SOURCE, WAREHOUSE_SOURCE, ApplyWarehouseEvents, IngestEngineeringEvents
@@ -205,6 +206,7 @@ def _content_change(order: Order, at: Any, actor: Actor, **changes: Any) -> Orde
     """The order after a user's content change: back to Draft, next revision,
     approval cleared, and the change is the actor's (four-eyes)."""
     return evolve(order, at, status=transition(order.status, Action.EDIT), revision=order.revision + 1,
+                  **reopened(order),
                   approved_at=None, approved_by=None, last_changed_by=actor.id, **changes)
 
 
@@ -283,7 +285,7 @@ def reject_order(deps: Deps, cmd: RejectOrder) -> Order:
     order = _load(uow, cmd.order_id, cmd.if_match)
     at = deps.clock.now()
     after = evolve(order, at, status=transition(order.status, Action.REJECT), rejection_reason=cmd.reason,
-                   approved_at=None, approved_by=None)
+                   approved_at=None, approved_by=None, **reopened(order))
     return _save(deps, uow, record(order, after, action=Action.REJECT.value, actor=cmd.actor, at=at,
                                    event=OrderEventType.REJECTED, reason=cmd.reason,
                                    correlation_id=cmd.correlation_id))
