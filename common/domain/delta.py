@@ -212,26 +212,21 @@ def new_order(state: StreamState, *, kind: OrderKind, parent: Order | None, line
 
 
 def _revise(state: StreamState, latest: Order, *, lines: list[OrderLine], project: Project,
-            design_version: int, at: datetime, actor: Actor, correlation_id: str) -> Effect | None:
-    """Recreate `latest` with the newest design; None when nothing changes."""
+            design_version: int, at: datetime, actor: Actor, correlation_id: str) -> list[Effect]:
+    """Recreate `latest` with the newest design; no effects when nothing changes."""
     fields = _project_fields(project, state.stream)
     unchanged = same_lines(latest.lines, lines) and all(getattr(latest, k) == v for k, v in fields.items())
     if unchanged:
-        return None
-    if not lines and latest.kind != OrderKind.STANDARD and latest.status == S.DRAFT:
-        # The newer design needs nothing beyond the rest of the stream: the
-        # follow-up order has no purpose left.
-        after = evolve(latest, at, status=transition(latest.status, Action.CANCEL), lines=[],
-                       revision=latest.revision + 1, design_version=design_version, **fields)
-        effect = record(latest, after, action=Action.CANCEL.value, actor=actor, at=at,
-                        event=OrderEventType.CANCELLED, correlation_id=correlation_id,
-                        reason="the newer design needs nothing beyond the stream's other orders")
-    else:
+        return []
+    effects: list[Effect] = []
+    order = latest
+    emptied = not lines and latest.kind != OrderKind.STANDARD
+    if not (emptied and latest.status == S.DRAFT):
         after = evolve(
-            latest, at,
-            status=transition(latest.status, Action.REVISE),
+            order, at,
+            status=transition(order.status, Action.REVISE),
             lines=lines,
-            revision=latest.revision + 1,
+            revision=order.revision + 1,
             design_version=design_version,
             rejection_reason=None,
             approved_at=None,
@@ -240,12 +235,24 @@ def _revise(state: StreamState, latest: Order, *, lines: list[OrderLine], projec
             last_changed_by=actor.id,
             **fields,
         )
-        effect = record(latest, after, action=Action.REVISE.value, actor=actor, at=at,
-                        event=OrderEventType.REVISED, correlation_id=correlation_id,
-                        reason=f"design version {design_version}",
-                        releases_reservation=latest.status == S.ALLOCATED)
-    state.orders[after.order_id] = after
-    return effect
+        effects.append(record(order, after, action=Action.REVISE.value, actor=actor, at=at,
+                              event=OrderEventType.REVISED, correlation_id=correlation_id,
+                              reason=f"design version {design_version}",
+                              releases_reservation=order.status == S.ALLOCATED))
+        order = after
+    if emptied:
+        # The newer design needs nothing beyond the rest of the stream: the
+        # follow-up order has no purpose left (an Approved or Allocated one is
+        # revised to Draft first, in the same write, so the table holds).
+        changes: dict[str, object] = {} if effects else {"lines": [], "revision": order.revision + 1,
+                                                         "design_version": design_version, **fields}
+        after = evolve(order, at, status=transition(order.status, Action.CANCEL), **changes)
+        effects.append(record(order, after, action=Action.CANCEL.value, actor=actor, at=at,
+                              event=OrderEventType.CANCELLED, correlation_id=correlation_id,
+                              reason="the newer design needs nothing beyond the stream's other orders"))
+        order = after
+    state.orders[order.order_id] = order
+    return effects
 
 
 def apply_qualified_design(state: StreamState, *, design_version: int, items: list[DesignItem],
@@ -271,10 +278,10 @@ def apply_qualified_design(state: StreamState, *, design_version: int, items: li
         has = has_quantities(others)
         revised = _revise(state, latest, lines=lines_beyond(items, has), project=project,
                           design_version=design_version, at=at, actor=actor, correlation_id=event_id)
-        if revised is None:
+        if not revised:
             return Decision(Outcome.SKIPPED_UNCHANGED, latest.order_id,
                             reasons=["the design does not change the order"], stream=stream)
-        return Decision(Outcome.REVISED, latest.order_id, effects=[revised], stream=stream,
+        return Decision(Outcome.REVISED, latest.order_id, effects=revised, stream=stream,
                         reasons=_reduction_notes(items, has))
 
     kind, outcome = (

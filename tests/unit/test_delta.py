@@ -240,6 +240,28 @@ def test_a_delta_order_with_nothing_left_to_deliver_is_cancelled() -> None:
     assert effect.outbox is not None and effect.outbox.type == "oms.order.cancelled"
 
 
+@pytest.mark.parametrize("status", [S.APPROVED, S.ALLOCATED], ids=str)
+def test_an_approved_or_allocated_delta_order_with_nothing_left_goes_to_draft_then_cancelled(
+        status: OrderStatus) -> None:
+    state, order = first_order()
+    set_status(state, order, S.RELEASED)
+    delta_id = apply(state, design(2, V2)).order_id
+    assert delta_id is not None
+    set_status(state, state.orders[delta_id], status)
+
+    decision = apply(state, design(3, V1))
+
+    assert decision.outcome == Outcome.REVISED
+    revise, cancel = decision.effects
+    assert (revise.before.status if revise.before else None, revise.order.status) == (status, S.DRAFT)
+    assert revise.releases_reservation is (status == S.ALLOCATED)
+    assert (cancel.before, cancel.order.status, cancel.order.lines) == (revise.order, S.CANCELLED, [])
+    assert [e.audit.action for e in decision.effects] == ["revise", "cancel"]
+    assert [e.outbox.type for e in decision.effects if e.outbox] == ["oms.order.revised", "oms.order.cancelled"]
+    assert cancel.order.version == revise.order.version + 1
+    assert state.orders[delta_id].status == S.CANCELLED
+
+
 @pytest.mark.parametrize("status", [S.CLOSED, S.PARTIALLY_RETURNED, S.FULLY_RETURNED], ids=str)
 def test_a_delivered_order_gets_a_supplemental_order_for_what_goes_beyond_delivered(status: OrderStatus) -> None:
     state, order = first_order()

@@ -318,3 +318,29 @@ def test_a_schema_invalid_event_also_lists_its_unknown_project_and_skus(seeded: 
         (["items", 1, "sku"], "inactive_sku"),
     ]))
     assert rec.project_id == "PRJ-0000999"
+
+
+def _move(deps: Deps, order_id: str, status: OrderStatus) -> None:
+    uow = UnitOfWork(deps.store)
+    order = uow.order(order_id)
+    assert order is not None
+    at = deps.clock.now()
+    uow.add_effect(record(order, evolve(order, at, status=status), action="test", actor=SYSTEM, at=at, event=None))
+    assert uow.commit().ok
+
+
+def test_an_approved_delta_order_a_newer_design_empties_is_revised_and_cancelled_in_one_write(seeded: Deps) -> None:
+    ingest(seeded, [E1])
+    _move(seeded, oid(NYC), S.RELEASED)
+    ingest(seeded, [design("evt-d2", NYC, 2, {"ANT-4T4R-B41": 5, "RRU-B41-160W": 3, "CBL-HYB-30M": 6})])
+    delta = oid(NYC, 2)
+    approve(seeded, delta)
+
+    report = ingest(seeded, [design("evt-d3", NYC, 3, {"ANT-4T4R-B41": 3, "RRU-B41-160W": 3, "CBL-HYB-30M": 6})])
+
+    assert [(r.outcome.value, r.order_id) for r in report.results] == [("revised", delta)]
+    stored = seeded.store.get_order(delta)
+    assert stored is not None and (stored.status, stored.lines) == (S.CANCELLED, [])
+    trail = [(a.action, a.from_status, a.to_status) for a in seeded.store.order_audit(delta)]
+    assert trail[-2:] == [("revise", S.APPROVED, S.DRAFT), ("cancel", S.DRAFT, S.CANCELLED)]
+    assert [e.type for e in seeded.store.outbox_events(delta)][-2:] == ["oms.order.revised", "oms.order.cancelled"]
