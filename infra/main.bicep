@@ -75,7 +75,7 @@ module storage 'app/storage.bicep' = {
     name: '${abbrs.storage}${resourceToken}'
     location: location
     tags: tags
-    containers: concat([deploymentContainerName], blobTriggerContainers, ['snapshots', 'quarantine', deadLetterContainerName])
+    containers: concat([deploymentContainerName], blobTriggerContainers, ['snapshots', 'quarantine', 'allocation-runs', deadLetterContainerName])
   }
 }
 

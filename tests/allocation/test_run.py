@@ -307,6 +307,26 @@ def test_run_report_is_stored_with_the_job_run(world: Deps) -> None:
     assert get_allocation_run(world, "no-such-run") is None
 
 
+def test_a_large_run_keeps_its_per_order_report_in_the_blob_store_and_reads_it_back(
+        world: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.service.handlers import allocation
+
+    monkeypatch.setattr(allocation, "INLINE_ORDERS", 1)  # "large" = more than one order here
+    orders = [approved(world, project_id, {"A": 1}) for project_id in ("P1", "P2", "P3")]
+
+    report = run_allocation(world, RunAllocation())
+
+    job = world.store.get_job(report.run_id)
+    assert job is not None
+    kept = job.details["report"]
+    assert kept["orders"] == [] and kept["orders_blob"] == f"allocation-runs/{report.run_id}.json"
+    assert world.blobs is not None and world.blobs.exists("allocation-runs", f"{report.run_id}.json")
+    stored = get_allocation_run(world, report.run_id)
+    assert stored is not None
+    assert sorted((o.order_id, o.outcome) for o in stored.orders) == sorted(
+        (o.order_id, "allocated") for o in orders)
+
+
 def test_unknown_mode_is_refused_before_anything_runs(world: Deps) -> None:
     with pytest.raises(InvalidInput):
         run_allocation(world, RunAllocation(mode="fastest"))

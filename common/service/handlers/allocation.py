@@ -18,6 +18,7 @@ only one run moves it; the loser leaves the reservation to the order's winner.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -439,7 +440,7 @@ class _Run:
             self.recorder.count(name, sum(1 for p in plans if p.outcome.outcome == name))
         self.recorder.count("released", len(self.report.released))
         self.report.counts = dict(self.recorder.counts)
-        self.recorder.details["report"] = self.report.model_dump(mode="json")
+        self.recorder.details["report"] = store_report(self.deps, self.report)
         return self.report
 
 
@@ -476,10 +477,30 @@ def run_allocation(deps: Deps, cmd: RunAllocation) -> AllocationRunReport:
     return report
 
 
-def report_of(job: JobRun) -> AllocationRunReport:
+REPORTS_CONTAINER = "allocation-runs"
+INLINE_ORDERS = 2000  # beyond this many orders the report is a blob: a Cosmos document holds at most 2 MB
+
+
+def store_report(deps: Deps, report: AllocationRunReport) -> dict[str, Any]:
+    """What the job run keeps of the report: all of it, or, for a large run
+    with a blob store at hand, all but the per-order lines, which go to the
+    `allocation-runs` container."""
+    data = report.model_dump(mode="json")
+    if deps.blobs is None or len(report.orders) <= INLINE_ORDERS:
+        return data
+    name = f"{report.run_id}.json"
+    deps.blobs.write(REPORTS_CONTAINER, name, json.dumps(data["orders"], separators=(",", ":")).encode())
+    return {**data, "orders": [], "orders_blob": f"{REPORTS_CONTAINER}/{name}"}
+
+
+def report_of(job: JobRun, deps: Deps | None = None) -> AllocationRunReport:
     stored = job.details.get("report")
     if stored is not None:
-        report = AllocationRunReport.model_validate(stored)
+        blob = stored.get("orders_blob")
+        if blob and deps is not None and deps.blobs is not None:
+            container, name = blob.split("/", 1)
+            stored = {**stored, "orders": json.loads(deps.blobs.read(container, name))}
+        report = AllocationRunReport.model_validate({k: v for k, v in stored.items() if k != "orders_blob"})
     else:  # still running, or failed before the report was made
         parts = (job.source or "").split(":")
         report = AllocationRunReport(run_id=job.job_id, mode=parts[1] if len(parts) > 1 else "greedy",
@@ -496,4 +517,4 @@ def get_allocation_run(deps: Deps, run_id: str) -> AllocationRunReport | None:
     job = deps.store.get_job(run_id)
     if job is None or job.job != JOB:
         return None
-    return report_of(job)
+    return report_of(job, deps)
