@@ -80,6 +80,9 @@ def _differs(a: Column, b: Column) -> Column:
         # Arrow has no comparison kernel for lists and structs; these only come
         # as extra columns, so this slow path never touches the contract's columns.
         return pa.array([x != y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)], pa.bool_())
+    if pa.types.is_null(a.type) or pa.types.is_null(b.type):
+        # An all-null column (type null) has no comparison kernel: only values against nulls differ.
+        return pc.xor(pc.is_valid(a), pc.is_valid(b))
     if pa.types.is_dictionary(a.type) and a.type == b.type:
         a, b = _indices(a, b)
     nan_both = pa.types.is_floating(a.type) and pc.any(pc.is_nan(b)).as_py()

@@ -38,14 +38,33 @@ class Plan:
         good = self.table if self.good_mask is None else self.table.filter(self.good_mask)
         if self.partial and self.previous is not None:
             others = self.previous.filter(pc.invert(pc.is_in(self.previous[KEY], value_set=good[KEY])))
-            return pa.concat_tables([good, others], promote_options="permissive")
+            return pa.concat_tables([good, _conform(others, good)], promote_options="permissive")
         if self.carried is None or self.carried.num_rows == 0:
             return good
-        return pa.concat_tables([good, self.carried], promote_options="permissive")
+        return pa.concat_tables([good, _conform(self.carried, good)], promote_options="permissive")
 
     @property
     def quarantined(self) -> int:
         return int(self.bad.num_rows)
+
+
+def _conform(rows: pa.Table, like: pa.Table) -> pa.Table:
+    """Previous rows kept beside this dump's: an extra column that changed type
+    since (int to string, ...) is cast to the dump's type, or left null where it
+    cannot be, so the two concatenate. The store keeps what was written; the
+    snapshot only has to diff the next dump."""
+    for name in rows.column_names:
+        if name not in like.column_names or rows.schema.field(name).type == like.schema.field(name).type:
+            continue
+        wanted = like.schema.field(name).type
+        if pa.types.is_null(wanted):
+            continue  # permissive promotion widens null to the other type
+        try:
+            values = rows[name].cast(wanted)
+        except (pa.ArrowException, ValueError):
+            values = pa.nulls(rows.num_rows, wanted)
+        rows = rows.set_column(rows.schema.get_field_index(name), name, values)
+    return rows
 
 
 def with_keys(table: pa.Table, ds: DatasetSchema) -> pa.Table:

@@ -26,6 +26,12 @@ KEY_SEP = "|"
 ROW = "__row"  # a bad row's number in its file, kept with it for reprocessing
 RESERVED = frozenset({KEY, ROW})
 MAX_INT64 = 2**63 - 1
+# The instants a stored timestamp can hold (a datetime: years 1 to 9999), in
+# each file unit since the epoch; beyond them a cast overflows or the value
+# cannot leave Arrow, so such a value is a bad row, not a crash.
+_FIRST_US, _LAST_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+_PER_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
+_DAY_US = 86_400_000_000
 
 # ref set name -> (unique non-null values to look up) -> the ones that exist
 Resolver = Callable[[str, pa.Array], pa.Array]
@@ -108,10 +114,13 @@ def _convert(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array, p
         bad = pc.or_(fraction, too_big)
     elif column.kind is Kind.INT and t == pa.uint64():
         bad = pc.fill_null(pc.greater(values, pa.scalar(MAX_INT64, pa.uint64())), False)
-    if bad is not None and pc.any(bad).as_py():
+    elif column.kind is Kind.TIMESTAMP:
+        bad, reasons = _outside_dates(column, values, offset)
+    if bad is not None and pc.any(bad).as_py() and not reasons:
         for i, value in zip(pc.indices_nonzero(bad).to_pylist(), values.filter(bad).to_pylist(), strict=True):
             reasons.append(Reason(loc=["row", offset + i, column.name],
                                   msg=f"{column.name} {value} is not a 64-bit integer", type="int_parsing"))
+    if bad is not None and reasons:
         values = pc.if_else(bad, pa.scalar(None, values.type), values)
     if column.kind is Kind.TIMESTAMP:
         # Naive means UTC; sub-microsecond digits are dropped.
@@ -121,6 +130,31 @@ def _convert(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array, p
     else:
         converted = pc.cast(values, target)
     return converted, bad, reasons
+
+
+def _outside_dates(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array | None, list[Reason]]:
+    """Timestamps before year 1 or after 9999, told from the raw integers."""
+    t = values.type
+    if pa.types.is_timestamp(t):
+        if t.unit == "ns":
+            return None, []  # 1677..2262: always storable
+        per, unit = _PER_UNIT_US[t.unit], t.unit
+        raw = values.view(pa.int64())
+    elif pa.types.is_date32(t):
+        per, unit, raw = _DAY_US, "days", values.view(pa.int32()).cast(pa.int64())
+    elif pa.types.is_date64(t):
+        per, unit, raw = 1_000, "ms", values.view(pa.int64())
+    else:
+        return None, []
+    first, last = -(-_FIRST_US // per), _LAST_US // per
+    bad = pc.fill_null(pc.or_(pc.less(raw, first), pc.greater(raw, last)), False)
+    if not pc.any(bad).as_py():
+        return None, []
+    reasons = [Reason(loc=["row", offset + i, column.name],
+                      msg=f"{column.name} {value} {unit} since 1970-01-01 is outside the years 1 to 9999",
+                      type="out_of_range")
+               for i, value in zip(pc.indices_nonzero(bad).to_pylist(), raw.filter(bad).to_pylist(), strict=True)]
+    return bad, reasons
 
 
 def normalize_batch(batch: pa.RecordBatch, ds: DatasetSchema, offset: int) -> Normalized:

@@ -5,8 +5,9 @@ One handler per dataset behind `ingest_dataset`: the file is checked and
 diffed with Arrow (common/ingest), then only what changed is written. A file
 that cannot be taken is quarantined whole and nothing changes; bad rows go to
 one quarantine record per file while the good rows load. Order of effects:
-quarantine record, store writes, parked designs, and the new snapshot last,
-so a crash anywhere makes the next run redo the same idempotent writes.
+quarantine record, store writes, parked designs, the new snapshot, and (when
+bad rows are reprocessed) the settled quarantine record last, so a crash
+anywhere makes the next run redo the same idempotent writes.
 """
 
 from __future__ import annotations
@@ -228,10 +229,7 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
     if delta.removed is not None and delta.removed.num_rows:
         recorder.details["removed_keys"] = delta.removed[KEY].slice(0, 100).to_pylist()
 
-    if reprocess is not None:
-        recorder.step = "update quarantine record"
-        _settle(deps, recorder, reprocess, result)
-    elif result.quarantined:
+    if reprocess is None and result.quarantined:
         recorder.step = "quarantine bad rows"
         _quarantine_rows(deps, recorder, cmd, result)
     recorder.step = "write"
@@ -243,6 +241,10 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
         _write_stock(deps, result)
     recorder.step = "write snapshot"
     snapshots.save(ds.name, result.snapshot())
+    if reprocess is not None:
+        # Last: a crash before it leaves the record open, so reprocessing it again redoes the writes.
+        recorder.step = "update quarantine record"
+        _settle(deps, recorder, reprocess, result)
 
 
 def _quarantine_rows(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan) -> None:
