@@ -45,17 +45,16 @@ Limits, stated rather than hidden:
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey, exceptions
+from azure.cosmos import ContainerProxy, PartitionKey, exceptions
 
 from common.adapters.cosmos import documents as d
-from common.adapters.cosmos.client import Connection, connection_from_settings, get_client, with_retry
-from common.config import Settings
+from common.adapters.cosmos.client import with_retry
+from common.adapters.cosmos.database import CosmosDatabase
 from common.domain.errors import ConcurrencyConflict, InsufficientStock
 from common.domain.models import Reservation, StockRow
 
@@ -91,37 +90,13 @@ def _replace(doc: dict[str, Any], body: dict[str, Any]) -> tuple[Any, ...]:
     return ("replace", (doc["id"], body), {"if_match_etag": doc["_etag"]})
 
 
-class CosmosInventory:
+class CosmosInventory(CosmosDatabase):
     """Stock and reservations on Cosmos DB. Shares the process's client; safe
     to share between threads."""
 
-    def __init__(self, client: CosmosClient | Callable[[], CosmosClient], database: str) -> None:
-        self._client_factory = client if callable(client) else (lambda: client)
-        self.database_name = database
-        self._db: DatabaseProxy | None = None
-        self._container: ContainerProxy | None = None
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosInventory:
-        """No I/O: the client is made on first use (never at import)."""
-        conn: Connection = connection_from_settings(settings)
-        return cls(lambda: get_client(conn), settings.cosmos_database)
-
-    # ----------------------------------------------------------- lifecycle
-    @property
-    def db(self) -> DatabaseProxy:
-        if self._db is None:
-            self._db = self._client_factory().get_database_client(self.database_name)
-        return self._db
-
     @property
     def container(self) -> ContainerProxy:
-        if self._container is None:
-            with self._lock:
-                if self._container is None:
-                    self._container = self.db.get_container_client(CONTAINER)
-        return self._container
+        return self.container_client(CONTAINER)
 
     def ensure_schema(self) -> None:
         """Create the database and the container when missing (emulators); in

@@ -26,14 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey, exceptions
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey, exceptions
 from pydantic import BaseModel
 
 from common.adapters.cosmos import documents as d
 from common.adapters.cosmos.batching import Op, plan
-from common.adapters.cosmos.client import Connection, connection_from_settings, get_client, with_retry
+from common.adapters.cosmos.client import with_retry
+from common.adapters.cosmos.database import CosmosDatabase
 from common.adapters.tokens import cursor, cursor_token, decode, encode
-from common.config import Settings
 from common.domain.ids import project_of
 from common.domain.models import (
     AuditEntry,
@@ -86,37 +86,16 @@ def _sorted_page(docs: list[dict[str, Any]], kind: str, limit: int) -> tuple[lis
     return page, cursor_token(kind, page[-1]["x_sort"]) if len(docs) > limit else None
 
 
-class CosmosStore:
+class CosmosStore(CosmosDatabase):
     """The store on Cosmos DB. Shares the process's client; safe to share between threads."""
 
     def __init__(self, client: CosmosClient | Callable[[], CosmosClient], database: str) -> None:
-        self._client_factory = client if callable(client) else (lambda: client)
-        self.database_name = database
-        self._db: DatabaseProxy | None = None
-        self._containers: dict[str, ContainerProxy] = {}
-        self._lock = threading.Lock()
+        super().__init__(client, database)
         self._seq_lock = threading.Lock()
         self._last_seq = 0
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosStore:
-        """No I/O: the client is made on first use (never at import)."""
-        conn: Connection = connection_from_settings(settings)
-        return cls(lambda: get_client(conn), settings.cosmos_database)
-
-    # ----------------------------------------------------------- lifecycle
-    @property
-    def db(self) -> DatabaseProxy:
-        if self._db is None:
-            self._db = self._client_factory().get_database_client(self.database_name)
-        return self._db
-
     def container(self, name: str) -> ContainerProxy:
-        found = self._containers.get(name)
-        if found is None:
-            with self._lock:
-                found = self._containers.setdefault(name, self.db.get_container_client(name))
-        return found
+        return self.container_client(name)
 
     def ensure_schema(self) -> None:
         """Create the database and containers when missing (emulators). In
