@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import azure.functions as func
 
 from common.service.bootstrap import get_deps
@@ -17,7 +19,7 @@ bp = func.Blueprint()
 @bp.event_hub_message_trigger(arg_name="events", event_hub_name="engineering-events",
                               connection="EVENTHUB_CONNECTION", cardinality="many",
                               consumer_group="oms")
-def engineering_events(events: list[func.EventHubEvent]) -> None:
+def engineering_events(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006  (the worker refuses list[...])
     # Bad events are quarantined inside the handler; only a store that stays
     # down raises, after the batch was written to quarantine, so the retry
     # policy can try again without losing anything.
