@@ -4,6 +4,7 @@ input quarantined with every reason under the batch's source."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -15,6 +16,8 @@ from common.service.bootstrap import Deps
 from common.service.commands import Undecodable
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
+
+log = logging.getLogger("oms.intake")
 
 
 @dataclass
@@ -77,6 +80,14 @@ class EventBatch:
                    job_id=self.recorder.run.job_id, event_id=event_id, order_id=order_id,
                    project_id=project_id or (project_of(order_id) if order_id else None))
         self.settle(index, EventResult(event_id, Outcome.QUARANTINED, order_id, reasons=messages(reasons)))
+
+    def poison(self, index: int, error: BaseException, **where: str | None) -> None:
+        """Quarantine one event whose decision raised an error that is not the
+        infrastructure's, with that error as its reason (common.service.faults)."""
+        log.error("event %s of a %s batch could not be decided", index, self.source,
+                  exc_info=(type(error), error, error.__traceback__))
+        self.reject(index, self.events[index], [Reason(
+            loc=[], msg=f"could not be decided: {type(error).__name__}: {error}", type="processing_error")], **where)
 
     def reject_undecodable(self, index: int, raw: Any) -> bool:
         """Quarantine a body that is not JSON; says whether it was one."""

@@ -21,6 +21,7 @@ from common.service.commands import (
     IngestEngineeringEvents,
     ReevaluateParkedDesigns,
 )
+from common.service.faults import PoisonEvent, guard
 from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job
 from common.service.jobs import JobRecorder
 from common.service.unit_of_work import UnitOfWork
@@ -47,7 +48,11 @@ class _Batch(EventBatch):
         for index, raw in enumerate(self.cmd.events):
             if self.reject_undecodable(index, raw):
                 continue
-            event, reasons = check_engineering_event(raw)
+            try:
+                event, reasons = check_engineering_event(raw)
+            except Exception as error:  # one input no check foresaw: it alone is quarantined
+                self.poison(index, error)
+                continue
             if event is not None:
                 valid.append((index, event))
             elif isinstance(raw, dict):  # quarantined with its reference problems too
@@ -85,12 +90,20 @@ class _Batch(EventBatch):
         """Decide and commit; partitions that lose to a concurrent writer are
         re-read and decided again."""
         pending = events
-        for _attempt in range(MAX_ATTEMPTS):
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
             if not pending:
                 return
             self.recorder.step = "apply"
             uow = UnitOfWork(self.deps.store)
-            decided = self._decide(uow, pending)
+            try:
+                decided = self._decide(uow, pending)
+            except PoisonEvent as poison:
+                # Nothing of this unit of work is written: decide the rest again without it.
+                self.poison(poison.index, poison.error, project_id=self.cmd.events[poison.index].get("project_id"))
+                pending = [(i, e) for i, e in pending if i != poison.index]
+                continue
+            attempt += 1
             self.recorder.step = "commit"
             result = uow.commit()
             retry = []
@@ -123,8 +136,11 @@ class _Batch(EventBatch):
                 continue
             in_batch.add(mid)
             state = uow.stream_state(key)
-            decision: Decision = decide(state, event, self.projects[event.project_id], policy, now,
-                                        self.cmd.actor)
+            try:
+                decision: Decision = decide(state, event, self.projects[event.project_id], policy, now,
+                                            self.cmd.actor)
+            except Exception as error:
+                raise guard(index, error) from error
             uow.add_decision(decision)
             # Stale and unchanged events get their marker too: a replay is a duplicate.
             uow.add_marker(Marker(marker_id=mid, project_id=event.project_id, source=ENGINEERING_SOURCE,

@@ -55,6 +55,7 @@ from common.domain.warehouse_inbound import (
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents
+from common.service.faults import PoisonEvent, guard
 from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job, messages
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
@@ -210,7 +211,11 @@ class _Batch(EventBatch):
         for index, raw in enumerate(self.cmd.events):
             if self.reject_undecodable(index, raw):
                 continue
-            event, reasons = check_warehouse_event(raw)
+            try:
+                event, reasons = check_warehouse_event(raw)
+            except Exception as error:  # one input no check foresaw: it alone is quarantined
+                self.poison(index, error)
+                continue
             if event is None:
                 self.reject(index, raw, reasons)
             else:
@@ -221,13 +226,24 @@ class _Batch(EventBatch):
         """Decide, apply and commit; partitions that lose to a concurrent
         writer are re-read and decided again (stock effects are idempotent)."""
         pending = events
-        for _attempt in range(MAX_ATTEMPTS):
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
             if not pending:
                 return
             self.recorder.step = "apply"
             uow = UnitOfWork(self.deps.store)
             applier = _Applier(self.deps, uow, self.cmd.actor, self.recorder.run.job_id)
-            decided = self._decide(applier, pending)
+            try:
+                decided = self._decide(applier, pending)
+            except PoisonEvent as poison:
+                # Nothing of this unit of work is committed (stock effects are
+                # idempotent): decide the rest again without that event.
+                event = next(e for i, e in pending if i == poison.index)
+                self.poison(poison.index, poison.error,
+                            order_id=None if isinstance(event, StockAdjusted) else event.order_id)
+                pending = [(i, e) for i, e in pending if i != poison.index]
+                continue
+            attempt += 1
             self.recorder.step = "commit"
             result = uow.commit()
             retry = []
@@ -259,6 +275,8 @@ class _Batch(EventBatch):
         in_batch: set[str] = set()
         out: list[_Pending] = []
         for index, event in events:
+            if self.results[index] is not None:
+                continue  # refused on an earlier pass (this batch was decided again after a poison event)
             mid = marker_id(WAREHOUSE_SOURCE, event.event_id)
             order_id = None if isinstance(event, StockAdjusted) else event.order_id
             replayed = mid in seen and event.event_id in self.cmd.replay and order_id is not None
@@ -266,8 +284,11 @@ class _Batch(EventBatch):
                 self.settle(index, EventResult(event.event_id, Outcome.SKIPPED_DUPLICATE, order_id,
                                                ["event was processed already"]))
                 continue
-            decided = (self._adjust(applier, index, event) if isinstance(event, StockAdjusted)
-                       else self._order_event(applier, index, event))
+            try:
+                decided = (self._adjust(applier, index, event) if isinstance(event, StockAdjusted)
+                           else self._order_event(applier, index, event))
+            except Exception as error:
+                raise guard(index, error) from error
             if decided is None:
                 continue  # refused and quarantined: no marker, so reprocessing can apply it later
             in_batch.add(mid)
