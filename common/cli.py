@@ -268,6 +268,54 @@ def simulate(
         raise typer.Exit(1)
 
 
+deadletters_app = typer.Typer(no_args_is_help=True, help="Event Hub batches the store could not take.")
+app.add_typer(deadletters_app, name="deadletters")
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    replayed: Annotated[bool, typer.Option("--replayed", help="list those replayed already")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+) -> None:
+    """Dead-lettered batches waiting for a replay, oldest first."""
+    from common.service.deadletters import list_dead_letters
+
+    letters = list_dead_letters(_deps(), replayed=replayed)
+    if as_json:
+        for letter in letters:
+            out.print_json(json.dumps(letter.to_json()))
+        return
+    table = Table(title=f"dead letters ({len(letters)}{' replayed' if replayed else ' waiting'})")
+    for column in ("name", "source", "events", "dead-lettered", "error"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        table.add_row(letter.name, letter.source, str(letter.count), letter.dead_lettered_at.isoformat("T", "seconds"),
+                      f"{letter.error.get('type')}: {letter.error.get('message')}")
+    out.print(table)
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    names: Annotated[list[str] | None, typer.Argument(help="dead letters to replay (default: all waiting)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replay even one older than OMS_MARKER_TTL_DAYS")] = False,
+) -> None:
+    """Replay dead-lettered batches through their handlers (each event applies once)."""
+    from common.service.deadletters import DeadLetterError, replay_dead_letters
+
+    try:
+        results = replay_dead_letters(_deps(), names or None, force=force)
+    except DeadLetterError as error:
+        raise CliError(str(error), 1) from error
+    table = Table(title=f"replayed {sum(r.status == 'replayed' for r in results)} of {len(results)}")
+    for column in ("name", "status", "job", "counts / error"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        detail = r.error or ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items()) if v)
+        table.add_row(r.name, r.status, r.job_id or "", detail)
+    out.print(table)
+    raise typer.Exit(0 if all(r.status == "replayed" for r in results) else 1)
+
+
 def _print_simulation(summary: Any, path: str) -> None:
     table = Table(title=f"simulation: {summary.projects} projects, {summary.days} days, seed {summary.seed}")
     table.add_column("what")

@@ -113,6 +113,25 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_SLA_HOURS), validation_alias="OMS_SLA_HOURS"
     )
 
+    # Event Hub batches that could be neither stored nor quarantined (the store
+    # is down) go to this Blob container, a different service from the store.
+    deadletter_container: str = Field("dead-letters", validation_alias="OMS_DEADLETTER_CONTAINER")
+    # The change feed publishes the outbox; what it gave up on is republished
+    # by a timer once it is older than the grace period.
+    outbox_republish_schedule: str = Field("0 */5 * * * *", validation_alias="OMS_OUTBOX_REPUBLISH_SCHEDULE")
+    outbox_grace_minutes: float = Field(15, ge=0, validation_alias="OMS_OUTBOX_GRACE_MINUTES")
+    # Retention (Cosmos DB TTL; the embedded store purges on the sweep). 0 keeps forever.
+    # Idempotency markers must outlive the Event Hub retention plus the dead-letter
+    # replay window: a replay older than them is refused.
+    marker_ttl_days: float = Field(30, ge=0, validation_alias="OMS_MARKER_TTL_DAYS")
+    outbox_ttl_days: float = Field(7, ge=0, validation_alias="OMS_OUTBOX_TTL_DAYS")  # delivered events only
+    job_ttl_days: float = Field(90, ge=0, validation_alias="OMS_JOB_TTL_DAYS")  # finished job runs only
+    quarantine_ttl_days: float = Field(90, ge=0, validation_alias="OMS_QUARANTINE_TTL_DAYS")  # closed records only
+    # A master-data file that cannot be written within this many seconds stops
+    # and is resumed where it stopped by the next attempt (the Functions
+    # timeout is 10 minutes). 0: no budget (the CLI).
+    ingest_time_budget_seconds: float = Field(480, ge=0, validation_alias="OMS_INGEST_TIME_BUDGET_SECONDS")
+
     smtp_host: str | None = Field(None, validation_alias="OMS_SMTP_HOST")
     smtp_port: int = Field(25, validation_alias="OMS_SMTP_PORT")
     smtp_user: str | None = Field(None, validation_alias="OMS_SMTP_USER")

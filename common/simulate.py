@@ -115,8 +115,6 @@ class Simulation:
                  on_day: Callable[[int, Summary], None] | None = None) -> None:
         if not isinstance(deps.clock, FixedClock):
             raise ValueError("the simulation moves its own clock: give it a FixedClock")
-        if deps.inventory is None:
-            raise ValueError("the simulation needs an inventory store")
         self.deps, self.clock, self.inventory = deps, deps.clock, deps.inventory
         self.rng = random.Random(seed)
         self.summary = Summary(projects=projects, days=days, seed=seed)
@@ -427,8 +425,7 @@ def check_invariants(deps: Deps, prefix: str = "", initial: dict[tuple[str, str]
     and no stream has two live orders of one kind or an order it does not list."""
     problems: list[str] = []
     orders = all_orders(deps, prefix)
-    if deps.inventory is not None:
-        problems += _stock_violations(deps, deps.inventory, orders)
+    problems += _stock_violations(deps, deps.inventory, orders)
 
     audit: dict[str, list[Any]] = defaultdict(list)
     for entry in all_audit(deps.store):
@@ -468,7 +465,7 @@ def check_invariants(deps: Deps, prefix: str = "", initial: dict[tuple[str, str]
     doubled = [oid for oid, n in created.items() if n > 1]
     if doubled:
         problems.append(f"orders created twice: {doubled[:5]}")
-    if initial is not None and adjustments is not None and deps.inventory is not None:
+    if initial is not None and adjustments is not None:
         problems += conservation_violations(deps.inventory, orders, initial, adjustments)
     return problems
 

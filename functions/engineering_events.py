@@ -7,8 +7,8 @@ import typing
 import azure.functions as func
 
 from common.service.bootstrap import get_deps
-from common.service.commands import IngestEngineeringEvents, decode_json
-from common.service.handlers.engineering import ingest_engineering_events
+from common.service.commands import ENGINEERING_SOURCE
+from common.service.deadletters import receive_batch
 
 bp = func.Blueprint()
 
@@ -20,8 +20,7 @@ bp = func.Blueprint()
                               connection="EVENTHUB_CONNECTION", cardinality="many",
                               consumer_group="oms")
 def engineering_events(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006  (the worker refuses list[...])
-    # Bad events are quarantined inside the handler; only a store that stays
-    # down raises, after the batch was written to quarantine, so the retry
-    # policy can try again without losing anything.
-    ingest_engineering_events(
-        get_deps(), IngestEngineeringEvents([decode_json(e.get_body()) for e in events], channel="eventhub"))
+    # Bad events are quarantined inside the handler. A store that stays down
+    # raises after the batch was quarantined, or, when it cannot even take the
+    # quarantine, dead-lettered to Blob Storage: the retry policy may run out.
+    receive_batch(get_deps(), ENGINEERING_SOURCE, [e.get_body() for e in events])

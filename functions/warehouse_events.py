@@ -7,8 +7,8 @@ import typing
 import azure.functions as func
 
 from common.service.bootstrap import get_deps
-from common.service.commands import ApplyWarehouseEvents, decode_json
-from common.service.handlers.warehouse import apply_warehouse_events
+from common.service.commands import WAREHOUSE_SOURCE
+from common.service.deadletters import receive_batch
 
 bp = func.Blueprint()
 
@@ -21,8 +21,7 @@ bp = func.Blueprint()
                               consumer_group="oms")
 def warehouse_events(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006  (the worker refuses list[...])
     # Bad or impossible events are quarantined inside the handler and early
-    # ones are held on their order; only a store that stays down raises, after
-    # the batch was written to quarantine, so the retry policy can try again
-    # (stock effects and markers make the retry idempotent).
-    apply_warehouse_events(
-        get_deps(), ApplyWarehouseEvents([decode_json(e.get_body()) for e in events], channel="eventhub"))
+    # ones are held on their order. A store that stays down raises after the
+    # batch was quarantined, or dead-lettered to Blob Storage when it cannot
+    # even take the quarantine (stock effects and markers make a replay idempotent).
+    receive_batch(get_deps(), WAREHOUSE_SOURCE, [e.get_body() for e in events])

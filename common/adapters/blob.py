@@ -90,6 +90,15 @@ class BlobStorageSource:
     def exists(self, container: str, name: str) -> bool:
         return bool(self._container(container).get_blob_client(name).exists())
 
+    def delete(self, container: str, name: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._container(container).delete_blob(name)
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def list(self, container: str, prefix: str = "") -> list[str]:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -142,6 +151,13 @@ class LocalFolderBlobSource:
 
     def exists(self, container: str, name: str) -> bool:
         return self._path(container, name).is_file()
+
+    def delete(self, container: str, name: str) -> bool:
+        path = self._path(container, name)
+        if not path.is_file():
+            return False
+        path.unlink()
+        return True
 
     def list(self, container: str, prefix: str = "") -> list[str]:
         base = self.root / container

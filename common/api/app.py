@@ -19,6 +19,7 @@ from common.api.routers import (
     allocation,
     audit,
     dashboard,
+    deadletters,
     health,
     intake,
     inventory,
@@ -29,7 +30,7 @@ from common.api.routers import (
 )
 from common.api.schemas import OrderPatch, Problem
 
-ROUTERS = (health, orders, audit, intake, allocation, projects, jobs, quarantine, inventory, dashboard)
+ROUTERS = (health, orders, audit, intake, allocation, projects, jobs, quarantine, deadletters, inventory, dashboard)
 
 # Errors any route may answer, beside the ones FastAPI documents itself.
 COMMON_ERRORS = {

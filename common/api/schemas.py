@@ -236,3 +236,37 @@ class Problem(BaseModel):
 
 
 LINE_SOURCES = [s.value for s in LineSource]
+
+
+# ------------------------------------------------------------- dead letters
+
+class DeadLetterOut(BaseModel):
+    name: str
+    source: str
+    channel: str
+    dead_lettered_at: datetime
+    count: int = Field(description="events in the batch")
+    error: dict[str, Any]
+    replay: dict[str, Any] | None = None
+
+
+class DeadLetterPage(Page):
+    items: list[DeadLetterOut]
+
+
+class DeadLetterReplayIn(_In):
+    names: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(
+        None, max_length=1000, description="the dead letters to replay; all waiting ones when absent")
+    force: StrictBool = Field(False, description="replay even one older than the idempotency markers live")
+
+
+class DeadLetterReplayResult(BaseModel):
+    name: str
+    status: Literal["replayed", "failed", "refused"]
+    job_id: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class DeadLetterReplayOut(BaseModel):
+    results: list[DeadLetterReplayResult]

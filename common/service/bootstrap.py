@@ -22,11 +22,11 @@ class Deps:
 
     settings: Settings
     store: Store
+    inventory: InventoryStore
+    publisher: EventPublisher
+    blobs: BlobSource
     clock: Clock = field(default_factory=SystemClock)
     notifier: Notifier = field(default_factory=LogNotifier)
-    publisher: EventPublisher | None = None
-    inventory: InventoryStore | None = None
-    blobs: BlobSource | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,7 +59,7 @@ def build_publisher(settings: Settings) -> EventPublisher:
     return LocalSinkPublisher.in_data_dir(settings.data_path)
 
 
-def build_inventory(settings: Settings) -> InventoryStore | None:
+def build_inventory(settings: Settings) -> InventoryStore:
     if settings.store == "cosmos":
         from common.adapters.cosmos import CosmosInventory
 

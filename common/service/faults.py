@@ -38,3 +38,16 @@ def guard(index: int, error: BaseException) -> BaseException:
     if is_infrastructure_error(error):
         return error
     return PoisonEvent(index, error)
+
+
+# Added (PEP 678) to an error a batch handler raises after every event it
+# could not apply was quarantined: nothing is lost, no dead letter is needed.
+KEPT_IN_QUARANTINE = "oms: every event not applied is in quarantine"
+
+
+def mark_kept(error: BaseException) -> None:
+    error.add_note(KEPT_IN_QUARANTINE)
+
+
+def kept_in_quarantine(error: BaseException) -> bool:
+    return KEPT_IN_QUARANTINE in getattr(error, "__notes__", ())

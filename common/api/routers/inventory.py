@@ -21,7 +21,7 @@ def inventory(
     warehouse_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> InventoryPage:
     # No inventory store configured means no stock is known (yet): an empty list.
-    rows = deps.inventory.stock(warehouse_id) if deps.inventory is not None else []
+    rows = deps.inventory.stock(warehouse_id)
     return InventoryPage(items=[InventoryRow(warehouse_id=r.warehouse_id, sku=r.sku, on_hand=r.on_hand,
                                              reserved=r.reserved, available=r.available, as_of=r.as_of)
                                 for r in rows])

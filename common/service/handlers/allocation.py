@@ -42,7 +42,7 @@ from common.domain.models import (
     Stream,
 )
 from common.domain.ranking import RankingPolicy, class_indexes, excluded, priority_class, rank
-from common.ports import InventoryStore, OrderQuery
+from common.ports import OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.warehouse import apply_held_events
@@ -120,10 +120,6 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _inventory(deps: Deps) -> InventoryStore:
-    if deps.inventory is None:
-        raise InvalidInput("no inventory store is configured for this deployment")
-    return deps.inventory
 
 
 @dataclass
@@ -143,7 +139,7 @@ class _Run:
         self.recorder = recorder
         self.run_id = recorder.run.job_id
         self.now = deps.clock.now()
-        self.inventory = _inventory(deps)
+        self.inventory = deps.inventory
         self.policy = ranking_policy(deps)
         self.report = AllocationRunReport(run_id=self.run_id, mode=cmd.mode, dry_run=cmd.dry_run,
                                           started_at=recorder.run.started_at)
@@ -460,7 +456,6 @@ def run_allocation(deps: Deps, cmd: RunAllocation) -> AllocationRunReport:
     (`get_allocation_run`)."""
     if cmd.mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {cmd.mode!r}")
-    _inventory(deps)
     source = f"{cmd.trigger}:{cmd.mode}{':dry-run' if cmd.dry_run else ''}"
     with job_run(deps, JOB, source) as recorder:
         run = _Run(deps, cmd, recorder)
@@ -486,7 +481,7 @@ def store_report(deps: Deps, report: AllocationRunReport) -> dict[str, Any]:
     with a blob store at hand, all but the per-order lines, which go to the
     `allocation-runs` container."""
     data = report.model_dump(mode="json")
-    if deps.blobs is None or len(report.orders) <= INLINE_ORDERS:
+    if len(report.orders) <= INLINE_ORDERS:
         return data
     name = f"{report.run_id}.json"
     deps.blobs.write(REPORTS_CONTAINER, name, json.dumps(data["orders"], separators=(",", ":")).encode())
@@ -497,7 +492,7 @@ def report_of(job: JobRun, deps: Deps | None = None) -> AllocationRunReport:
     stored = job.details.get("report")
     if stored is not None:
         blob = stored.get("orders_blob")
-        if blob and deps is not None and deps.blobs is not None:
+        if blob and deps is not None:
             container, name = blob.split("/", 1)
             stored = {**stored, "orders": json.loads(deps.blobs.read(container, name))}
         report = AllocationRunReport.model_validate({k: v for k, v in stored.items() if k != "orders_blob"})

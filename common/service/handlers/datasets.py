@@ -102,7 +102,7 @@ def reprocess_dataset_rows(deps: Deps, record_id: str) -> JobRun:
     if record.status != "open":
         raise NotReprocessable(f"quarantine record {record_id} is {record.status}, not open")
     kept = str(payload["kept_at"])
-    if deps.blobs is not None and kept.startswith(f"{QUARANTINE_CONTAINER}/"):
+    if kept.startswith(f"{QUARANTINE_CONTAINER}/"):
         data = deps.blobs.read(QUARANTINE_CONTAINER, kept.split("/", 1)[1])
     else:
         data = Path(kept).read_bytes()
@@ -118,8 +118,6 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None 
         for name in COUNTS:
             recorder.count(name, 0)
         recorder.details.update({"dataset": ds.name, "file": cmd.name, "rejected": False})
-        if ds is STOCK_SNAPSHOTS and deps.inventory is None:
-            raise RuntimeError("no inventory store is configured: stock snapshots cannot be applied")
         snapshots = snapshots_of(deps)
         recorder.step = "read previous snapshot"
         previous = snapshots.load(ds.name, dictionaries=ds.categorical)
@@ -286,13 +284,8 @@ def _keep_bad_rows(deps: Deps, ds: DatasetSchema, digest: str, bad: pa.Table) ->
     name = f"{ds.name}/{digest[:32]}.parquet"
     sink = io.BytesIO()
     pq.write_table(table, sink)
-    if deps.blobs is not None:
-        deps.blobs.write(QUARANTINE_CONTAINER, name, sink.getvalue())
-        return f"{QUARANTINE_CONTAINER}/{name}"
-    path = Path(deps.settings.data_dir) / QUARANTINE_CONTAINER / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(sink.getvalue())
-    return str(path)
+    deps.blobs.write(QUARANTINE_CONTAINER, name, sink.getvalue())
+    return f"{QUARANTINE_CONTAINER}/{name}"
 
 
 def _qualifies(deps: Deps, table: pa.Table) -> pa.ChunkedArray | pa.Array:
@@ -337,7 +330,6 @@ def _write_catalog(deps: Deps, result: Plan) -> None:
 
 
 def _write_stock(deps: Deps, result: Plan) -> None:
-    assert deps.inventory is not None  # checked before anything was read
     delta = result.delta
     for table in (delta.new, delta.changed):
         if not table.num_rows:

@@ -21,7 +21,7 @@ from common.service.commands import (
     IngestEngineeringEvents,
     ReevaluateParkedDesigns,
 )
-from common.service.faults import PoisonEvent, guard
+from common.service.faults import PoisonEvent, guard, mark_kept
 from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job
 from common.service.jobs import JobRecorder
 from common.service.unit_of_work import UnitOfWork
@@ -153,9 +153,8 @@ class _Batch(EventBatch):
         # A revised Allocated order gives its reservation back. This runs after
         # the order is Draft: a crash in between leaves a reservation of a
         # non-Allocated order, which the next allocation run gives back.
-        if self.deps.inventory is not None:
-            for order_id in uow.released_reservations:
-                self.deps.inventory.release_reservation(order_id)
+        for order_id in uow.released_reservations:
+            self.deps.inventory.release_reservation(order_id)
 
 
 def _key(event: EngineeringEvent) -> StreamKey:
@@ -181,6 +180,7 @@ def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> 
         log.exception("could not store engineering events")
         projects = {index: event.project_id for index, event in good}
         batch.keep_unsettled(error, lambda index: {"project_id": projects.get(index)})
+        mark_kept(error)
         raise
     return batch.report()
 

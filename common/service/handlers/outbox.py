@@ -23,17 +23,12 @@ from common.adapters.cosmos.documents import outbox_from_feed
 from common.domain.events import to_cloudevent
 from common.domain.ids import quarantine_id
 from common.domain.models import OutboxEvent, QuarantineRecord, Reason
-from common.ports import EventPublisher
 from common.service.bootstrap import Deps
 
 log = logging.getLogger("oms.outbox")
 
 SOURCE = "outbox"
 BATCH = 500
-
-
-class NoPublisher(RuntimeError):
-    """No EventPublisher is configured in the dependencies."""
 
 
 @dataclass
@@ -43,15 +38,9 @@ class OutboxReport:
     event_ids: list[str] = field(default_factory=list)
 
 
-def _publisher(deps: Deps) -> EventPublisher:
-    if deps.publisher is None:
-        raise NoPublisher("no event publisher configured (Event Hub connection or local sink)")
-    return deps.publisher
-
-
 def dispatch_outbox(deps: Deps, *, batch_size: int = BATCH, max_batches: int = 100) -> OutboxReport:
     """Publish what the embedded store's outbox holds, oldest first."""
-    publisher, report = _publisher(deps), OutboxReport()
+    publisher, report = deps.publisher, OutboxReport()
     for _ in range(max_batches):
         pending = deps.store.pending_outbox(batch_size)
         if not pending:
@@ -88,7 +77,7 @@ def publish_outbox_documents(deps: Deps, docs: Iterable[Mapping[str, Any]]) -> O
             reasons=[Reason(loc=["event"], msg="outbox document holds no readable event", type="invalid")]))
         report.quarantined += 1
     if events:
-        _publisher(deps).publish([to_cloudevent(event) for event in events])
+        deps.publisher.publish([to_cloudevent(event) for event in events])
         report.published = len(events)
         report.event_ids = [event.id for event in events]
     return report

@@ -164,9 +164,8 @@ def _commit(deps: Deps, uow: UnitOfWork, order_id: str) -> None:
     result = uow.commit()
     if not result.ok:
         raise ConcurrencyConflict(f"order {order_id} was changed by someone else meanwhile; read it again")
-    if deps.inventory is not None:
-        for released in uow.released_reservations:
-            deps.inventory.release_reservation(released)
+    for released in uow.released_reservations:
+        deps.inventory.release_reservation(released)
 
 
 def _save(deps: Deps, uow: UnitOfWork, effect: Effect) -> Order:

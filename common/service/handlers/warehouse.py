@@ -55,7 +55,7 @@ from common.domain.warehouse_inbound import (
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents
-from common.service.faults import PoisonEvent, guard
+from common.service.faults import PoisonEvent, guard, mark_kept
 from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job, messages
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
@@ -81,10 +81,6 @@ def stock_partition(warehouse_id: str) -> str:
 
 
 
-def _inventory(deps: Deps) -> InventoryStore:
-    if deps.inventory is None:
-        raise RuntimeError("warehouse events need an inventory store (Deps.inventory is not configured)")
-    return deps.inventory
 
 
 def _partition(event: WarehouseEvent) -> str:
@@ -116,7 +112,7 @@ class _Applier:
 
     @property
     def inventory(self) -> InventoryStore:
-        return _inventory(self.deps)
+        return self.deps.inventory
 
     def project(self, project_id: str) -> Project | None:
         if project_id not in self.projects:
@@ -338,7 +334,7 @@ class _Batch(EventBatch):
         if event.sku not in catalog:
             problems.append(Reason(loc=["sku"], msg=f"SKU {event.sku} is not in the item catalogue",
                                    type="unknown_sku"))
-        rows = _inventory(self.deps).stock(event.warehouse_id)
+        rows = self.deps.inventory.stock(event.warehouse_id)
         known = self.deps.settings.warehouses
         if not rows and event.warehouse_id not in known:
             problems.append(Reason(loc=["warehouse_id"], msg=f"warehouse {event.warehouse_id} is not known",
@@ -364,7 +360,6 @@ def apply_warehouse_events(deps: Deps, cmd: ApplyWarehouseEvents,
                            recorder: JobRecorder | None = None) -> IngestReport:
     """One batch. Given a `recorder`, the batch is counted in that job run
     (a file of many batches is one job); otherwise it is a job run of its own."""
-    _inventory(deps)
     return in_job(deps, JOB, cmd.channel, cmd.file_name, recorder, lambda job: _apply(deps, cmd, job))
 
 
@@ -378,6 +373,7 @@ def _apply(deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> Inge
         log.exception("could not store warehouse events")
         orders = {i: None if isinstance(e, StockAdjusted) else e.order_id for i, e in valid}
         batch.keep_unsettled(error, lambda index: {"order_id": orders.get(index)})
+        mark_kept(error)
         raise
     return batch.report()
 
@@ -388,7 +384,6 @@ def apply_held_events(deps: Deps, order_ids: Sequence[str], actor: Actor | None 
     """Apply the warehouse events held on `order_ids` that the orders can take
     now (call it after moving orders, e.g. the allocation release step).
     Returns one result per held event applied or quarantined."""
-    _inventory(deps)
     results: list[EventResult] = []
     pending = list(dict.fromkeys(order_ids))
     for _attempt in range(MAX_ATTEMPTS):
@@ -409,7 +404,6 @@ def apply_held_events(deps: Deps, order_ids: Sequence[str], actor: Actor | None 
 def sweep_held_events(deps: Deps) -> list[EventResult]:
     """Apply what held events can be applied, and quarantine those held longer
     than `OMS_HOLD_MINUTES` (one job run)."""
-    _inventory(deps)
     limit = timedelta(minutes=deps.settings.hold_minutes)
     results: list[EventResult] = []
     with job_run(deps, "sweep-held-warehouse-events", "sweep") as recorder:
