@@ -15,7 +15,10 @@ from functions import (
 )
 
 # The review API is the app's HTTP trigger; every other trigger is a blueprint on it.
-app = func.AsgiFunctionApp(app=http_api.asgi_app, http_auth_level=func.AuthLevel.FUNCTION)
+# Anonymous at the host: the app authenticates every caller itself (API keys or
+# App Service authentication), and a function key would lock the browser pages
+# (the dashboard's assets and fetches, the API docs) out.
+app = func.AsgiFunctionApp(app=http_api.asgi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 
 for blueprint in (engineering_events.bp, warehouse_events.bp, sla_timer.bp, outbox_feed.bp, allocation_timer.bp,
                   master_data.bp):

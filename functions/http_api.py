@@ -2,8 +2,9 @@
 
 `func.AsgiFunctionApp(app=asgi_app)` indexes as one HTTP trigger on
 `/{*route}` (host.json sets `routePrefix` to "", so the app sees `/api/...`).
-Function keys guard it at the platform; identity and roles are the app's
-(App Service authentication principal, or API keys).
+It is anonymous at the platform: identity and roles are the app's, for every
+route (App Service authentication principal, or API keys), so a request
+without credentials gets the app's 401 problem.
 """
 
 from __future__ import annotations

@@ -109,3 +109,13 @@ def test_an_edit_through_the_function_trigger_is_what_the_asgi_app_reads_back(
     read = plain.get(f"/api/orders/{order_id}", headers=auth("viewer"))
     assert read.json() == json.loads(edited.get_body())
     assert read.headers["ETag"] == edited.headers["etag"]
+
+
+def test_without_credentials_the_app_itself_answers_401_through_the_anonymous_function(trigger: Any) -> None:
+    for path in ("/api/orders", "/api/dashboard", "/api/metrics/flow", "/api/dead-letters"):
+        response = call(trigger, "GET", path, {})
+        assert response.status_code == 401, path
+        assert response.headers["content-type"] == "application/problem+json", path
+    # What a browser loads without a key: the page's assets and the API description.
+    assert call(trigger, "GET", "/api/dashboard/dashboard.js", {}).status_code == 200
+    assert call(trigger, "GET", "/api/openapi.json", {}).status_code == 200

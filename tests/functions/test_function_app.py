@@ -79,3 +79,11 @@ def test_event_hub_triggers_retry_with_exponential_backoff() -> None:
         policy = function.get_settings_dict("retry_policy")
         assert policy is not None, function.get_function_name()
         assert policy["strategy"] == "exponential_backoff" and int(policy["max_retry_count"]) >= 3
+
+
+def test_the_http_function_is_anonymous_at_the_host_so_browser_pages_load() -> None:
+    # Function keys would answer 401 to the dashboard's assets and fetches and
+    # to the API docs; the app authenticates every caller itself.
+    (function,) = [f for f in indexed() if f.get_function_name() == "http_app_func"]
+    (trigger,) = [b for b in bindings(function) if b["type"] == "httpTrigger"]
+    assert trigger["authLevel"] == "ANONYMOUS"
