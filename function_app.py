@@ -10,6 +10,7 @@ from functions import (
     http_api,
     master_data,
     outbox_feed,
+    outbox_republish,
     sla_timer,
     warehouse_events,
 )
@@ -20,6 +21,6 @@ from functions import (
 # (the dashboard's assets and fetches, the API docs) out.
 app = func.AsgiFunctionApp(app=http_api.asgi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (engineering_events.bp, warehouse_events.bp, sla_timer.bp, outbox_feed.bp, allocation_timer.bp,
-                  master_data.bp):
+for blueprint in (engineering_events.bp, warehouse_events.bp, sla_timer.bp, outbox_feed.bp, outbox_republish.bp,
+                  allocation_timer.bp, master_data.bp):
     app.register_functions(blueprint)

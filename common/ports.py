@@ -105,6 +105,30 @@ class Page(Generic[D]):
 
 MAX_PAGE = 5000  # the most items one audit or quarantine page holds, whatever `limit` asks
 
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long finished things are kept, in days (0: forever). Only what is
+    settled expires: idempotency markers, delivered outbox events, finished job
+    runs, quarantine records no longer open. Cosmos DB expires them by TTL; the
+    embedded store deletes them on `purge_expired` (the sweep)."""
+
+    marker_days: float = 30
+    outbox_days: float = 7
+    job_days: float = 90
+    quarantine_days: float = 90
+
+    @staticmethod
+    def seconds(days: float) -> int | None:
+        return int(days * DAY) if days > 0 else None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Retention:
+        return cls(marker_days=settings.marker_ttl_days, outbox_days=settings.outbox_ttl_days,
+                   job_days=settings.job_ttl_days, quarantine_days=settings.quarantine_ttl_days)
+
 
 class Store(Protocol):
     """Orders, streams, audit, outbox, markers, master data, jobs and quarantine."""
@@ -141,6 +165,17 @@ class Store(Protocol):
     def pending_outbox(self, limit: int = 500) -> list[OutboxEvent]: ...
     def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None: ...
     def outbox_events(self, subject: str | None = None) -> list[OutboxEvent]: ...
+    def stale_outbox(self, before: datetime, limit: int = 500) -> list[OutboxEvent]:
+        """Undelivered outbox events of changes made before `before`, each
+        project's in the order its changes were committed (Cosmos DB: the
+        change feed's order), for the republisher that covers what the change
+        feed gave up on."""
+        ...
+
+    def purge_expired(self, now: datetime) -> dict[str, int]:
+        """Delete what the retention lets go (the embedded store; Cosmos DB
+        does it by TTL and answers {}). Counts per kind."""
+        ...
 
     # --- master data
     def get_projects(self, project_ids: Sequence[str]) -> dict[str, Project]: ...

@@ -32,6 +32,9 @@ class EventHubPublisher:
         self.eventhub = eventhub
         self._producer: Any = None
         self._lock = threading.Lock()
+        # The SDK's producer is not thread-safe, and the Functions worker runs
+        # invocations on several threads: one send at a time per process.
+        self._send_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, eventhub: str = ORDER_EVENTS) -> EventHubPublisher:
@@ -56,9 +59,13 @@ class EventHubPublisher:
     def publish(self, events: Sequence[dict[str, Any]]) -> None:
         if not events:
             return
+        producer = self._client()
+        with self._send_lock:
+            self._send(producer, events)
+
+    def _send(self, producer: Any, events: Sequence[dict[str, Any]]) -> None:
         from azure.eventhub import EventData
 
-        producer = self._client()
         by_key: dict[str, list[dict[str, Any]]] = {}
         for event in events:
             by_key.setdefault(str(event.get("partitionkey") or event.get("subject") or ""), []).append(event)
@@ -78,7 +85,7 @@ class EventHubPublisher:
                 producer.send_batch(batch)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._send_lock:
             if self._producer is not None:
                 self._producer.close()
                 self._producer = None

@@ -147,3 +147,18 @@ def test_concurrent_reservations_never_oversell(inventory: InventoryStore) -> No
     assert len(won) == 3
     assert levels(inventory) == {"A": (10, 9)}
     assert sorted(r.order_id for r in inventory.reservations()) == sorted(won)
+
+
+def test_skus_with_characters_a_document_id_cannot_hold_are_stocked_and_reserved(inventory: InventoryStore) -> None:
+    odd = "ANT/65#A?%"
+    inventory.set_on_hand([("WH-1", odd, 5), ("WH-1", "ANT%2F65%23A%3F%25", 1)], T0)
+
+    assert inventory.reserve(res("o1", {odd: 4})) is True
+    assert inventory.adjust_on_hand("WH-1", odd, 2, "adj-odd") is True
+
+    assert levels(inventory)[odd] == (7, 4)
+    assert levels(inventory)["ANT%2F65%23A%3F%25"] == (1, 0)
+    held = inventory.get_reservation("o1")
+    assert held is not None and held.lines == {odd: 4}
+    assert inventory.consume_reservation("o1") is True
+    assert levels(inventory)[odd] == (3, 0)

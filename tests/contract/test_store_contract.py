@@ -325,6 +325,39 @@ def test_pending_outbox_lists_events_in_write_order_until_marked_delivered(store
     assert len(store.outbox_events()) == 5
 
 
+def test_stale_outbox_lists_undelivered_events_older_than_a_time_in_commit_order(store: Store) -> None:
+    a, b = make_order("PRJ-A"), make_order("PRJ-B")
+    store.commit([PartitionChanges(partition="PRJ-A", orders={a.order_id: DocWrite(a, None)},
+                                   outbox=[outbox(a, 1, T0), outbox(a, 2, T0 + timedelta(minutes=1))])])
+    store.commit([PartitionChanges(partition="PRJ-B", orders={b.order_id: DocWrite(b, None)},
+                                   outbox=[outbox(b, 1, T0)])])
+    store.commit([PartitionChanges(partition="PRJ-A", outbox=[outbox(a, 3, T0 + timedelta(minutes=2)),
+                                                              outbox(a, 4, T0 + timedelta(hours=1))])])
+    store.mark_delivered([f"{a.order_id}@2"], T0 + timedelta(minutes=3))
+
+    stale = store.stale_outbox(T0 + timedelta(minutes=30))
+
+    by_project: dict[str, list[str]] = {}
+    for event in stale:
+        by_project.setdefault(event.project_id, []).append(event.id)
+    assert by_project == {"PRJ-A": [f"{a.order_id}@1", f"{a.order_id}@3"], "PRJ-B": [f"{b.order_id}@1"]}
+    store.mark_delivered([e.id for e in stale], T0 + timedelta(minutes=31))
+    assert store.stale_outbox(T0 + timedelta(minutes=30)) == []
+    assert [e.id for e in store.stale_outbox(T0 + timedelta(days=1))] == [f"{a.order_id}@4"]
+
+
+def test_keys_with_characters_a_document_id_cannot_hold_round_trip(store: Store) -> None:
+    odd = ["ANT/65#A?%", "RRU\\B41 160W", "CBL+HYB&30m", "ÄNT-ß"]
+    store.put_catalog(CatalogItem(sku=sku, description=f"odd {n}") for n, sku in enumerate(odd))
+    store.put_catalog([CatalogItem(sku="ANT/65#A?%", description="renamed")])
+
+    found = store.get_catalog([*odd, "ANT%2F65%23A%3F%25"])
+
+    assert sorted(found) == sorted(odd)
+    assert found["ANT/65#A?%"].description == "renamed"
+    assert store.get_catalog(["ANT/65#A?%"])["ANT/65#A?%"].description == "renamed"
+
+
 # ------------------------------------------------------------ master data
 
 def test_projects_are_upserted_read_and_listed_by_page(store: Store) -> None:

@@ -90,6 +90,54 @@ def test_closing_the_publisher_closes_its_producer_once() -> None:
     assert producer.closed and publisher._producer is None
 
 
+class _OneAtATimeProducer(_Producer):
+    """A producer that, like the SDK's, must not be used by two threads at
+    once: it notes every overlap of two sends."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=2)
+        self.inside = 0
+        self.overlaps = 0
+        self._guard = threading.Lock()
+
+    def create_batch(self, partition_key: str | None = None) -> _Batch:
+        with self._guard:
+            self.inside += 1
+            if self.inside > 1:
+                self.overlaps += 1
+        time.sleep(0.002)
+        with self._guard:
+            self.inside -= 1
+        return super().create_batch(partition_key)
+
+    def send_batch(self, batch: _Batch) -> None:
+        with self._guard:
+            self.inside += 1
+            if self.inside > 1:
+                self.overlaps += 1
+        time.sleep(0.002)
+        with self._guard:
+            self.inside -= 1
+        super().send_batch(batch)
+
+
+def test_concurrent_invocations_never_use_the_producer_at_once_and_each_keeps_its_order() -> None:
+    producer = _OneAtATimeProducer()
+    publisher = publisher_with(producer)
+    projects = [f"PRJ-{n}" for n in range(6)]
+    threads = [threading.Thread(target=publisher.publish, args=([cloudevent(i, p) for i in range(5)],))
+               for p in projects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert producer.overlaps == 0
+    for project in projects:
+        ids = [d.message_id for b in producer.sent if b.partition_key == project for d in b.events]
+        assert ids == [cloudevent(i, project)["id"] for i in range(5)]
+
+
 EMULATOR = os.environ.get("OMS_TEST_EVENTHUB_CONNECTION")
 
 

@@ -4,9 +4,10 @@ Every document of the `orders` container carries a `type` discriminator
 (order, stream, audit, outbox, marker) and the partition key `project_id`.
 Ids are unique per partition across types, so each id is prefixed with its
 type (an audit entry and the outbox event of one write share a natural id).
-Characters Cosmos DB refuses in ids (/ \\ ? #) are percent-escaped, and ids
-past its 255-character limit are replaced by a digest; the natural id stays
-in the document either way.
+A natural id with a character outside `A-Z a-z 0-9 . _ : ~ @ -` (Cosmos DB
+refuses / \\ ? # in ids, and percent-escaped or other URL-special ids have
+been mishandled on point reads), or one past the 255-character limit, is
+replaced by a digest; the natural id stays in the document either way.
 
 The other containers (projects, catalog, jobs, quarantine) wrap the model in
 `body`, since master data keeps extra columns whose names could clash with
@@ -31,6 +32,7 @@ project had not shipped; a quarantine record gets it when it is put again).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -41,14 +43,13 @@ M = TypeVar("M", bound=BaseModel)
 
 ORDER, STREAM, AUDIT, OUTBOX, MARKER = "order", "stream", "audit", "outbox", "marker"
 SYSTEM_FIELDS = frozenset({"id", "type", "_rid", "_self", "_etag", "_ts", "_attachments", "_lsn"})
-_UNSAFE = {"%": "%25", "/": "%2F", "\\": "%5C", "?": "%3F", "#": "%23"}
+_SAFE = re.compile(r"[A-Za-z0-9._:~@-]*")
 MAX_ID_LENGTH = 255
 
 
 def doc_id(kind: str, natural: str) -> str:
-    escaped = "".join(_UNSAFE.get(ch, ch) for ch in natural)
-    out = f"{kind}:{escaped}"
-    if len(out) > MAX_ID_LENGTH:
+    out = f"{kind}:{natural}"
+    if len(out) > MAX_ID_LENGTH or not _SAFE.fullmatch(natural):
         out = f"{kind}:h:{hashlib.blake2b(natural.encode(), digest_size=20).hexdigest()}"
     return out
 
@@ -117,14 +118,14 @@ def outbox_event(model: type[M], doc: dict[str, Any]) -> M:
 
 def outbox_from_feed(docs: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[Mapping[str, Any]]]:
     """The undelivered outbox events among change-feed documents (of every
-    type), in write order, as event dicts; and the outbox documents that are
-    not readable (for quarantine). Orders, audit entries, streams and markers
-    are ignored."""
+    type), in the feed's order (within a partition, the order of the commits;
+    never re-sorted by a writer's clock), as event dicts; and the outbox
+    documents that are not readable (for quarantine). Orders, audit entries,
+    streams, markers and outbox documents marked delivered are ignored."""
     picked: list[Mapping[str, Any]] = []
     bad: list[Mapping[str, Any]] = []
     for doc in docs:
         if doc.get("type") != OUTBOX or doc.get("x_delivered"):
             continue
         (picked if isinstance(doc.get("event"), dict) else bad).append(doc)
-    picked.sort(key=lambda doc: (str(doc.get("project_id")), doc.get("x_seq") or 0))
     return [dict(doc["event"]) for doc in picked], bad

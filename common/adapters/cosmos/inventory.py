@@ -6,14 +6,17 @@ Documents (`type` discriminator, id prefixed by type, documents.py):
 - `reservation:<order_id>` in the warehouse's partition: the order's lines;
 - `adjustment:<adjustment_id>` in the warehouse's partition: the marker
   that makes a `StockAdjusted` apply once;
-- `reservation-index:<order_id>` in the fixed partition `~reservation-index`:
-  which warehouse the order reserved in, so that `get_reservation`,
-  `release_reservation` and `consume_reservation` (which know only the order
-  id) do two point reads instead of a cross-partition query. It is written
-  before the reservation and never deleted: a pointer to a warehouse that
-  holds no reservation (released, refused, or a crash between the two
-  writes) just reads as "no reservation", and with no delete there is no race
-  between a release dropping it and a new reservation needing it.
+- `reservation-index:<order_id>` in one of 16 shard partitions
+  `~reservation-index~NN` (by a hash of the order id, so no single logical
+  partition takes every reservation's write): which warehouse the order
+  reserved in, so that `get_reservation`, `release_reservation` and
+  `consume_reservation` (which know only the order id) do two point reads
+  instead of a cross-partition query. It is written (again) before every
+  reservation and never deleted, so no release can race a new reservation
+  for it; it expires by TTL (`INDEX_TTL_DAYS` after the last reservation),
+  which keeps the shards small. The index is a fast path, never the truth: an
+  order without one (expired, or a crash between the two writes) is looked
+  up by a cross-partition query for its reservation document.
 
 Every change of stock is one transactional batch in the warehouse's
 partition, conditional on what was read: reserve creates the reservation
@@ -44,28 +47,37 @@ Limits, stated rather than hidden:
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.cosmos import ContainerProxy, PartitionKey, exceptions
+from azure.cosmos import ContainerProxy, exceptions
 
 from common.adapters.cosmos import documents as d
 from common.adapters.cosmos.client import with_retry
 from common.adapters.cosmos.database import CosmosDatabase
+from common.adapters.cosmos.schema import ensure_containers
 from common.domain.errors import ConcurrencyConflict, InsufficientStock
 from common.domain.models import Reservation, StockRow
 
 CONTAINER = "inventory"
-PARTITION_PATH = "/warehouse_id"
 STOCK, RESERVATION, ADJUSTMENT, INDEX = "stock", "reservation", "adjustment", "reservation-index"
-INDEX_PARTITION = "~reservation-index"  # not a warehouse id: warehouse ids have no "~"
+INDEX_PREFIX = "~reservation-index~"  # not a warehouse id: warehouse ids have no "~"
+INDEX_SHARDS = 16
+INDEX_TTL_DAYS = 45
 MAX_BATCH = 100
 MAX_LINES = MAX_BATCH - 1  # one operation is the reservation document itself
 ATTEMPTS = 40  # conditional-write retries; each lost round means another writer won one
 _QUERY_CHUNK = 200
+
+
+def index_partition(order_id: str) -> str:
+    """The shard partition of an order's reservation index document."""
+    shard = int.from_bytes(hashlib.blake2b(order_id.encode(), digest_size=2).digest(), "big") % INDEX_SHARDS
+    return f"{INDEX_PREFIX}{shard:02d}"
 
 
 def _pause(attempt: int) -> None:
@@ -99,16 +111,10 @@ class CosmosInventory(CosmosDatabase):
         return self.container_client(CONTAINER)
 
     def ensure_schema(self) -> None:
-        """Create the database and the container when missing (emulators); in
-        Azure infra/ provisions them and this only reads them."""
-        try:
-            self.db.read()
-        except exceptions.CosmosResourceNotFoundError:
-            self._client_factory().create_database_if_not_exists(self.database_name)
-        try:
-            self.container.read()
-        except exceptions.CosmosResourceNotFoundError:
-            self.db.create_container_if_not_exists(CONTAINER, partition_key=PartitionKey(PARTITION_PATH))
+        """Create the database and the container when missing, as
+        containers.json describes it (emulators); in Azure infra/ provisions
+        them from the same file and this only reads them."""
+        ensure_containers(self._client_factory(), self.database_name, [CONTAINER])
 
     def close(self) -> None:
         """The client belongs to the process (client.close_clients ends it)."""
@@ -239,7 +245,16 @@ class CosmosInventory(CosmosDatabase):
 
     # ---------------------------------------------------------- reservations
     def _index(self, order_id: str) -> dict[str, Any] | None:
-        return self._point(d.doc_id(INDEX, order_id), INDEX_PARTITION)
+        return self._point(d.doc_id(INDEX, order_id), index_partition(order_id))
+
+    def _locate(self, order_id: str) -> str | None:
+        """The warehouse the order's reservation is in (None: it holds none)."""
+        index = self._index(order_id)
+        if index is not None:
+            return str(index["held_in"])
+        docs = self._query("SELECT c.warehouse_id FROM c WHERE c.type = @t AND c.order_id = @o",
+                           {"@t": RESERVATION, "@o": order_id})
+        return str(docs[0]["warehouse_id"]) if docs else None
 
     def _held(self, order_id: str, warehouse_id: str) -> dict[str, Any] | None:
         return self._point(d.doc_id(RESERVATION, order_id), warehouse_id)
@@ -252,14 +267,14 @@ class CosmosInventory(CosmosDatabase):
             raise ValueError(f"the reservation of {reservation.order_id} has {len(lines)} SKUs; "
                              f"one Cosmos DB transactional batch holds at most {MAX_LINES}")
         order_id, warehouse_id = reservation.order_id, reservation.warehouse_id
-        index = self._index(order_id)
-        if index is None or index["held_in"] != warehouse_id:
-            if index is not None and self._held(order_id, index["held_in"]) is not None:
-                return False  # reserved in another warehouse
-            # Before the reservation: a crash after the batch must leave it findable.
-            with_retry(lambda: self.container.upsert_item(
-                {"id": d.doc_id(INDEX, order_id), "type": INDEX, "warehouse_id": INDEX_PARTITION,
-                 "order_id": order_id, "held_in": warehouse_id}))
+        held_in = self._locate(order_id)
+        if held_in is not None and held_in != warehouse_id and self._held(order_id, held_in) is not None:
+            return False  # reserved in another warehouse
+        # Before the reservation (and each time, which renews its TTL): a crash
+        # after the batch leaves it findable.
+        with_retry(lambda: self.container.upsert_item(
+            {"id": d.doc_id(INDEX, order_id), "type": INDEX, "warehouse_id": index_partition(order_id),
+             "order_id": order_id, "held_in": warehouse_id, "ttl": INDEX_TTL_DAYS * 86_400}))
         body = d.to_doc(reservation.model_copy(update={"lines": lines}), RESERVATION, order_id)
         for attempt in range(ATTEMPTS):
             if self._held(order_id, warehouse_id) is not None:
@@ -287,10 +302,9 @@ class CosmosInventory(CosmosDatabase):
                                   f"order {order_id} not reserved")
 
     def _take(self, order_id: str, consume: bool) -> bool:
-        index = self._index(order_id)
-        if index is None:
+        warehouse_id = self._locate(order_id)
+        if warehouse_id is None:
             return False
-        warehouse_id = index["held_in"]
         for attempt in range(ATTEMPTS):
             held = self._held(order_id, warehouse_id)
             if held is None:
@@ -322,10 +336,10 @@ class CosmosInventory(CosmosDatabase):
         return self._take(order_id, consume=True)
 
     def get_reservation(self, order_id: str) -> Reservation | None:
-        index = self._index(order_id)
-        if index is None:
+        warehouse_id = self._locate(order_id)
+        if warehouse_id is None:
             return None
-        held = self._held(order_id, index["held_in"])
+        held = self._held(order_id, warehouse_id)
         return d.from_doc(Reservation, held) if held is not None else None
 
     def reservations(self) -> list[Reservation]:

@@ -23,17 +23,19 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey, exceptions
+from azure.cosmos import ContainerProxy, CosmosClient, exceptions
 from pydantic import BaseModel
 
 from common.adapters.cosmos import documents as d
 from common.adapters.cosmos.batching import Op, plan
-from common.adapters.cosmos.client import with_retry
+from common.adapters.cosmos.client import connection_from_settings, get_client, with_retry
 from common.adapters.cosmos.database import CosmosDatabase
+from common.adapters.cosmos.schema import containers, ensure_containers
 from common.adapters.tokens import cursor, cursor_token, decode, encode
+from common.config import Settings
 from common.domain.ids import project_of
 from common.domain.models import (
     AuditEntry,
@@ -45,20 +47,13 @@ from common.domain.models import (
     QuarantineRecord,
     Stream,
 )
-from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
+from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges, Retention
 
 M = TypeVar("M", bound=BaseModel)
 
-# name -> partition key path; `leases` is the change feed's (the Functions host writes it).
-CONTAINERS: dict[str, str] = {
-    "orders": "/project_id",
-    "projects": "/project_id",
-    "catalog": "/sku",
-    "jobs": "/job_id",
-    "quarantine": "/id",
-    "inventory": "/warehouse_id",
-    "leases": "/id",
-}
+# name -> partition key path (containers.json); `leases` is the change feed's (the Functions host writes it).
+CONTAINERS: dict[str, str] = {name: spec["partitionKey"] for name, spec in containers().items()}
+STORE_CONTAINERS = ["orders", "projects", "catalog", "jobs", "quarantine", "leases"]
 _CHUNK = 200  # ids per ARRAY_CONTAINS query
 _WRITERS = 8  # parallel upserts of master data
 
@@ -89,28 +84,28 @@ def _sorted_page(docs: list[dict[str, Any]], kind: str, limit: int) -> tuple[lis
 class CosmosStore(CosmosDatabase):
     """The store on Cosmos DB. Shares the process's client; safe to share between threads."""
 
-    def __init__(self, client: CosmosClient | Callable[[], CosmosClient], database: str) -> None:
+    def __init__(self, client: CosmosClient | Callable[[], CosmosClient], database: str,
+                 retention: Retention | None = None) -> None:
         super().__init__(client, database)
+        self.retention = retention or Retention()
         self._seq_lock = threading.Lock()
         self._last_seq = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CosmosStore:
+        """No I/O: the client is made on first use (never at import)."""
+        conn = connection_from_settings(settings)
+        return cls(lambda: get_client(conn), settings.cosmos_database, Retention.from_settings(settings))
 
     def container(self, name: str) -> ContainerProxy:
         return self.container_client(name)
 
     def ensure_schema(self) -> None:
-        """Create the database and containers when missing (emulators). In
-        Azure they are provisioned by infra/ and the identity may not create
-        them; reading them then is all this does."""
-        client = self._client_factory()
-        try:
-            self.db.read()
-        except exceptions.CosmosResourceNotFoundError:
-            client.create_database_if_not_exists(self.database_name)
-        for name, path in CONTAINERS.items():
-            try:
-                self.container(name).read()
-            except exceptions.CosmosResourceNotFoundError:
-                self.db.create_container_if_not_exists(name, partition_key=PartitionKey(path))
+        """Create the database and containers when missing, as containers.json
+        describes them (emulators). In Azure they are provisioned by infra/ from
+        the same file and the identity may not create them; reading them then
+        is all this does."""
+        ensure_containers(self._client_factory(), self.database_name, STORE_CONTAINERS)
 
     def ping(self) -> bool:
         try:
@@ -212,8 +207,11 @@ class CosmosStore(CosmosDatabase):
 
     def _operations(self, part: PartitionChanges) -> list[Op]:
         ops: list[Op] = []
+        marker_ttl = Retention.seconds(self.retention.marker_days)
         for marker in part.markers:
             body = d.to_doc(marker, d.MARKER, marker.marker_id)
+            if marker_ttl:
+                body["ttl"] = marker_ttl
             ops.append(Op(("create", (body,)), [f"event:{marker.event_id}"]))
         for swrite in part.streams.values():
             stream = swrite.doc
@@ -234,7 +232,7 @@ class CosmosStore(CosmosDatabase):
             ops.append(Op(("create", (body,)), labels))
         for event in part.outbox:
             body = d.outbox_doc(event, event.id, event.subject, event.project_id, x_seq=self._next_seq(),
-                                x_delivered=event.delivered_at is not None)
+                                x_time=d.epoch(event.time), x_delivered=event.delivered_at is not None)
             ops.append(Op(("create", (body,)), [f"order:{event.subject}"]))
         return ops
 
@@ -247,7 +245,14 @@ class CosmosStore(CosmosDatabase):
 
     def _commit_partition(self, part: PartitionChanges) -> ConflictKind | None:
         container = self.container("orders")
-        for batch in plan(self._operations(part)):
+        operations = self._operations(part)
+        strays = sorted({str(op.operation[1][-1].get("project_id")) for op in operations
+                         if op.operation[1][-1].get("project_id") != part.partition})
+        if strays:
+            # Cosmos DB refuses such a batch whole (400); say which write is misplaced instead.
+            raise ValueError(f"documents of partition(s) {', '.join(strays)} "
+                             f"in the batch of partition {part.partition}")
+        for batch in plan(operations):
             try:
                 results = with_retry(lambda b=batch: container.execute_item_batch(  # type: ignore[misc]
                     [op.operation for op in b], partition_key=part.partition))
@@ -278,6 +283,9 @@ class CosmosStore(CosmosDatabase):
         limit = max(1, min(query.limit, 1000))
         docs = self._query("orders", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
                            "ORDER BY c.order_id", params, query.project_id)
+        # Sorted again here, as the other lists: the page's order must not hang
+        # on how the client merged the partitions' answers.
+        docs.sort(key=lambda doc: doc["order_id"])
         items = [d.from_doc(Order, doc) for doc in docs[:limit]]
         continuation = encode(items[-1].order_id) if len(docs) > limit else None
         return Page(items=items, continuation=continuation)
@@ -326,25 +334,69 @@ class CosmosStore(CosmosDatabase):
             "ORDER BY c.x_seq", {"@t": d.OUTBOX}))
 
     def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
-        container = self.container("orders")
+        """One read and one transactional batch per project and hundred
+        events: the documents get `x_delivered` (so the change feed, which
+        hands them over once more, skips them) and the retention's TTL."""
+        by_project: dict[str, list[str]] = {}
         for event_id in dict.fromkeys(event_ids):
-            for _attempt in range(5):
-                doc = self._point("orders", d.doc_id(d.OUTBOX, event_id), project_of(event_id))
-                if doc is None:
-                    found = self._query("orders", "SELECT * FROM c WHERE c.type = @t AND c.id = @id",
-                                        {"@t": d.OUTBOX, "@id": d.doc_id(d.OUTBOX, event_id)})
-                    doc = found[0] if found else None
-                if doc is None or doc.get("x_delivered"):
-                    break
+            by_project.setdefault(project_of(event_id), []).append(d.doc_id(d.OUTBOX, event_id))
+        for project, ids in by_project.items():
+            for chunk in _chunks(ids, 100):
+                self._mark_chunk(project, chunk, at)
+
+    def _mark_chunk(self, project: str, ids: list[str], at: datetime) -> None:
+        container = self.container("orders")
+        ttl = Retention.seconds(self.retention.outbox_days)
+        for _attempt in range(5):
+            docs = self._query("orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t "
+                               "AND ARRAY_CONTAINS(@ids, c.id)", {"@p": project, "@t": d.OUTBOX, "@ids": ids},
+                               project)
+            operations = []
+            for doc in docs:
+                if doc.get("x_delivered"):
+                    continue
                 event = d.outbox_event(OutboxEvent, doc).model_copy(update={"delivered_at": at})
                 body = d.outbox_doc(event, event.id, event.subject, event.project_id, x_seq=doc.get("x_seq", 0),
-                                    x_delivered=True)
-                try:
-                    with_retry(lambda b=body, e=doc["_etag"]: container.replace_item(  # type: ignore[misc]
-                        b["id"], b, etag=e, match_condition=_if_match()))
-                    break
-                except exceptions.CosmosAccessConditionFailedError:
-                    continue  # changed meanwhile: read again
+                                    x_time=doc.get("x_time"), x_delivered=True)
+                if ttl:
+                    body["ttl"] = ttl
+                operations.append(("replace", (doc["id"], body), {"if_match_etag": doc["_etag"]}))
+            if not operations:
+                return
+            try:
+                with_retry(lambda ops=operations: container.execute_item_batch(  # type: ignore[misc]
+                    ops, partition_key=project))
+                return
+            except exceptions.CosmosBatchOperationError as error:
+                if error.status_code not in (404, 412):
+                    raise
+                # changed or expired meanwhile: read again
+
+    def stale_outbox(self, before: datetime, limit: int = 500) -> list[OutboxEvent]:
+        """Found by one cross-partition query (the republisher's, every few
+        minutes, not on any event's path); then, per project, its partition's
+        change feed from just before the oldest of them: the commit order."""
+        found = self._query("orders", "SELECT c.project_id, c._ts FROM c WHERE c.type = @t AND c.x_delivered = false "
+                            "AND c.x_time < @before", {"@t": d.OUTBOX, "@before": d.epoch(before)})
+        oldest: dict[str, int] = {}
+        for doc in found:
+            oldest[doc["project_id"]] = min(int(doc["_ts"]), oldest.get(doc["project_id"], int(doc["_ts"])))
+        events: list[OutboxEvent] = []
+        container = self.container("orders")
+        for project in sorted(oldest):
+            start = datetime.fromtimestamp(oldest[project] - 1, tz=UTC)
+            feed = with_retry(lambda p=project, t=start: list(container.query_items_change_feed(  # type: ignore[misc]
+                partition_key=p, start_time=t)))
+            for doc in feed:
+                if (doc.get("type") == d.OUTBOX and not doc.get("x_delivered")
+                        and float(doc.get("x_time") or 0) < d.epoch(before)):
+                    events.append(d.outbox_event(OutboxEvent, doc))
+            if len(events) >= limit:
+                break
+        return events
+
+    def purge_expired(self, now: datetime) -> dict[str, int]:
+        return {}  # the containers' TTL does it
 
     def outbox_events(self, subject: str | None = None) -> list[OutboxEvent]:
         if subject is None:
@@ -356,16 +408,19 @@ class CosmosStore(CosmosDatabase):
 
     # ----------------------------------------------------------- master data
     def _get_wrapped(self, container: str, key: str, model: type[M], ids: Sequence[str]) -> dict[str, M]:
+        # Point reads (ReadMany), never a cross-partition query: this is on
+        # every event batch's path (the projects and SKUs the batch names).
         wanted = list(dict.fromkeys(ids))
         out: dict[str, M] = {}
         if len(wanted) == 1:
             doc = self._point(container, d.doc_id("", wanted[0])[1:], wanted[0])
             docs = [doc] if doc is not None else []
         else:
+            proxy = self.container(container)
             docs = []
-            for chunk in _chunks(wanted):
-                docs += self._query(container, f"SELECT * FROM c WHERE ARRAY_CONTAINS(@ids, c.{key})",
-                                    {"@ids": chunk})
+            for chunk in _chunks(wanted, 1000):
+                docs += with_retry(lambda c=chunk: list(proxy.read_items(  # type: ignore[misc]
+                    [(d.doc_id("", natural)[1:], natural) for natural in c])))
         for doc in docs:
             out[doc[key]] = d.unwrap(model, doc)
         return out
@@ -412,6 +467,9 @@ class CosmosStore(CosmosDatabase):
     # ------------------------------------------------- job runs, quarantine
     def put_job(self, job: JobRun) -> None:
         body = d.wrap(job, job.job_id, job_id=job.job_id, x_started=d.epoch(job.started_at))
+        ttl = Retention.seconds(self.retention.job_days)
+        if ttl and job.status != "running":
+            body["ttl"] = ttl
         with_retry(lambda: self.container("jobs").upsert_item(body))
 
     def get_job(self, job_id: str) -> JobRun | None:
@@ -438,6 +496,9 @@ class CosmosStore(CosmosDatabase):
                                                        "received_at": old.received_at})
             body = d.wrap(stored, stored.id, status=stored.status, x_received=d.epoch(stored.received_at),
                           x_sort=d.quarantine_sort_key(stored.received_at, stored.id))
+            ttl = Retention.seconds(self.retention.quarantine_days)
+            if ttl and stored.status != "open":
+                body["ttl"] = ttl
             try:
                 if old_doc is None:
                     with_retry(lambda b=body: container.create_item(b))  # type: ignore[misc]

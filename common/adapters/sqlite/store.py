@@ -12,7 +12,8 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -29,7 +30,7 @@ from common.domain.models import (
     QuarantineRecord,
     Stream,
 )
-from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges
+from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges, Retention
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -110,6 +111,10 @@ class SqliteStore(SqliteDatabase):
     """`common.ports.Store` on SQLite. Safe to share between threads."""
 
     schema = SCHEMA
+
+    def __init__(self, path: str | Path = ":memory:", retention: Retention | None = None) -> None:
+        super().__init__(path)
+        self.retention = retention or Retention()
 
     def _docs_by_id(self, table: str, model: type[M], ids: Sequence[str], etag: bool) -> dict[str, M]:
         out: dict[str, M] = {}
@@ -284,6 +289,34 @@ class SqliteStore(SqliteDatabase):
         with self.transaction() as db:
             db.executemany("UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
                            [(_iso(at), i) for i in event_ids])
+
+    def stale_outbox(self, before: datetime, limit: int = 500) -> list[OutboxEvent]:
+        # The embedded dispatcher publishes everything pending; these are the
+        # pending events older than `before`, in commit order (seq).
+        cutoff = _iso(before)
+        out: list[OutboxEvent] = []
+        for event in self.pending_outbox(max(int(limit), 1) * 4):
+            if _iso(event.time) < cutoff:
+                out.append(event)
+            if len(out) >= limit:
+                break
+        return out
+
+    def purge_expired(self, now: datetime) -> dict[str, int]:
+        kept = self.retention
+        counts: dict[str, int] = {}
+        with self.transaction() as db:
+            for name, days, sql in (
+                ("markers", kept.marker_days, "DELETE FROM markers WHERE at < ?"),
+                ("outbox", kept.outbox_days, "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?"),
+                ("jobs", kept.job_days,
+                 "DELETE FROM jobs WHERE started_at < ? AND json_extract(doc, '$.status') != 'running'"),
+                ("quarantine", kept.quarantine_days,
+                 "DELETE FROM quarantine WHERE status != 'open' AND received_at < ?"),
+            ):
+                if days > 0:
+                    counts[name] = db.execute(sql, (_iso(now - timedelta(days=days)),)).rowcount
+        return counts
 
     def outbox_events(self, subject: str | None = None) -> list[OutboxEvent]:
         if subject is None:

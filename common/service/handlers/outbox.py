@@ -6,8 +6,12 @@
   CloudEvent `id` (the outbox event id) stays the same, so consumers dedupe.
 - Cosmos DB: the change feed of the `orders` container hands every written
   document to `publish_outbox_documents`, which picks the outbox events out
-  of the mix. The lease container is the progress record, so nothing is
-  marked delivered (that write would only feed the change feed again).
+  of the mix, in the feed's order, publishes them and marks them delivered
+  (the feed hands a marked document over once more; it is skipped). The
+  lease moves on whether or not the function succeeded, once its retry policy
+  is spent: `republish_outbox`, on a timer, publishes what is still
+  undelivered after `OMS_OUTBOX_GRACE_MINUTES`, in each project's commit
+  order, so no order event is ever lost.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,8 +27,9 @@ from pydantic import ValidationError
 from common.adapters.cosmos.documents import outbox_from_feed
 from common.domain.events import to_cloudevent
 from common.domain.ids import quarantine_id
-from common.domain.models import OutboxEvent, QuarantineRecord, Reason
+from common.domain.models import JobRun, OutboxEvent, QuarantineRecord, Reason
 from common.service.bootstrap import Deps
+from common.service.jobs import job_run
 
 log = logging.getLogger("oms.outbox")
 
@@ -80,7 +86,42 @@ def publish_outbox_documents(deps: Deps, docs: Iterable[Mapping[str, Any]]) -> O
         deps.publisher.publish([to_cloudevent(event) for event in events])
         report.published = len(events)
         report.event_ids = [event.id for event in events]
+        try:
+            deps.store.mark_delivered(report.event_ids, deps.clock.now())
+        except Exception:  # published already: at worst the republisher sends them again, same ids
+            log.warning("outbox: %d events published but not marked delivered", len(events), exc_info=True)
     return report
+
+
+def republish_outbox(deps: Deps, *, batch_size: int = BATCH, max_batches: int = 100) -> JobRun | None:
+    """Publish the outbox events still undelivered `OMS_OUTBOX_GRACE_MINUTES`
+    after their change (what the change feed gave up on), each project's in
+    commit order, and mark them delivered. One job run when there is any
+    (None otherwise: the timer fires every few minutes and mostly finds none)."""
+    before = deps.clock.now() - timedelta(minutes=deps.settings.outbox_grace_minutes)
+    stale = deps.store.stale_outbox(before, batch_size)
+    if not stale:
+        return None
+    seen: set[str] = set()
+    with job_run(deps, "outbox-republish", "timer") as recorder:
+        for _ in range(max_batches):
+            fresh = [event for event in stale if event.id not in seen]
+            if not fresh:
+                break  # nothing new (a mark that did not take): the next tick tries again
+            recorder.step = "publish"
+            deps.publisher.publish([to_cloudevent(event) for event in fresh])
+            recorder.step = "mark delivered"
+            deps.store.mark_delivered([event.id for event in fresh], deps.clock.now())
+            seen.update(event.id for event in fresh)
+            recorder.count("republished", len(fresh))
+            recorder.details.setdefault("projects", sorted({e.project_id for e in fresh}))
+            stale = deps.store.stale_outbox(before, batch_size)
+        recorder.count("modified", len(seen))
+    deps.notifier.notify(f"[OMS] outbox: republished {len(seen)} order events the change feed did not deliver",
+                         f"{len(seen)} order events were still undelivered {deps.settings.outbox_grace_minutes:g} "
+                         "minutes after their change and were published again (same CloudEvent ids).",
+                         level="warning", data={"job_id": recorder.run.job_id, "events": sorted(seen)[:100]})
+    return recorder.run
 
 
 def _plain(value: Any) -> Any:

@@ -114,6 +114,9 @@ def sweep_sla(deps: Deps) -> JobRun:
         recorder.step = "overdue jobs"
         overdue = alert_overdue_jobs(deps)
         recorder.count("overdue_jobs", len(overdue))
+        recorder.step = "purge"
+        for kind, n in deps.store.purge_expired(deps.clock.now()).items():  # Cosmos DB: TTL does it
+            recorder.count(f"purged_{kind}", n)
         recorder.step = "scan"
         now = deps.clock.now()
         found: list[Breach] = []
