@@ -316,6 +316,35 @@ def deadletters_replay(
     raise typer.Exit(0 if all(r.status == "replayed" for r in results) else 1)
 
 
+cosmos_app = typer.Typer(no_args_is_help=True, help="The Cosmos DB database the app runs on.")
+app.add_typer(cosmos_app, name="cosmos")
+
+
+@cosmos_app.command("init")
+def cosmos_init() -> None:
+    """Create the database and every container (partition key, indexing policy,
+    TTL as infra/ provisions them, the change feed's leases too) where missing:
+    for the emulators and `func start`. Uses COSMOS_CONNECTION (or
+    COSMOS_CONNECTION__accountEndpoint with an identity allowed to create them)
+    and COSMOS_DATABASE."""
+    from common.adapters.cosmos.client import CosmosConfigError, connection_from_settings, get_client
+    from common.adapters.cosmos.schema import containers, ensure_containers
+    from common.config import get_settings
+
+    settings = get_settings()
+    try:
+        conn = connection_from_settings(settings)
+    except CosmosConfigError as error:
+        raise CliError(str(error), 2) from error
+    try:
+        created = ensure_containers(get_client(conn), settings.cosmos_database)
+    except Exception as error:
+        raise CliError(f"could not create the containers at {conn.endpoint}: "
+                       f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", 1) from error
+    for name in containers():
+        out.print(f"{settings.cosmos_database}/{name}: {'created' if name in created else 'exists'}", highlight=False)
+
+
 def _print_simulation(summary: Any, path: str) -> None:
     table = Table(title=f"simulation: {summary.projects} projects, {summary.days} days, seed {summary.seed}")
     table.add_column("what")
