@@ -615,8 +615,7 @@ patchHandler("query-documents", (original) => async (account, req, res, params) 
     try {
       return docs._getQuery(body.query).exec(data, options);
     } catch (err) {
-      if (err.name === "SyntaxError" || err.badRequest) throw new CosmosError(400, err.message);
-      throw new CosmosError(400, err.message);
+      throw new CosmosError(400, err.message); // a query the engine cannot parse or run
     }
   });
   if (result && Array.isArray(result.Documents)) res.omsCharge = charge.query(result.Documents);
