@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,12 +52,21 @@ QUARANTINE_CONTAINER = "quarantine"
 
 @dataclass(frozen=True)
 class IngestDataset:
-    """Load one Parquet dump of `dataset` (a path, or the bytes of a blob)."""
+    """Load one Parquet dump of `dataset` (a path, or the bytes of a blob).
+    With a `time_budget` (seconds), writing stops once it is spent and
+    `IngestionIncomplete` is raised; the next attempt on the same file resumes
+    where this one stopped (the Blob trigger's host retries it)."""
 
     dataset: str
     source: Source
     name: str  # file or blob name, for the job run and the quarantine record
     channel: str = "file"  # file | blob | inbox | quarantine
+    time_budget: float | None = None
+
+
+class IngestionIncomplete(RuntimeError):
+    """The time budget ran out before every row was written; what was written
+    is recorded, and the next attempt on the same file goes on from there."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,11 @@ def ingest_dataset_path(deps: Deps, dataset_name: str, path: Path | str) -> JobR
 
 
 def ingest_dataset_blob(deps: Deps, dataset_name: str, blob_name: str, data: bytes) -> JobRun:
-    """The Blob triggers: the blob's bytes (Arrow reads them in place)."""
-    return ingest_dataset(deps, IngestDataset(ALIASES.get(dataset_name, dataset_name), data, blob_name, "blob"))
+    """The Blob triggers: the blob's bytes (Arrow reads them in place), within
+    the function's time budget (`OMS_INGEST_TIME_BUDGET_SECONDS`)."""
+    budget = deps.settings.ingest_time_budget_seconds or None
+    return ingest_dataset(deps, IngestDataset(ALIASES.get(dataset_name, dataset_name), data, blob_name, "blob",
+                                              time_budget=budget))
 
 
 def reprocess_dataset_rows(deps: Deps, record_id: str) -> JobRun:
@@ -129,7 +142,8 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None 
             _reject(deps, recorder, ds, cmd, rejected)
         else:
             recorder.details["validate_s"] = round(time.perf_counter() - started, 3)
-            _apply(deps, recorder, cmd, result, snapshots, reprocess)
+            deadline = started + cmd.time_budget if cmd.time_budget else None
+            _apply(deps, recorder, cmd, result, snapshots, reprocess, deadline)
         recorder.details["duration_s"] = round(time.perf_counter() - started, 3)
     return recorder.run
 
@@ -198,15 +212,8 @@ class _Resolver:
 
 
 # ------------------------------------------------------------------ apply
-def _records(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
-    names = [n for n in table.column_names if n not in (KEY, ROW)]
-    table = table.select(names)
-    for start in range(0, table.num_rows, WRITE_CHUNK):
-        yield table.slice(start, WRITE_CHUNK).to_pylist()
-
-
 def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, snapshots: Snapshots,
-           reprocess: _Reprocess | None = None) -> None:
+           reprocess: _Reprocess | None = None, deadline: float | None = None) -> None:
     ds, delta = result.dataset, result.delta
     recorder.count("rows_read", result.rows_read)
     recorder.count("new", delta.new.num_rows)
@@ -231,14 +238,18 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
         recorder.step = "quarantine bad rows"
         _quarantine_rows(deps, recorder, cmd, result)
     recorder.step = "write"
+    progress = None if reprocess is not None else Progress(deps, ds.name, _digest(cmd.source))
+    writer = _ChunkWriter(recorder, progress, deadline)
     if ds is PROJECT_MASTER:
-        _write_projects(deps, recorder, result)
+        _write_projects(deps, recorder, result, writer)
     elif ds is ITEM_CATALOG:
-        _write_catalog(deps, result)
+        _write_catalog(deps, result, writer)
     else:
-        _write_stock(deps, result)
+        _write_stock(deps, result, writer)
     recorder.step = "write snapshot"
     snapshots.save(ds.name, result.snapshot())
+    if progress is not None:
+        progress.done()
     if reprocess is not None:
         # Last: a crash before it leaves the record open, so reprocessing it again redoes the writes.
         recorder.step = "update quarantine record"
@@ -295,14 +306,75 @@ def _qualifies(deps: Deps, table: pa.Table) -> pa.ChunkedArray | pa.Array:
     return pc.fill_null(pc.and_(milestone, pc.invert(blocked)), False)
 
 
-def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan) -> None:
+class Progress:
+    """How far the writes of one file got, per part (new, changed, removed
+    rows), kept in the blob store under `ingest-progress/<dataset>/<sha256>`:
+    an attempt that stops (time budget, crash, host timeout) leaves it, and the
+    next attempt on the same file skips what was written. The plan of a file
+    is the same every time (the previous snapshot is replaced only when every
+    write is done), so "the first N rows of part X" names the same rows."""
+
+    CONTAINER = "ingest-progress"
+
+    def __init__(self, deps: Deps, dataset_name: str, digest: str) -> None:
+        self.blobs = deps.blobs
+        self.name = f"{dataset_name}/{digest[:32]}.json"
+        self.written: dict[str, int] = {}
+        if self.blobs.exists(self.CONTAINER, self.name):
+            self.written = dict(json.loads(self.blobs.read(self.CONTAINER, self.name)).get("written", {}))
+
+    def save(self, part: str, rows: int) -> None:
+        self.written[part] = rows
+        self.blobs.write(self.CONTAINER, self.name, json.dumps({"written": self.written}).encode())
+
+    def done(self) -> None:
+        self.blobs.delete(self.CONTAINER, self.name)
+
+
+class _ChunkWriter:
+    """Writes each part of a plan in chunks: skips what an earlier attempt
+    wrote, records each chunk written, and stops when the budget is spent."""
+
+    def __init__(self, recorder: JobRecorder, progress: Progress | None, deadline: float | None) -> None:
+        self.recorder = recorder
+        self.progress = progress
+        self.deadline = deadline
+        self.resumed = 0
+        self.wrote = False
+
+    def write(self, part: str, table: pa.Table | None, put: Callable[[pa.Table], object]) -> None:
+        if table is None or not table.num_rows:
+            return
+        done = self.progress.written.get(part, 0) if self.progress is not None else 0
+        if done:
+            self.resumed += done
+            self.recorder.details["resumed_rows"] = self.resumed
+        for start in range(done, table.num_rows, WRITE_CHUNK):
+            # Past the budget, stop, but never before this attempt wrote a
+            # chunk: every attempt makes progress, however slow the store.
+            if self.wrote and self.deadline is not None and time.perf_counter() > self.deadline:
+                written = sum(self.progress.written.values()) if self.progress is not None else start
+                raise IngestionIncomplete(
+                    f"the time budget ran out with {written} rows written; the next attempt on this file "
+                    f"resumes from there ({part} row {start} of {table.num_rows})")
+            put(table.slice(start, WRITE_CHUNK))
+            self.wrote = True
+            if self.progress is not None:
+                self.progress.save(part, min(start + WRITE_CHUNK, table.num_rows))
+        self.recorder.count("rows_written", table.num_rows - done)
+
+
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = table.select([n for n in table.column_names if n not in (KEY, ROW)]).to_pylist()
+    return rows
+
+
+def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan, writer: _ChunkWriter) -> None:
     delta = result.delta
-    for table in (delta.new, delta.changed):
-        for rows in _records(table):
-            deps.store.put_projects(Project.model_validate(row) for row in rows)
-    if delta.removed is not None:
-        for rows in _records(delta.removed):
-            deps.store.put_projects(Project.model_validate({**row, "removed": True}) for row in rows)
+    for part, table in (("new", delta.new), ("changed", delta.changed)):
+        writer.write(part, table, lambda rows: deps.store.put_projects(Project.model_validate(r) for r in _rows(rows)))
+    writer.write("removed", delta.removed, lambda rows: deps.store.put_projects(
+        Project.model_validate({**r, "removed": True}) for r in _rows(rows)))
     # Projects that qualify now and did not before: their parked designs become orders.
     flipped = delta.new.filter(_qualifies(deps, delta.new))[KEY].to_pylist()
     if delta.changed.num_rows:
@@ -318,25 +390,26 @@ def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan) -> None:
     recorder.count("parked_applied", applied)
 
 
-def _write_catalog(deps: Deps, result: Plan) -> None:
+def _write_catalog(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
     delta = result.delta
-    for table in (delta.new, delta.changed):
-        for rows in _records(table):
-            deps.store.put_catalog(CatalogItem.model_validate(row) for row in rows)
+    for part, table in (("new", delta.new), ("changed", delta.changed)):
+        writer.write(part, table, lambda rows: deps.store.put_catalog(
+            CatalogItem.model_validate(r) for r in _rows(rows)))
     # An item gone from the catalogue is kept, inactive: orders naming it stay explainable.
-    if delta.removed is not None:
-        for rows in _records(delta.removed):
-            deps.store.put_catalog(CatalogItem.model_validate({**row, "active": False}) for row in rows)
+    writer.write("removed", delta.removed, lambda rows: deps.store.put_catalog(
+        CatalogItem.model_validate({**r, "active": False}) for r in _rows(rows)))
 
 
-def _write_stock(deps: Deps, result: Plan) -> None:
+def _put_stock(deps: Deps, rows: pa.Table) -> None:
+    for as_of in pc.unique(rows["as_of"]).to_pylist():
+        same = rows.filter(pc.equal(rows["as_of"], pa.scalar(as_of, rows["as_of"].type)))
+        on_hand = zip(same["warehouse_id"].to_pylist(), same["sku"].to_pylist(), same["on_hand"].to_pylist(),
+                      strict=True)
+        stamp = as_of if isinstance(as_of, datetime) else datetime.now(UTC)
+        deps.inventory.set_on_hand(list(on_hand), stamp)
+
+
+def _write_stock(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
     delta = result.delta
-    for table in (delta.new, delta.changed):
-        if not table.num_rows:
-            continue
-        for as_of in pc.unique(table["as_of"]).to_pylist():
-            rows = table.filter(pc.equal(table["as_of"], pa.scalar(as_of, table["as_of"].type)))
-            on_hand = zip(rows["warehouse_id"].to_pylist(), rows["sku"].to_pylist(), rows["on_hand"].to_pylist(),
-                          strict=True)
-            stamp = as_of if isinstance(as_of, datetime) else datetime.now(UTC)
-            deps.inventory.set_on_hand(list(on_hand), stamp)
+    for part, table in (("new", delta.new), ("changed", delta.changed)):
+        writer.write(part, table, lambda rows: _put_stock(deps, rows))
