@@ -17,8 +17,15 @@ param location string
 @description('Id of the user or app to grant data access too (for running locally against Azure). Optional.')
 param principalId string = ''
 
+@description('Type of principalId: User when azd runs as a person, ServicePrincipal when it runs in CI as a service principal (a role assignment with the wrong type fails with UnmatchedPrincipalType).')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
+
 @description('Cosmos DB database name.')
 param cosmosDatabaseName string = 'oms'
+
+@description('E-mail address for the operational alerts (app/alerts.bicep), e.g. a blob the host gave up on. Empty: the alerts show in the portal only.')
+param alertEmail string = ''
 
 var abbrs = {
   resourceGroup: 'rg-'
@@ -31,6 +38,7 @@ var abbrs = {
   logs: 'log-'
   insights: 'appi-'
   systemTopic: 'evgt-'
+  actionGroup: 'ag-'
 }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -40,6 +48,9 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(r
 // Event Grid subscriptions are made by the postdeploy hook (infra/hooks/).
 var blobTriggerContainers = ['project-master', 'item-catalog', 'stock-snapshots']
 var deadLetterContainerName = 'eventgrid-deadletter'
+// Event Hub batches the store could take neither as data nor as quarantine
+// (OMS_DEADLETTER_CONTAINER in app/api.bicep; replayed with `oms deadletters replay`).
+var batchDeadLetterContainerName = 'dead-letters'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourceGroup}${environmentName}'
@@ -75,7 +86,7 @@ module storage 'app/storage.bicep' = {
     name: '${abbrs.storage}${resourceToken}'
     location: location
     tags: tags
-    containers: concat([deploymentContainerName], blobTriggerContainers, ['snapshots', 'quarantine', 'allocation-runs', deadLetterContainerName])
+    containers: concat([deploymentContainerName], blobTriggerContainers, ['snapshots', 'quarantine', 'allocation-runs', deadLetterContainerName, batchDeadLetterContainerName])
   }
 }
 
@@ -118,6 +129,19 @@ module api 'app/api.bicep' = {
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmosDatabaseName
     eventHubsNamespace: eventHubs.outputs.fullyQualifiedNamespace
+    deadLetterContainerName: batchDeadLetterContainerName
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    actionGroupName: '${abbrs.actionGroup}oms-${resourceToken}'
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
   }
 }
 
@@ -143,6 +167,7 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     identityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 

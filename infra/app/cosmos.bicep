@@ -1,19 +1,18 @@
-// Cosmos DB for NoSQL (serverless), local (key) auth off. Containers and
-// partition keys as DESIGN.md section 4; `leases` holds the change feed's leases.
+// Cosmos DB for NoSQL (serverless), local (key) auth off. The database's
+// containers (names, partition keys, TTL, indexing policy) are not written
+// here: they come from common/adapters/cosmos/containers.json, the one
+// description that `oms cosmos init` also creates them from, so the Bicep and
+// the Python code cannot drift. `leases` holds the change feed's leases.
 param name string
 param location string
 param tags object = {}
 param databaseName string = 'oms'
 
-var containers = [
-  { name: 'orders', partitionKey: '/project_id' }
-  { name: 'inventory', partitionKey: '/warehouse_id' }
-  { name: 'projects', partitionKey: '/project_id' }
-  { name: 'catalog', partitionKey: '/sku' }
-  { name: 'jobs', partitionKey: '/job_id' }
-  { name: 'quarantine', partitionKey: '/id' }
-  { name: 'leases', partitionKey: '/id' }
-]
+// Each entry: name, partitionKey, and optionally defaultTtl (-1: TTL on, only
+// documents with a `ttl` expire) and indexingPolicy (else Cosmos DB's default).
+// any(): the entries differ in shape, so their keys are checked below with
+// contains() rather than by the type Bicep infers from the file.
+var containers = any(loadJsonContent('../../common/adapters/cosmos/containers.json')).containers
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   name: name
@@ -46,20 +45,14 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
+// Optional keys are added only when the file has them: an absent defaultTtl
+// leaves TTL off, an absent indexingPolicy keeps the default (index everything).
 resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [for c in containers: {
   parent: database
   name: c.name
   properties: {
-    resource: {
-      id: c.name
-      partitionKey: { paths: [ c.partitionKey ], kind: 'Hash', version: 2 }
-      indexingPolicy: {
-        indexingMode: 'consistent'
-        automatic: true
-        includedPaths: [ { path: '/*' } ]
-        excludedPaths: [ { path: '/"_etag"/?' }, { path: '/body/*' }, { path: '/event/data/*' } ]
-      }
-    }
+    // (one line: checkov's Bicep parser reads no multi-line function arguments)
+    resource: union({ id: c.name, partitionKey: { paths: [ c.partitionKey ], kind: 'Hash', version: 2 } }, contains(c, 'defaultTtl') ? { defaultTtl: c.defaultTtl } : {}, contains(c, 'indexingPolicy') ? { indexingPolicy: c.indexingPolicy } : {})
   }
 }]
 

@@ -1,11 +1,14 @@
 // Data-plane role assignments for the app's managed identity (and, optionally,
-// the deploying user, to run the app locally against Azure). No keys are used.
+// the deploying principal, to run the app locally against Azure). No keys are used.
 param storageAccountName string
 param eventHubsNamespaceName string
 param cosmosAccountName string
 param applicationInsightsName string
 param identityPrincipalId string
 param userPrincipalId string = ''
+@description('What userPrincipalId is: a person (azd run at a desk), a service principal (azd in CI), or a group.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param userPrincipalType string = 'User'
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -92,7 +95,7 @@ resource userBlobAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01'
   scope: storage
   properties: {
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
   }
 }

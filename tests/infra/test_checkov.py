@@ -55,12 +55,17 @@ def test_the_keys_stay_off_in_every_data_service(report: dict[str, Any]) -> None
     assert {"CKV_AZURE_140", "CKV_AZURE_44", "CKV_AZURE_3", "CKV_AZURE_223", "CKV_AZURE_34", "CKV_AZURE_70"} <= passed
 
 
+COSMOS_DESCRIPTION = ROOT / "common" / "adapters" / "cosmos" / "containers.json"
+
+
 def test_infra_declares_the_containers_hubs_and_consumer_group_of_the_design() -> None:
     cosmos = (INFRA / "app" / "cosmos.bicep").read_text()
-    for name, key in (("orders", "/project_id"), ("inventory", "/warehouse_id"), ("projects", "/project_id"),
-                      ("catalog", "/sku"), ("jobs", "/job_id"), ("quarantine", "/id"), ("leases", "/id")):
-        assert f"{{ name: '{name}', partitionKey: '{key}' }}" in cosmos
-    assert "disableLocalAuth: true" in cosmos
+    # The containers come from the one description the Python code also creates them from.
+    assert "loadJsonContent('../../common/adapters/cosmos/containers.json')" in cosmos
+    described = {c["name"]: c["partitionKey"] for c in json.loads(COSMOS_DESCRIPTION.read_text())["containers"]}
+    assert described == {"orders": "/project_id", "inventory": "/warehouse_id", "projects": "/project_id",
+                         "catalog": "/sku", "jobs": "/job_id", "quarantine": "/id", "leases": "/id"}
+    assert "disableLocalAuth: true" in cosmos and "EnableServerless" in cosmos
     hubs = (INFRA / "app" / "eventhubs.bicep").read_text()
     assert "['engineering-events', 'warehouse-events', 'order-events']" in hubs and "name: 'oms'" in hubs
     assert "disableLocalAuth: true" in hubs
@@ -72,6 +77,5 @@ def test_infra_declares_the_containers_hubs_and_consumer_group_of_the_design() -
 def test_the_store_containers_match_the_infra() -> None:
     from common.adapters.cosmos import CONTAINERS
 
-    cosmos = (INFRA / "app" / "cosmos.bicep").read_text()
-    for name, key in CONTAINERS.items():
-        assert f"{{ name: '{name}', partitionKey: '{key}' }}" in cosmos
+    described = {c["name"]: c["partitionKey"] for c in json.loads(COSMOS_DESCRIPTION.read_text())["containers"]}
+    assert dict(CONTAINERS) == described
