@@ -24,9 +24,10 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.fail_next = False
+        self.failing = False  # down until set back to False
 
     def publish(self, events: Any) -> None:
-        if self.fail_next:
+        if self.fail_next or self.failing:
             self.fail_next = False
             raise ConnectionError("event hub unavailable")
         self.sent.extend(events)

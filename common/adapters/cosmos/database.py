@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Self
+from typing import Self, TypeVar
 
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
 
-from common.adapters.cosmos.client import Connection, connection_from_settings, get_client
+from common.adapters.cosmos.client import MAX_ATTEMPTS, Connection, connection_from_settings, get_client, with_retry
 from common.config import Settings
+
+T = TypeVar("T")
 
 
 class CosmosDatabase:
@@ -23,6 +25,12 @@ class CosmosDatabase:
         self._db: DatabaseProxy | None = None
         self._containers: dict[str, ContainerProxy] = {}
         self._lock = threading.Lock()
+        # Whole operations retried on transient faults (beside the SDK's own
+        # retries): a bounded exponential backoff, then the error is raised.
+        self.attempts = MAX_ATTEMPTS
+
+    def retry(self, operation: Callable[[], T]) -> T:
+        return with_retry(operation, attempts=self.attempts)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:

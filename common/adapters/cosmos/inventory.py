@@ -57,7 +57,6 @@ from typing import Any
 from azure.cosmos import ContainerProxy, exceptions
 
 from common.adapters.cosmos import documents as d
-from common.adapters.cosmos.client import with_retry
 from common.adapters.cosmos.database import CosmosDatabase
 from common.adapters.cosmos.schema import ensure_containers
 from common.domain.errors import ConcurrencyConflict, InsufficientStock
@@ -122,7 +121,7 @@ class CosmosInventory(CosmosDatabase):
     # ------------------------------------------------------------- helpers
     def _point(self, item: str, partition: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = with_retry(lambda: self.container.read_item(item, partition))
+            found: dict[str, Any] = self.retry(lambda: self.container.read_item(item, partition))
         except exceptions.CosmosResourceNotFoundError:
             return None
         return found
@@ -135,7 +134,7 @@ class CosmosInventory(CosmosDatabase):
                 return list(self.container.query_items(sql, parameters=parameters, partition_key=partition))
             return list(self.container.query_items(sql, parameters=parameters, enable_cross_partition_query=True))
 
-        return with_retry(run)
+        return self.retry(run)
 
     def _stock_docs(self, warehouse_id: str, skus: list[str]) -> dict[str, dict[str, Any]]:
         """The stock documents of `skus` in the warehouse, by SKU. The
@@ -160,7 +159,7 @@ class CosmosInventory(CosmosDatabase):
         status) of the operation that failed a condition (404, 409, 412), and
         nothing of the batch is written. Other failures raise."""
         try:
-            with_retry(lambda: self.container.execute_item_batch(operations, partition_key=partition))
+            self.retry(lambda: self.container.execute_item_batch(operations, partition_key=partition))
         except exceptions.CosmosBatchOperationError as error:
             index = error.error_index or 0
             status = error.status_code
@@ -272,7 +271,7 @@ class CosmosInventory(CosmosDatabase):
             return False  # reserved in another warehouse
         # Before the reservation (and each time, which renews its TTL): a crash
         # after the batch leaves it findable.
-        with_retry(lambda: self.container.upsert_item(
+        self.retry(lambda: self.container.upsert_item(
             {"id": d.doc_id(INDEX, order_id), "type": INDEX, "warehouse_id": index_partition(order_id),
              "order_id": order_id, "held_in": warehouse_id, "ttl": INDEX_TTL_DAYS * 86_400}))
         body = d.to_doc(reservation.model_copy(update={"lines": lines}), RESERVATION, order_id)

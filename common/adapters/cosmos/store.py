@@ -109,7 +109,7 @@ class CosmosStore(CosmosDatabase):
 
     def ping(self) -> bool:
         try:
-            with_retry(lambda: self.db.read(), attempts=2)
+            with_retry(lambda: self.db.read(), attempts=min(2, self.attempts))
         except Exception:
             return False
         return True
@@ -128,11 +128,11 @@ class CosmosStore(CosmosDatabase):
                 return list(proxy.query_items(sql, parameters=parameters, partition_key=partition))
             return list(proxy.query_items(sql, parameters=parameters, enable_cross_partition_query=True))
 
-        return with_retry(run)
+        return self.retry(run)
 
     def _point(self, container: str, item: str, partition: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = with_retry(lambda: self.container(container).read_item(item, partition))
+            found: dict[str, Any] = self.retry(lambda: self.container(container).read_item(item, partition))
         except exceptions.CosmosResourceNotFoundError:
             return None
         return found
@@ -254,7 +254,7 @@ class CosmosStore(CosmosDatabase):
                              f"in the batch of partition {part.partition}")
         for batch in plan(operations):
             try:
-                results = with_retry(lambda b=batch: container.execute_item_batch(  # type: ignore[misc]
+                results = self.retry(lambda b=batch: container.execute_item_batch(  # type: ignore[misc]
                     [op.operation for op in b], partition_key=part.partition))
             except exceptions.CosmosBatchOperationError as error:
                 return _conflict_kind(error.status_code, error)
@@ -364,7 +364,7 @@ class CosmosStore(CosmosDatabase):
             if not operations:
                 return
             try:
-                with_retry(lambda ops=operations: container.execute_item_batch(  # type: ignore[misc]
+                self.retry(lambda ops=operations: container.execute_item_batch(  # type: ignore[misc]
                     ops, partition_key=project))
                 return
             except exceptions.CosmosBatchOperationError as error:
@@ -385,7 +385,7 @@ class CosmosStore(CosmosDatabase):
         container = self.container("orders")
         for project in sorted(oldest):
             start = datetime.fromtimestamp(oldest[project] - 1, tz=UTC)
-            feed = with_retry(lambda p=project, t=start: list(container.query_items_change_feed(  # type: ignore[misc]
+            feed = self.retry(lambda p=project, t=start: list(container.query_items_change_feed(  # type: ignore[misc]
                 partition_key=p, start_time=t)))
             for doc in feed:
                 if (doc.get("type") == d.OUTBOX and not doc.get("x_delivered")
@@ -419,7 +419,7 @@ class CosmosStore(CosmosDatabase):
             proxy = self.container(container)
             docs = []
             for chunk in _chunks(wanted, 1000):
-                docs += with_retry(lambda c=chunk: list(proxy.read_items(  # type: ignore[misc]
+                docs += self.retry(lambda c=chunk: list(proxy.read_items(  # type: ignore[misc]
                     [(d.doc_id("", natural)[1:], natural) for natural in c])))
         for doc in docs:
             out[doc[key]] = d.unwrap(model, doc)
@@ -430,7 +430,7 @@ class CosmosStore(CosmosDatabase):
         count = 0
 
         def upsert(body: dict[str, Any]) -> None:
-            with_retry(lambda: proxy.upsert_item(body))
+            self.retry(lambda: proxy.upsert_item(body))
 
         with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
             iterator = iter(bodies)
@@ -470,7 +470,7 @@ class CosmosStore(CosmosDatabase):
         ttl = Retention.seconds(self.retention.job_days)
         if ttl and job.status != "running":
             body["ttl"] = ttl
-        with_retry(lambda: self.container("jobs").upsert_item(body))
+        self.retry(lambda: self.container("jobs").upsert_item(body))
 
     def get_job(self, job_id: str) -> JobRun | None:
         doc = self._point("jobs", d.doc_id("", job_id)[1:], job_id)
@@ -501,9 +501,9 @@ class CosmosStore(CosmosDatabase):
                 body["ttl"] = ttl
             try:
                 if old_doc is None:
-                    with_retry(lambda b=body: container.create_item(b))  # type: ignore[misc]
+                    self.retry(lambda b=body: container.create_item(b))  # type: ignore[misc]
                 else:
-                    with_retry(lambda b=body, e=old_doc["_etag"]: container.replace_item(  # type: ignore[misc]
+                    self.retry(lambda b=body, e=old_doc["_etag"]: container.replace_item(  # type: ignore[misc]
                         b["id"], b, etag=e, match_condition=_if_match()))
                 return stored
             except (exceptions.CosmosResourceExistsError, exceptions.CosmosAccessConditionFailedError):
