@@ -119,6 +119,9 @@ def configure(settings: Settings | None = None, *, stream: IO[str] | None = None
         handler._oms = True  # type: ignore[attr-defined]
         root.addHandler(handler)
         root.setLevel((level or settings.log_level).upper())
+        # The Azure SDKs log every request and response at INFO: in the
+        # Functions host that floods Application Insights with HTTP lines.
+        logging.getLogger("azure").setLevel(max(logging.WARNING, root.level))
         if settings.appinsights_connection_string:
             _configure_otel(settings.appinsights_connection_string)
         _configured = True

@@ -48,7 +48,7 @@ while (-not (Test-BlobsKey)) {
     }
     # Any request starts an instance on Flex Consumption; its host creates the key
     # when the blob extension starts. The answer (401 without a key) does not matter.
-    try { Invoke-WebRequest -Uri "$env:AZURE_FUNCTION_URI/health" -Method Get -TimeoutSec 30 -UseBasicParsing | Out-Null } catch { }
+    try { Invoke-WebRequest -Uri "$env:AZURE_FUNCTION_URI/api/health" -Method Get -TimeoutSec 30 -UseBasicParsing | Out-Null } catch { }
     Start-Sleep -Seconds $pause
 }
 

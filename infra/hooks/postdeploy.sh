@@ -45,7 +45,7 @@ until key_present; do
   # Any request starts an instance on Flex Consumption; its host creates the key
   # when the blob extension starts. The answer (401 without a key) does not matter.
   if command -v curl >/dev/null 2>&1; then
-    curl --silent --output /dev/null --max-time 30 "$AZURE_FUNCTION_URI/health" || true
+    curl --silent --output /dev/null --max-time 30 "$AZURE_FUNCTION_URI/api/health" || true
   fi
   sleep "$pause"
 done

@@ -87,3 +87,15 @@ def test_the_http_function_is_anonymous_at_the_host_so_browser_pages_load() -> N
     (function,) = [f for f in indexed() if f.get_function_name() == "http_app_func"]
     (trigger,) = [b for b in bindings(function) if b["type"] == "httpTrigger"]
     assert trigger["authLevel"] == "ANONYMOUS"
+
+
+def test_a_failing_blob_is_retried_often_enough_for_a_resumed_first_load() -> None:
+    # Event-based blob triggers retry through the host's queue: a first load
+    # that stops at its time budget resumes on the next attempt, and each
+    # attempt takes one dequeue; a pause between attempts lets a short store
+    # outage pass before the blob is poisoned.
+    host = json.loads((ROOT / "host.json").read_text())
+    queues = host["extensions"]["queues"]
+    assert queues["maxDequeueCount"] >= 10
+    assert queues["visibilityTimeout"] >= "00:00:30"
+    assert int(sample_values().get("OMS_INGEST_TIME_BUDGET_SECONDS", "480")) * queues["maxDequeueCount"] >= 3600
