@@ -357,11 +357,12 @@ class _ChunkWriter:
                 raise IngestionIncomplete(
                     f"the time budget ran out with {written} rows written; the next attempt on this file "
                     f"resumes from there ({part} row {start} of {table.num_rows})")
-            put(table.slice(start, WRITE_CHUNK))
+            chunk = table.slice(start, WRITE_CHUNK)
+            put(chunk)
             self.wrote = True
+            self.recorder.count("rows_written", chunk.num_rows)
             if self.progress is not None:
-                self.progress.save(part, min(start + WRITE_CHUNK, table.num_rows))
-        self.recorder.count("rows_written", table.num_rows - done)
+                self.progress.save(part, start + chunk.num_rows)
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
