@@ -103,9 +103,9 @@ def test_after_a_commit_the_callers_documents_carry_the_stored_etags(cosmos_stor
 
 def test_changes_over_2_mb_in_one_partition_commit_whole_in_batches_under_the_request_limit(
         cosmos_store: ScratchCosmosStore) -> None:
-    # 30 orders of 400 long lines each (about 60 KB per order document), 120
-    # operations and several MB: beside the operation count, the size splits it.
-    lines = [OrderLine(line_no=n, sku=f"SKU-{n:04d}-{'X' * 80}", qty=1) for n in range(1, 401)]
+    # 30 orders of 1,000 long lines each (about 150 KB per order document), 120
+    # operations and 4.5 MB: beside the operation count, the size splits it.
+    lines = [OrderLine(line_no=n, sku=f"SKU-{n:04d}-{'X' * 80}", qty=1) for n in range(1, 1001)]
     parts = [effect(order(site=f"S-{i:03d}").model_copy(update={"lines": lines}), 1, f"evt-mb-{i}")
              for i in range(30)]
     merged = PartitionChanges(partition="PRJ-7")
@@ -118,4 +118,4 @@ def test_changes_over_2_mb_in_one_partition_commit_whole_in_batches_under_the_re
 
     assert cosmos_store.commit([merged]).ok
     stored = cosmos_store.get_orders([o for p in parts for o in p.orders])
-    assert len(stored) == 30 and all(len(o.lines) == 400 for o in stored.values())
+    assert len(stored) == 30 and all(len(o.lines) == 1000 for o in stored.values())
