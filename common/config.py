@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias="OMS_WAREHOUSES"
     )
 
+    # Engineering clearance: on, no order is approved or allocated before a
+    # positive FeasibilityUpdated for its stream (off: only a "not feasible"
+    # blocks it).
+    require_clearance: bool = Field(False, validation_alias="OMS_REQUIRE_CLEARANCE")
+    # Lines a user added by hand survive a newer design's revision (audited either way).
+    keep_manual_lines: bool = Field(True, validation_alias="OMS_KEEP_MANUAL_LINES")
+
     api_keys: dict[str, dict[str, Any]] = Field(default_factory=dict, validation_alias="OMS_API_KEYS")
     four_eyes: bool = Field(True, validation_alias="OMS_FOUR_EYES")
     # App Service authentication sets WEBSITE_AUTH_ENABLED; only then is a

@@ -2,16 +2,22 @@
 (DESIGN.md section 3, "Engineering events").
 
 One formula serves every kind of order. What a stream *needs* is the newest
-design's item list; what it *has* is, per SKU, the quantity on its other
-non-cancelled orders less what came back from them. An order's lines are
+design's item list; what it *has* is, per SKU, what its non-cancelled orders
+hold: their lines, plus what they delivered before a review re-ordered part
+of them, less what came back. An order's engineering lines are
 `need - has`, positive parts only:
 
 - no live order yet            -> a new standard order with the whole design;
 - latest live order Draft, Approved or Allocated -> that order is recreated
-  with `need - has(other orders)` (for a lone standard order: the design);
+  with `need - has(other orders) - what it delivered itself before a review`
+  (for a lone standard order: the design); the lines a user added by hand
+  stay (OMS_KEEP_MANUAL_LINES, on by default; audited either way);
 - latest live order Released   -> a delta order with `need - has(all)`;
 - latest live order Closed or returned -> a supplemental order with
-  `need - has(all)`, i.e. what goes beyond the delivered quantities.
+  `need - has(all)`, i.e. what goes beyond what stays on site.
+
+Material on site is never ordered twice: a returned order reviewed back to
+Draft starts from `still_needed`, the same formula.
 
 "Live" means not Cancelled: a cancelled order neither holds stock nor blocks
 the next design (DESIGN.md: latest `Cancelled` -> new order), but a stream
@@ -25,11 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from common.domain.events import OrderEventType
-from common.domain.history import Effect, evolve, record, same_lines
-from common.domain.ids import order_id, order_number, stream_history_id
+from common.domain import orders as verbs
+from common.domain.effects import Effect, same_lines
+from common.domain.ids import stream_history_id
 from common.domain.inbound import EngineeringEvent, EngineeringEventType
-from common.domain.lifecycle import Action, transition
 from common.domain.models import (
     Actor,
     ActorType,
@@ -110,23 +115,50 @@ class Decision:
     effects: list[Effect] = field(default_factory=list)
     stream: Stream | None = None
     stream_audit: list[AuditEntry] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # for people: the handler notifies them
 
 
 # ----------------------------------------------------------------- quantities
 
+def holds(order: Order) -> dict[str, int]:
+    """Per SKU, what one order holds for its stream: its lines (ordered, on
+    their way or delivered), what it delivered before a review re-ordered part
+    of it, less what came back. A cancelled order holds nothing."""
+    total: dict[str, int] = {}
+    if order.status == S.CANCELLED:
+        return total
+    for line in order.lines:
+        total[line.sku] = total.get(line.sku, 0) + line.qty
+    for sku, qty in order.delivered_before.items():
+        total[sku] = total.get(sku, 0) + qty
+    for sku, qty in order.returned.items():
+        total[sku] = total.get(sku, 0) - qty
+    return total
+
+
 def has_quantities(orders: Iterable[Order]) -> dict[str, int]:
-    """Per SKU: what the given orders hold, less what came back from them."""
+    """Per SKU: what the given orders hold, together."""
     total: dict[str, int] = {}
     for order in orders:
-        if order.status == S.CANCELLED:
-            continue
-        for line in order.lines:
-            total[line.sku] = total.get(line.sku, 0) + line.qty
-        for sku, qty in order.delivered_before.items():
+        for sku, qty in holds(order).items():
             total[sku] = total.get(sku, 0) + qty
-        for sku, qty in order.returned.items():
-            total[sku] = total.get(sku, 0) - qty
     return total
+
+
+def _plus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for sku, qty in b.items():
+        out[sku] = out.get(sku, 0) + qty
+    return out
+
+
+def kept_on_site(order: Order) -> dict[str, int]:
+    """What an order delivered before a review, less what came back: it
+    stays on site while the order's lines order something again."""
+    out: dict[str, int] = {}
+    for sku, qty in order.delivered_before.items():
+        out[sku] = qty - order.returned.get(sku, 0)
+    return out
 
 
 def lines_beyond(items: list[DesignItem], has: dict[str, int]) -> list[OrderLine]:
@@ -147,18 +179,16 @@ def reductions(items: list[DesignItem], has: dict[str, int]) -> list[str]:
     return sorted(sku for sku, qty in has.items() if qty > need.get(sku, 0))
 
 
+def still_needed(state: StreamState, order: Order) -> list[OrderLine]:
+    """What `order`, a returned order under review, orders again: what the
+    stream's newest design needs beyond what the stream's other orders hold
+    (a follow-up order included) and beyond what stays on site of this order's
+    own delivery. Nothing when the stream has no design."""
+    others = [o for o in state.live() if o.order_id != order.order_id]
+    return lines_beyond(state.stream.design_items, _plus(has_quantities(others), verbs.on_site(order)))
+
+
 # --------------------------------------------------------------------- rules
-
-def _project_fields(project: Project, stream: Stream) -> dict[str, object]:
-    return {
-        "warehouse_id": project.warehouse_id,
-        "market": project.market,
-        "national_priority": project.national_priority,
-        "gated": project.gated,
-        "plan_type": project.plan_type,
-        "need_by": stream.need_by,
-    }
-
 
 def _stream_audit(state: StreamState, *, action: str, at: datetime, actor: Actor, correlation_id: str,
                   reason: str | None = None, changes: list[Change] | None = None) -> AuditEntry:
@@ -181,82 +211,60 @@ def _stream_audit(state: StreamState, *, action: str, at: datetime, actor: Actor
 
 
 def new_order(state: StreamState, *, kind: OrderKind, parent: Order | None, lines: list[OrderLine],
-               project: Project, design_version: int, at: datetime, actor: Actor,
-               correlation_id: str) -> Effect:
-    stream = state.stream
-    seq = stream.next_seq
-    key = stream.key
-    order = Order(
-        order_id=order_id(key, seq),
-        order_number=order_number(key, seq),
-        kind=kind,
-        parent_order_id=parent.order_id if parent else None,
-        project_id=key.project_id,
-        site_code=key.site_code,
-        order_type=key.order_type,
-        seq=seq,
-        status=S.DRAFT,
-        design_version=design_version,
-        lines=lines,
-        last_changed_by=actor.id,
-        status_since=at,
-        created_at=at,
-        updated_at=at,
-        **_project_fields(project, stream),
-    )
-    stream.next_seq = seq + 1
-    stream.order_ids = [*stream.order_ids, order.order_id]
-    state.orders[order.order_id] = order
-    return record(None, order, action="create", actor=actor, at=at, event=OrderEventType.CREATED,
-                  correlation_id=correlation_id)
+              project: Project, design_version: int, at: datetime, actor: Actor, correlation_id: str,
+              reason: str | None = None) -> Effect:
+    effect = verbs.create(state.stream, kind=kind, parent=parent, lines=lines, project=project,
+                          design_version=design_version, at=at, actor=actor, correlation_id=correlation_id,
+                          reason=reason)
+    state.orders[effect.order.order_id] = effect.order
+    return effect
+
+
+def _manual_note(manual: list[OrderLine], keep: bool) -> str:
+    if not manual:
+        return ""
+    listed = ", ".join(f"{line.sku} x{line.qty}" for line in manual)
+    return (f"; lines added by hand kept: {listed}" if keep
+            else f"; lines added by hand dropped (OMS_KEEP_MANUAL_LINES is off): {listed}")
 
 
 def _revise(state: StreamState, latest: Order, *, lines: list[OrderLine], project: Project,
-            design_version: int, at: datetime, actor: Actor, correlation_id: str) -> list[Effect]:
+            design_version: int, at: datetime, actor: Actor, correlation_id: str,
+            keep_manual: bool) -> list[Effect]:
     """Recreate `latest` with the newest design; no effects when nothing changes."""
-    fields = _project_fields(project, state.stream)
-    unchanged = same_lines(latest.lines, lines) and all(getattr(latest, k) == v for k, v in fields.items())
+    manual = verbs.manual_lines(latest)
+    wanted = [*lines, *manual] if keep_manual else list(lines)
+    unchanged = (same_lines(latest.lines, wanted) and latest.need_by == state.stream.need_by
+                 and all(getattr(latest, k) == v for k, v in verbs.known_master_fields(project).items()))
     if unchanged:
         return []
     effects: list[Effect] = []
     order = latest
-    emptied = not lines and latest.kind != OrderKind.STANDARD
+    emptied = not wanted and latest.kind != OrderKind.STANDARD
     if not (emptied and latest.status == S.DRAFT):
-        after = evolve(
-            order, at,
-            status=transition(order.status, Action.REVISE),
-            lines=lines,
-            revision=order.revision + 1,
-            design_version=design_version,
-            rejection_reason=None,
-            approved_at=None,
-            approved_by=None,
-            short_runs=0,
-            last_changed_by=actor.id,
-            **fields,
-        )
-        effects.append(record(order, after, action=Action.REVISE.value, actor=actor, at=at,
-                              event=OrderEventType.REVISED, correlation_id=correlation_id,
-                              reason=f"design version {design_version}",
-                              releases_reservation=order.status == S.ALLOCATED))
-        order = after
+        effect = verbs.revise(order, lines=wanted, project=project, need_by=state.stream.need_by,
+                              design_version=design_version, at=at, actor=actor, correlation_id=correlation_id,
+                              reason=f"design version {design_version}{_manual_note(manual, keep_manual)}")
+        effects.append(effect)
+        order = effect.order
     if emptied:
         # The newer design needs nothing beyond the rest of the stream: the
         # follow-up order has no purpose left (an Approved or Allocated one is
         # revised to Draft first, in the same write, so the table holds).
-        changes: dict[str, object] = {} if effects else {"lines": [], "revision": order.revision + 1,
-                                                         "design_version": design_version, **fields}
-        after = evolve(order, at, status=transition(order.status, Action.CANCEL), **changes)
-        effects.append(record(order, after, action=Action.CANCEL.value, actor=actor, at=at,
-                              event=OrderEventType.CANCELLED, correlation_id=correlation_id,
-                              reason="the newer design needs nothing beyond the stream's other orders"))
-        order = after
+        changes: dict[str, object] = {} if effects else {
+            "lines": [], "revision": order.revision + 1, "design_version": design_version,
+            **verbs.known_master_fields(project)}
+        effect = verbs.cancel(order, actor=actor, at=at, correlation_id=correlation_id,
+                              reason="the newer design needs nothing beyond the stream's other orders", **changes)
+        effects.append(effect)
+        order = effect.order
     state.orders[order.order_id] = order
     return effects
 
 
 def apply_qualified_design(state: StreamState, *, design_version: int, items: list[DesignItem],
-                           event_id: str, project: Project, at: datetime, actor: Actor) -> Decision:
+                           event_id: str, project: Project, at: datetime, actor: Actor,
+                           keep_manual: bool = True) -> Decision:
     """The rules of DESIGN.md section 3, step 5, for a design that qualifies."""
     stream = state.stream
     stream.design_version = design_version
@@ -275,9 +283,11 @@ def apply_qualified_design(state: StreamState, *, design_version: int, items: li
 
     if latest.status in (S.DRAFT, S.APPROVED, S.ALLOCATED):
         others = [o for o in live if o.order_id != latest.order_id]
-        has = has_quantities(others)
+        # What this very order delivered before a review stays on site too.
+        has = _plus(has_quantities(others), kept_on_site(latest))
         revised = _revise(state, latest, lines=lines_beyond(items, has), project=project,
-                          design_version=design_version, at=at, actor=actor, correlation_id=event_id)
+                          design_version=design_version, at=at, actor=actor, correlation_id=event_id,
+                          keep_manual=keep_manual)
         if not revised:
             return Decision(Outcome.SKIPPED_UNCHANGED, latest.order_id,
                             reasons=["the design does not change the order"], stream=stream)
@@ -306,7 +316,7 @@ def _reduction_notes(items: list[DesignItem], has: dict[str, int]) -> list[str]:
 
 
 def apply_design(state: StreamState, event: EngineeringEvent, project: Project, policy: QualifyingPolicy,
-                 at: datetime, actor: Actor = ENGINEERING) -> Decision:
+                 at: datetime, actor: Actor = ENGINEERING, keep_manual: bool = True) -> Decision:
     """A DesignApproved / DesignRevised event (schema- and reference-valid)."""
     assert event.design_version is not None and event.items is not None
     stream = state.stream
@@ -328,17 +338,19 @@ def apply_design(state: StreamState, event: EngineeringEvent, project: Project, 
                               changes=[Change(path="parked.design_version", new=event.design_version)])
         return Decision(Outcome.PARKED, None, reasons=[why_not], stream=stream, stream_audit=[audit])
     return apply_qualified_design(state, design_version=event.design_version, items=items,
-                                  event_id=event.event_id, project=project, at=at, actor=actor)
+                                  event_id=event.event_id, project=project, at=at, actor=actor,
+                                  keep_manual=keep_manual)
 
 
 def reevaluate_parked(state: StreamState, project: Project, policy: QualifyingPolicy, at: datetime,
-                      actor: Actor) -> Decision | None:
+                      actor: Actor, keep_manual: bool = True) -> Decision | None:
     """Apply the stream's parked design once its project qualifies."""
     parked = state.stream.parked
     if parked is None or not policy.qualifies(project):
         return None
     return apply_qualified_design(state, design_version=parked.design_version, items=parked.items,
-                                  event_id=parked.event_id, project=project, at=at, actor=actor)
+                                  event_id=parked.event_id, project=project, at=at, actor=actor,
+                                  keep_manual=keep_manual)
 
 
 def _fact_is_stale(at: datetime | None, event: EngineeringEvent) -> bool:
@@ -348,20 +360,21 @@ def _fact_is_stale(at: datetime | None, event: EngineeringEvent) -> bool:
 def apply_facts(state: StreamState, event: EngineeringEvent, at: datetime,
                 actor: Actor = ENGINEERING) -> Decision:
     """ScheduleUpdated / FeasibilityUpdated: the stream's facts change, later
-    facts win by `occurred_at` (out-of-order delivery is normal)."""
+    facts win by `occurred_at` (out-of-order delivery is normal). A site found
+    not feasible after its material was released flags the released orders
+    (`Decision.alerts`); a later feasible update clears the flag."""
     stream = state.stream
+    effects: list[Effect] = []
+    alerts: list[str] = []
     if event.event_type == EngineeringEventType.SCHEDULE_UPDATED:
         if _fact_is_stale(stream.schedule_at, event):
             return _stale_fact(state, event, at, actor, "schedule", stream.schedule_at)
         changes = [Change(path="need_by", old=_iso(stream.need_by), new=_iso(event.need_by))]
         stream.need_by, stream.schedule_at = event.need_by, event.occurred_at
-        effects = []
         for order in state.ordered():
             if order.status in (S.DRAFT, S.APPROVED, S.ALLOCATED, S.RELEASED) and order.need_by != event.need_by:
-                after = evolve(order, at, need_by=event.need_by)
-                state.orders[after.order_id] = after
-                effects.append(record(order, after, action="schedule_updated", actor=actor, at=at, event=None,
-                                      correlation_id=event.event_id))
+                effects.append(verbs.reschedule(order, event.need_by, actor=actor, at=at,
+                                                correlation_id=event.event_id))
         action = "schedule_updated"
     else:
         if _fact_is_stale(stream.feasibility_at, event):
@@ -372,15 +385,26 @@ def apply_facts(state: StreamState, event: EngineeringEvent, at: datetime,
                    Change(path="checks", old=[c.model_dump(mode="json") for c in stream.checks],
                           new=[c.model_dump(mode="json") for c in checks])]
         stream.feasible, stream.checks, stream.feasibility_at = event.feasible, checks, event.occurred_at
-        effects = []
+        failed = [c.name for c in checks if c.status.value != "passed"]
+        for order in state.ordered():
+            if not event.feasible and order.status == S.RELEASED and order.engineering_hold is None:
+                effects.append(verbs.hold_engineering(order, failed_checks=failed, event_id=event.event_id,
+                                                      actor=actor, at=at))
+                alerts.append(f"order {order.order_id} was released but its site is not feasible"
+                              + (f" ({', '.join(failed)})" if failed else ""))
+            elif event.feasible and order.engineering_hold is not None:
+                effects.append(verbs.clear_engineering(order, event_id=event.event_id, actor=actor, at=at))
         action = "feasibility_updated"
+    for effect in effects:
+        state.orders[effect.order.order_id] = effect.order
     stream.updated_at = at
     latest = state.live()[-1].order_id if state.live() else None
-    if effects:  # each changed order's own audit entry tells it; one more line would repeat it
-        return Decision(Outcome.APPLIED, latest, effects=effects, stream=stream)
     audit = _stream_audit(state, action=action, at=at, actor=actor, correlation_id=event.event_id,
                           changes=[c for c in changes if c.old != c.new])
-    return Decision(Outcome.APPLIED, latest, effects=effects, stream=stream, stream_audit=[audit])
+    # Each changed order's own audit entry tells a schedule change; one more line would repeat it.
+    stream_audit = [] if effects and action == "schedule_updated" else [audit]
+    return Decision(Outcome.APPLIED, latest, effects=effects, stream=stream, stream_audit=stream_audit,
+                    alerts=alerts)
 
 
 def _stale_fact(state: StreamState, event: EngineeringEvent, at: datetime, actor: Actor, what: str,
@@ -396,8 +420,8 @@ def _iso(value: object) -> object:
 
 
 def decide(state: StreamState, event: EngineeringEvent, project: Project, policy: QualifyingPolicy,
-           at: datetime, actor: Actor = ENGINEERING) -> Decision:
+           at: datetime, actor: Actor = ENGINEERING, keep_manual: bool = True) -> Decision:
     """Entry point: what `event` does to its stream."""
     if event.is_design:
-        return apply_design(state, event, project, policy, at, actor)
+        return apply_design(state, event, project, policy, at, actor, keep_manual)
     return apply_facts(state, event, at, actor)

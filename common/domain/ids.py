@@ -34,6 +34,13 @@ def stream_history_id(stream_id: str, correlation: str) -> str:
     return f"{stream_id}@{digest}"
 
 
+def refusal_id(order_id_: str, action: str, correlation: str) -> str:
+    """Audit entry of a refused request or callback: one per request, so a
+    redelivered callback refused again does not add a second entry."""
+    digest = hashlib.blake2b(f"{action}|{correlation}".encode(), digest_size=8).hexdigest()
+    return f"{order_id_}@refused-{digest}"
+
+
 def marker_id(source: str, event_id: str) -> str:
     return f"mk~{source}~{event_id}"
 

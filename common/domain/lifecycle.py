@@ -86,3 +86,10 @@ def transition(current: OrderStatus, action: Action, target: OrderStatus | None 
 
 def allows(current: OrderStatus, action: Action) -> bool:
     return current in RULES[action].sources
+
+
+def ensure_allowed(current: OrderStatus, action: Action) -> None:
+    """`IllegalTransition` naming the current status unless `action` may start
+    from it (a request that would change nothing must still be legal)."""
+    if not allows(current, action):
+        raise IllegalTransition(current=current, action=action.value)

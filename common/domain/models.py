@@ -88,6 +88,16 @@ class HeldEvent(_Model):
     actor: Actor | None = None
 
 
+class EngineeringHold(_Model):
+    """Engineering found the site not feasible after the material was
+    released: the order is flagged (dashboard, notification) until a later
+    feasible update clears it."""
+
+    at: datetime
+    event_id: str
+    failed_checks: list[str] = Field(default_factory=list)
+
+
 class Order(_Model):
     order_id: str
     order_number: str
@@ -119,6 +129,7 @@ class Order(_Model):
     last_changed_by: str | None = None
     short_runs: int = 0
     sla_breached: list[str] = Field(default_factory=list)
+    engineering_hold: EngineeringHold | None = None
     status_since: datetime | None = None
     created_at: datetime
     updated_at: datetime

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.domain.inbound import EngineeringEvent
-from common.domain.models import CatalogItem, Order, Project, Reason, Stream
+from common.domain.models import CatalogItem, Project, Reason
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ def reference_reasons(
     if project is None:
         reasons.append(Reason(loc=["project_id"], msg=f"project {event.project_id} is not in the project master",
                               type="unknown_project"))
+    elif project.site_code and event.site_code != project.site_code:
+        reasons.append(Reason(loc=["site_code"], type="unknown_site",
+                              msg=f"site {event.site_code} is not project {event.project_id}'s site in the project "
+                                  f"master ({project.site_code})"))
     if order_types and event.order_type not in order_types:
         reasons.append(Reason(loc=["order_type"],
                               msg=f"order type {event.order_type} is not one of {', '.join(order_types)}",
@@ -83,37 +87,17 @@ def raw_reference_reasons(
     if isinstance(project_id, str) and ("project_id",) not in taken and project_id not in projects:
         reasons.append(Reason(loc=["project_id"], msg=f"project {project_id} is not in the project master",
                               type="unknown_project"))
+    site = raw.get("site_code")
+    project = projects.get(project_id) if isinstance(project_id, str) else None
+    if project is not None and project.site_code and isinstance(site, str) and ("site_code",) not in taken \
+            and site != project.site_code:
+        reasons.append(Reason(loc=["site_code"], type="unknown_site",
+                              msg=f"site {site} is not project {project_id}'s site in the project master "
+                                  f"({project.site_code})"))
     items = raw.get("items")
     if isinstance(items, list):
         skus: list[tuple[list[str | int], str]] = [
             (["items", i, "sku"], item["sku"]) for i, item in enumerate(items)
             if isinstance(item, dict) and isinstance(item.get("sku"), str) and ("items", i, "sku") not in taken]
         reasons.extend(sku_reasons(skus, catalog))
-    return reasons
-
-
-def approval_reasons(
-    order: Order,
-    project: Project | None,
-    catalog: Mapping[str, CatalogItem],
-    stream: Stream | None,
-) -> list[Reason]:
-    """Why `order` may not be approved (empty when it may)."""
-    reasons: list[Reason] = []
-    if not order.lines:
-        reasons.append(Reason(loc=["lines"], msg="an order needs at least one line", type="too_short"))
-    for index, line in enumerate(order.lines):
-        if line.qty <= 0:
-            reasons.append(Reason(loc=["lines", index, "qty"], msg="quantity must be positive",
-                                  type="greater_than"))
-    reasons.extend(sku_reasons([(["lines", i, "sku"], line.sku) for i, line in enumerate(order.lines)],
-                               catalog))
-    if project is None or project.removed:
-        reasons.append(Reason(loc=["project_id"], msg=f"project {order.project_id} is not in the project master",
-                              type="unknown_project"))
-    if stream is not None and not stream.feasible:
-        failed = [c.name for c in stream.checks if c.status.value != "passed"]
-        reasons.append(Reason(loc=["feasibility"],
-                              msg="the site is not feasible" + (f": {', '.join(failed)}" if failed else ""),
-                              type="not_feasible"))
     return reasons

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from common.domain.models import Actor, ActorType
+from common.domain.models import Actor, ActorType, LineSource
 
 ENGINEERING_SOURCE = "engineering-events"
 
@@ -74,3 +75,99 @@ class RunAllocation:
     mode: str = "greedy"  # greedy | optimal
     actor: Actor = field(default_factory=lambda: Actor(type=ActorType.SYSTEM, id="allocation"))
     trigger: str = "manual"  # timer | http | cli | manual: shown as the job run's source
+
+
+# ------------------------------------------------------------------ review
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    qty: int
+    uom: str = "EA"
+    source: LineSource | None = None  # None: kept from the order's line of that SKU, else manual
+
+
+@dataclass(frozen=True)
+class EditOrder:
+    """Replace the lines (when `lines` is not None) and set `fields` (merge-patch)."""
+
+    order_id: str
+    actor: Actor
+    if_match: str | None
+    lines: Sequence[LineInput] | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AddItems:
+    order_id: str
+    actor: Actor
+    items: Sequence[LineInput]
+    if_match: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApproveOrder:
+    order_id: str
+    actor: Actor
+    if_match: str | None = None
+    comment: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RejectOrder:
+    order_id: str
+    actor: Actor
+    reason: str
+    if_match: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: str
+    actor: Actor
+    reason: str | None = None
+    if_match: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReprocessOrder:
+    order_id: str
+    actor: Actor
+    correlation_id: str
+    if_match: str | None = None
+
+
+@dataclass(frozen=True)
+class ReprocessQuarantined:
+    record_id: str
+    actor: Actor
+    correlation_id: str | None = None
+
+
+# ---------------------------------------------------------------- datasets
+@dataclass(frozen=True)
+class IngestDataset:
+    """Load one Parquet dump of `dataset` (a path, or the bytes of a blob).
+    With a `time_budget` (seconds), writing stops once it is spent and
+    `IngestionIncomplete` is raised; the next attempt on the same file resumes
+    where this one stopped (the Blob trigger's host retries it)."""
+
+    dataset: str
+    source: Path | bytes
+    name: str  # file or blob name, for the job run and the quarantine record
+    channel: str = "file"  # file | blob | inbox | quarantine
+    time_budget: float | None = None
+
+
+@dataclass(frozen=True)
+class FollowProjectMaster:
+    """Open orders of these projects take the project master's current
+    priority, gated flag, plan type, market and warehouse."""
+
+    project_ids: Sequence[str]
+    correlation_id: str

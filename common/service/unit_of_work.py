@@ -5,37 +5,77 @@ document's ETag as read, collects the effects of the invocation's decisions
 grouped by partition, and commits them with `Store.commit`: every document is
 written once, with `if-match` on the ETag it was read with, beside the audit
 entries, outbox events and idempotency markers of the same partition.
+
+It also performs each effect's stock side, in the order the effect says
+(common/domain/effects.py), so no caller can forget it:
+
+1. reservations, and the warehouse's `first` effects, before the write; a
+   refused reservation drops that effect's writes (the order stays as read)
+   and is reported in `UnitResult.refused`;
+2. the write, one atomic batch per partition;
+3. for a partition that lost to a concurrent writer, the reservations this
+   commit made for it go back (a retry reserves again);
+4. for the partitions that committed, the rest (a reservation given back
+   because the order left Allocated).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from common.domain.delta import Decision, StreamState
-from common.domain.history import Effect
+from common.domain.effects import Effect, StockEffect
+from common.domain.errors import InsufficientStock
 from common.domain.ids import project_of
-from common.domain.models import AuditEntry, Marker, Order, OutboxEvent, Stream, StreamKey
-from common.ports import CommitResult, DocWrite, PartitionChanges, Store
+from common.domain.models import AuditEntry, Marker, Order, OutboxEvent, Reservation, Stream, StreamKey
+from common.ports import CommitResult, DocWrite, InventoryStore, PartitionChanges, Store
 
 
 @dataclass
-class _Tracked:
-    expected: str | None  # ETag as read; None: new document
+class StockRefusal:
+    """Why an effect's reservation was refused: the stock does not cover it
+    (`shortfall`), or another run holds the order's reservation (`held_by`)."""
+
+    order_id: str
+    shortfall: list[dict[str, Any]] = field(default_factory=list)
+    held_by: str | None = None
+
+
+@dataclass
+class UnitResult(CommitResult):
+    """The store's result, and the effects dropped because their reservation
+    was refused (by order id)."""
+
+    refused: dict[str, StockRefusal] = field(default_factory=dict)
+
+
+def apply_stock(inventory: InventoryStore, stock: StockEffect) -> None:
+    """Release, consume and restock: each idempotent (per order, per
+    adjustment id)."""
+    if stock.consume is not None:
+        inventory.consume_reservation(stock.consume)
+    if stock.release is not None:
+        inventory.release_reservation(stock.release)
+    for item in stock.restock:
+        inventory.adjust_on_hand(item.warehouse_id, item.sku, item.qty, item.adjustment_id)
 
 
 @dataclass
 class UnitOfWork:
     store: Store
+    inventory: InventoryStore
     _orders: dict[str, Order | None] = field(default_factory=dict)
     _order_etags: dict[str, str | None] = field(default_factory=dict)
     _streams: dict[str, StreamState] = field(default_factory=dict)
     _stream_etags: dict[str, str | None] = field(default_factory=dict)
     _parts: dict[str, PartitionChanges] = field(default_factory=dict)
-    released_reservations: list[str] = field(default_factory=list)
+    _stocked: list[Effect] = field(default_factory=list)
 
     # ----------------------------------------------------------------- reads
     def orders(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        order_ids = list(order_ids)
         missing = [i for i in order_ids if i not in self._orders]
         if missing:
             found = self.store.get_orders(missing)
@@ -100,6 +140,7 @@ class UnitOfWork:
         return part
 
     def put_order(self, order: Order) -> None:
+        """A bare order document (seeding, tests); changes go through `add`."""
         self._orders[order.order_id] = order
         expected = self._order_etags.setdefault(order.order_id, None)
         self._part(order.project_id).orders[order.order_id] = DocWrite(order, expected)
@@ -111,14 +152,19 @@ class UnitOfWork:
         expected = self._stream_etags.setdefault(stream.stream_id, None)
         self._part(stream.project_id).streams[stream.stream_id] = DocWrite(stream, expected)
 
-    def add_effect(self, effect: Effect) -> None:
+    def add(self, effect: Effect) -> None:
+        """One order write with its audit entry, outbox event and stock effect."""
         self.put_order(effect.order)
         part = self._part(effect.order.project_id)
         part.audit.append(effect.audit)
         if effect.outbox is not None:
             part.outbox.append(effect.outbox)
-        if effect.releases_reservation:
-            self.released_reservations.append(effect.order.order_id)
+        if not effect.stock.is_empty:
+            self._stocked.append(effect)
+
+    def add_all(self, effects: Iterable[Effect]) -> None:
+        for effect in effects:
+            self.add(effect)
 
     def add_audit(self, entry: AuditEntry) -> None:
         self._part(entry.project_id).audit.append(entry)
@@ -130,8 +176,7 @@ class UnitOfWork:
         self._part(marker.project_id).markers.append(marker)
 
     def add_decision(self, decision: Decision) -> None:
-        for effect in decision.effects:
-            self.add_effect(effect)
+        self.add_all(decision.effects)
         for entry in decision.stream_audit:
             self.add_audit(entry)
         if decision.stream is not None:
@@ -140,31 +185,80 @@ class UnitOfWork:
     def pending_partitions(self) -> list[str]:
         return [p for p, changes in self._parts.items() if not changes.is_empty()]
 
-    def commit(self) -> CommitResult:
-        """Write everything collected; conflicting partitions write nothing and
-        are forgotten here, so the caller can re-read and retry them."""
+    # ---------------------------------------------------------------- commit
+    def _reserve(self, reservation: Reservation) -> bool | StockRefusal:
+        """True: reserved now; False: the order holds this very reservation
+        already (this run's, from an attempt that did not write the order)."""
+        try:
+            if self.inventory.reserve(reservation):
+                return True
+        except InsufficientStock as short:
+            return StockRefusal(reservation.order_id, shortfall=short.shortfall)
+        held = self.inventory.get_reservation(reservation.order_id)
+        if held is not None and held.run_id == reservation.run_id and held.lines == {
+                k: v for k, v in reservation.lines.items() if v} and held.warehouse_id == reservation.warehouse_id:
+            return False
+        return StockRefusal(reservation.order_id, held_by=held.run_id if held else None)
+
+    def _drop(self, effect: Effect) -> None:
+        """Take an effect's writes out: its order stays as it was read."""
+        part = self._part(effect.order.project_id)
+        part.orders.pop(effect.order.order_id, None)
+        part.audit = [a for a in part.audit if a is not effect.audit]
+        part.outbox = [e for e in part.outbox if e is not effect.outbox]
+        self._orders[effect.order.order_id] = effect.before
+        state = self._streams.get(effect.order.stream_id)
+        if state is not None and effect.before is not None:
+            state.orders[effect.order.order_id] = effect.before
+
+    def commit(self) -> UnitResult:
+        """Perform the stock effects and write everything collected (see the
+        module docstring). Conflicting partitions write nothing and are
+        forgotten here, so the caller can re-read and retry them."""
+        refused: dict[str, StockRefusal] = {}
+        reserved: list[Reservation] = []
+        after: list[StockEffect] = []
+        for effect in self._stocked:
+            stock = effect.stock
+            if stock.reserve is not None:
+                outcome = self._reserve(stock.reserve)
+                if isinstance(outcome, StockRefusal):
+                    refused[effect.order.order_id] = outcome
+                    self._drop(effect)
+                    continue
+                if outcome:
+                    reserved.append(stock.reserve)
+            if stock.first:
+                apply_stock(self.inventory, stock)
+            else:
+                after.append(stock)
         parts = [p for p in self._parts.values() if not p.is_empty()]
-        result = self.store.commit(parts) if parts else CommitResult()
+        stored = self.store.commit(parts) if parts else CommitResult()
         for part in parts:
-            if part.partition in result.conflicts:
+            if part.partition in stored.conflicts:
                 self.forget(part.partition)
             else:
                 for oid, write in part.orders.items():
                     self._order_etags[oid] = write.doc.etag
                 for sid, swrite in part.streams.items():
                     self._stream_etags[sid] = swrite.doc.etag
+        for reservation in reserved:
+            if project_of(reservation.order_id) in stored.conflicts:
+                self.inventory.release_reservation(reservation.order_id)
+        for stock in after:
+            order_id = stock.release or stock.consume
+            if order_id is not None and project_of(order_id) in stored.conflicts:
+                continue
+            apply_stock(self.inventory, stock)
         self._parts.clear()
-        if result.conflicts:
-            self.released_reservations = [
-                o for o in self.released_reservations if project_of(o) not in result.conflicts
-            ]
-        return result
+        self._stocked.clear()
+        return UnitResult(conflicts=stored.conflicts, refused=refused)
 
     def rollback(self) -> None:
         for partition in list(self._parts):
             self.forget(partition)
         self._parts.clear()
-        self.released_reservations.clear()
+        self._stocked.clear()
 
     def forget(self, partition: str) -> None:
         """Drop what is cached of a partition so the next read goes to the store."""

@@ -59,7 +59,7 @@ def approved(deps: Deps, project_id: str, lines: dict[str, int], *, seq: int = 1
                   plan_type=proj.plan_type, approved_at=at, status_since=at, created_at=at, updated_at=at,
                   short_runs=short_runs,
                   lines=[OrderLine(line_no=i + 1, sku=sku, qty=qty) for i, (sku, qty) in enumerate(lines.items())])
-    uow = UnitOfWork(deps.store)
+    uow = UnitOfWork(deps.store, deps.inventory)
     uow.put_order(order)
     assert uow.commit().ok
     return order
@@ -70,7 +70,7 @@ def infeasible(deps: Deps, order: Order) -> None:
                     order_type=order.order_type, feasible=False, order_ids=[order.order_id],
                     checks=[FeasibilityCheck(name="power", status=CheckStatus.FAILED),
                             FeasibilityCheck(name="permit", status=CheckStatus.PASSED)])
-    uow = UnitOfWork(deps.store)
+    uow = UnitOfWork(deps.store, deps.inventory)
     uow.put_stream(stream)
     assert uow.commit().ok
 

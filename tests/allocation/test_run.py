@@ -241,7 +241,7 @@ def test_allocated_order_left_by_a_crash_before_its_release_is_released_by_the_n
     order = approved(world, "P1", {"A": 3})
     inventory(world).reserve(Reservation(order_id=order.order_id, warehouse_id="WH-1", lines={"A": 3},
                                          run_id="crashed", at=T0))
-    uow = UnitOfWork(world.store)
+    uow = UnitOfWork(world.store, world.inventory)
     uow.adopt_orders([order])
     uow.put_order(order.model_copy(update={"status": OrderStatus.ALLOCATED}))
     assert uow.commit().ok
@@ -348,7 +348,7 @@ def test_reservation_of_an_order_sent_back_to_draft_goes_back_to_stock(world: De
     order = approved(world, "P1", {"A": 2})
     inventory(world).reserve(Reservation(order_id=order.order_id, warehouse_id="WH-1", lines={"A": 2},
                                          run_id="crashed", at=T0))
-    uow = UnitOfWork(world.store)
+    uow = UnitOfWork(world.store, world.inventory)
     uow.adopt_orders([order])
     uow.put_order(order.model_copy(update={"status": OrderStatus.DRAFT}))  # a planner edited it meanwhile
     assert uow.commit().ok

@@ -14,7 +14,7 @@ H = {**auth("integration"), "Content-Type": "application/json"}
 
 def _event(event_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:
     return {"event_id": event_id, "event_type": "DesignApproved", "occurred_at": "2026-11-21T00:00:00Z",
-            "project_id": "PRJ-0000101", "site_code": "NYC-00777", "order_type": "NewBuild",
+            "project_id": "PRJ-0000101", "site_code": "NYC-00417", "order_type": "Modification",
             "design_version": version, "items": [{"sku": "ANT-4T4R-B41", "qty": 2}], **extra}
 
 

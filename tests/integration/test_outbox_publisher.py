@@ -29,8 +29,16 @@ DESIGN = {"event_id": "evt-ob-1", "event_type": "DesignApproved", "occurred_at":
           "items": [{"sku": "ANT-4T4R-B41", "qty": 3, "uom": "EA"}]}
 
 
+SITES = [("PRJ-0000101", "NYC-00417"), ("PRJ-0000102", "BOS-00112"), ("PRJ-0000104", "DAL-00555")]
+TYPES = ["NewBuild", "Upgrade", "Modification", "Maintenance"]
+
+
 def designs(n: int) -> list[dict[str, Any]]:
-    return [{**DESIGN, "event_id": f"evt-ob-{i}", "site_code": f"NYC-{i:05d}"} for i in range(n)]
+    """Designs for `n` different streams of the sample projects (each site as the master names it)."""
+    streams = [(p, s, t) for t in TYPES for p, s in SITES]
+    assert n <= len(streams)
+    return [{**DESIGN, "event_id": f"evt-ob-{i}", "project_id": p, "site_code": s, "order_type": t}
+            for i, (p, s, t) in enumerate(streams[:n])]
 
 
 def ingest(deps: Deps, events: list[dict[str, Any]]) -> None:

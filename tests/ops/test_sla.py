@@ -10,8 +10,8 @@ from azure.functions.timer import TimerRequest
 
 from common.adapters.clock import FixedClock
 from common.adapters.notify import MemoryNotifier
+from common.domain.effects import evolve, record
 from common.domain.events import OrderEventType
-from common.domain.history import evolve, record
 from common.domain.models import SYSTEM, Order, OrderStatus
 from common.domain.sla import breaches_of, new_breaches
 from common.ports import OrderQuery
@@ -67,11 +67,11 @@ def _ingest(deps: Deps, n: int = 3) -> list[Order]:
 
 
 def _move(deps: Deps, order_id: str, **changes: object) -> Order:
-    uow = UnitOfWork(deps.store)
+    uow = UnitOfWork(deps.store, deps.inventory)
     before = uow.order(order_id)
     assert before is not None
     after = evolve(before, deps.clock.now(), **changes)
-    uow.add_effect(record(before, after, action="test_move", actor=SYSTEM, at=deps.clock.now(), event=None))
+    uow.add(record(before, after, action="test_move", actor=SYSTEM, at=deps.clock.now(), event=None))
     assert uow.commit().ok
     moved = deps.store.get_order(order_id)
     assert moved is not None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from common.domain.delta import Decision, Outcome, StreamState, decide, reevaluate_parked
-from common.domain.history import evolve
+from common.domain.effects import evolve
 from common.domain.inbound import EngineeringEvent
 from common.domain.models import SYSTEM, LineSource, Order, OrderKind, OrderLine, OrderStatus, Project, StreamKey
 from common.domain.validation import QualifyingPolicy
@@ -140,7 +140,7 @@ def test_a_newer_design_revises_a_draft_order_in_place_with_only_the_delta_audit
     assert effect.audit.action == "revise"
     assert (effect.audit.from_status, effect.audit.to_status) == (S.DRAFT, S.DRAFT)
     assert effect.outbox is not None and effect.outbox.type == "oms.order.revised"
-    assert not effect.releases_reservation
+    assert effect.stock.release is None
     assert len(state.ordered()) == 1
 
 
@@ -156,7 +156,7 @@ def test_a_newer_design_sends_an_approved_order_back_to_draft() -> None:
     assert (effect.order.approved_at, effect.order.approved_by) == (None, None)
     assert (effect.audit.from_status, effect.audit.to_status) == (S.APPROVED, S.DRAFT)
     assert any(c.path == "status" and (c.old, c.new) == ("Approved", "Draft") for c in effect.audit.changes)
-    assert not effect.releases_reservation
+    assert effect.stock.release is None
 
 
 def test_a_newer_design_sends_an_allocated_order_back_to_draft_and_returns_its_reservation() -> None:
@@ -169,7 +169,7 @@ def test_a_newer_design_sends_an_allocated_order_back_to_draft_and_returns_its_r
     (effect,) = decision.effects
     assert (effect.order.status, effect.order.revision, qty(effect.order)) == (S.DRAFT, 2, V2)
     assert (effect.audit.from_status, effect.audit.to_status) == (S.ALLOCATED, S.DRAFT)
-    assert effect.releases_reservation is True
+    assert effect.stock.release == effect.order.order_id
 
 
 def test_a_design_with_identical_content_leaves_the_order_unchanged() -> None:
@@ -254,7 +254,7 @@ def test_an_approved_or_allocated_delta_order_with_nothing_left_goes_to_draft_th
     assert decision.outcome == Outcome.REVISED
     revise, cancel = decision.effects
     assert (revise.before.status if revise.before else None, revise.order.status) == (status, S.DRAFT)
-    assert revise.releases_reservation is (status == S.ALLOCATED)
+    assert (revise.stock.release is not None) is (status == S.ALLOCATED)
     assert (cancel.before, cancel.order.status, cancel.order.lines) == (revise.order, S.CANCELLED, [])
     assert [e.audit.action for e in decision.effects] == ["revise", "cancel"]
     assert [e.outbox.type for e in decision.effects if e.outbox] == ["oms.order.revised", "oms.order.cancelled"]

@@ -12,8 +12,8 @@ from typing import Any, cast
 
 import pytest
 
+from common.domain.effects import evolve, record
 from common.domain.events import OrderEventType
-from common.domain.history import evolve, record
 from common.domain.models import SYSTEM, Order, OrderStatus, QuarantineRecord
 from common.ports import CommitResult, OrderQuery, PartitionChanges, Store
 from common.service.bootstrap import Deps
@@ -97,12 +97,12 @@ def ingest(deps: Deps, events: Sequence[Any]) -> IngestReport:
 
 def approve(deps: Deps, order_id: str) -> Order:
     """What the review API does on approval: one atomic write with audit and outbox."""
-    uow = UnitOfWork(deps.store)
+    uow = UnitOfWork(deps.store, deps.inventory)
     order = uow.order(order_id)
     assert order is not None
     at = deps.clock.now()
     approved = evolve(order, at, status=S.APPROVED, approved_at=at, approved_by="approver-1")
-    uow.add_effect(record(order, approved, action="approve", actor=SYSTEM, at=at, event=OrderEventType.APPROVED))
+    uow.add(record(order, approved, action="approve", actor=SYSTEM, at=at, event=OrderEventType.APPROVED))
     assert uow.commit().ok
     stored = deps.store.get_order(order_id)
     assert stored is not None
@@ -321,11 +321,11 @@ def test_a_schema_invalid_event_also_lists_its_unknown_project_and_skus(seeded: 
 
 
 def _move(deps: Deps, order_id: str, status: OrderStatus) -> None:
-    uow = UnitOfWork(deps.store)
+    uow = UnitOfWork(deps.store, deps.inventory)
     order = uow.order(order_id)
     assert order is not None
     at = deps.clock.now()
-    uow.add_effect(record(order, evolve(order, at, status=status), action="test", actor=SYSTEM, at=at, event=None))
+    uow.add(record(order, evolve(order, at, status=status), action="test", actor=SYSTEM, at=at, event=None))
     assert uow.commit().ok
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.domain.effects import evolve, record
 from common.domain.events import OrderEventType
-from common.domain.history import evolve, record
 from common.domain.lifecycle import Action, transition
 from common.domain.models import SYSTEM, Actor, ActorType, Order, Reservation
 from common.service.bootstrap import Deps
@@ -60,12 +60,12 @@ def approve(deps: Deps, order_id: str) -> Order:
 
 
 def _move(deps: Deps, order_id: str, action: Action, event: OrderEventType) -> Order:
-    uow = UnitOfWork(deps.store)
+    uow = UnitOfWork(deps.store, deps.inventory)
     order = uow.order(order_id)
     assert order is not None
     at = deps.clock.now()
     after = evolve(order, at, status=transition(order.status, action))
-    uow.add_effect(record(order, after, action=action.value, actor=SYSTEM, at=at, event=event))
+    uow.add(record(order, after, action=action.value, actor=SYSTEM, at=at, event=event))
     assert uow.commit().ok
     return after
 
@@ -129,7 +129,9 @@ class Snapshot:
     markers: int
 
 
-def snapshot(deps: Deps) -> Snapshot:
+def snapshot(deps: Deps, refusals: bool = True) -> Snapshot:
+    """Everything a warehouse event could change (`refusals=False`: but the
+    refusals it leaves on the orders' audit trails)."""
     from common.ports import OrderQuery
 
     assert deps.inventory is not None
@@ -139,7 +141,7 @@ def snapshot(deps: Deps) -> Snapshot:
     markers = store._rows("SELECT COUNT(*) FROM markers")[0][0]
     return Snapshot(
         orders={o.order_id: o.model_dump(mode="json", exclude={"etag"}) for o in orders},
-        audit=sorted(a.audit_id for a in audit),
+        audit=sorted(a.audit_id for a in audit if refusals or not a.action.endswith("_refused")),
         outbox=sorted(e.id for e in deps.store.outbox_events()),
         stock=[(r.warehouse_id, r.sku, r.on_hand, r.reserved) for r in deps.inventory.stock()],
         reservations=[(r.order_id, r.lines) for r in deps.inventory.reservations()],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from common.domain.models import Order, OrderLine, OrderStatus
-from common.domain.returns import FollowUp, follow_up_of, return_problems, return_status, returned_after
+from common.domain.effects import Restock
+from common.domain.models import SYSTEM, Order, OrderLine, OrderStatus
+from common.domain.orders import receive_return
+from common.domain.returns import FollowUp, follow_up_of, return_problems
 from common.domain.warehouse_inbound import ReturnItem, ReturnReceived, adjustment_id, check_warehouse_event
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
@@ -39,13 +41,17 @@ def test_a_valid_return_parses_with_naive_times_as_utc() -> None:
     assert event.occurred_at.tzinfo is not None
 
 
+def _return(order: Order, items: dict[str, int]) -> Order:
+    restock = [Restock("WH", sku, qty, f"adj-{sku}") for sku, qty in items.items()]
+    return receive_return(order, items, reason="damaged", event_id="e", restock=restock, actor=SYSTEM, at=AT,
+                          follow_up_order_id=None).order
+
+
 def test_returns_add_up_and_are_full_only_when_everything_came_back() -> None:
-    order = _order(A=3, B=1)
-    first = returned_after(order, [ReturnItem(sku="A", qty=2)])
-    assert (first, return_status(order, first)) == ({"A": 2}, OrderStatus.PARTIALLY_RETURNED)
-    order = order.model_copy(update={"returned": first})
-    full = returned_after(order, [ReturnItem(sku="A", qty=1), ReturnItem(sku="B", qty=1)])
-    assert return_status(order, full) == OrderStatus.FULLY_RETURNED
+    first = _return(_order(A=3, B=1), {"A": 2})
+    assert (first.returned, first.status) == ({"A": 2}, OrderStatus.PARTIALLY_RETURNED)
+    full = _return(first, {"A": 1, "B": 1})
+    assert (full.returned, full.status) == ({"A": 3, "B": 1}, OrderStatus.FULLY_RETURNED)
 
 
 def test_returning_more_than_is_left_or_a_foreign_sku_is_refused() -> None:

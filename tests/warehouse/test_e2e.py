@@ -158,7 +158,7 @@ def test_a_reviewed_returned_order_counts_its_first_delivery_once_it_is_delivere
     what stayed on site from its first delivery still counts, and later returns
     may reach the whole of what the order ever delivered."""
     from common.domain.delta import has_quantities
-    from common.domain.returns import delivered
+    from common.domain.orders import delivered
     from common.service.handlers.review import EditOrder, LineInput, edit_order
 
     from .helpers import PLANNER

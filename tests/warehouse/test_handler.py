@@ -11,6 +11,7 @@ from common.adapters.clock import FixedClock
 from common.domain.models import OrderStatus
 from common.service.bootstrap import Deps
 from common.service.handlers.warehouse import sweep_held_events
+from common.service.paging import all_audit
 
 from .helpers import (
     DESIGN,
@@ -190,16 +191,28 @@ def test_every_malformed_or_impossible_event_is_quarantined_with_its_reason_and_
     assert records[0].source == "warehouse-events"
     assert reason_type in {r.type for r in records[0].reasons}, records[0].reasons
     assert records[0].payload == event
-    assert snapshot(released) == before
+    assert snapshot(released, refusals=False) == before
+    refused = [a for a in all_audit(released.store) if a.action.endswith("_refused")]
+    if isinstance(event, dict) and released.store.get_order(str(event.get("order_id"))) is not None:
+        # A callback for an existing order leaves its refusal on the order's audit trail.
+        (entry,) = refused
+        assert (entry.order_id, entry.correlation_id, entry.action) == (
+            event["order_id"], event["event_id"], "warehouse_event_refused")
+        assert entry.from_status == entry.to_status and reason_type in str(entry.changes[0].new)
+    else:
+        assert refused == []
 
 
-def test_completing_a_draft_order_is_quarantined(seeded: Deps) -> None:
+def test_completing_a_draft_order_is_quarantined_and_its_refusal_audited(seeded: Deps) -> None:
     design(seeded)
     before = snapshot(seeded)
     result = one(seeded, completed("wh-1"))
     assert result.outcome.value == "quarantined"
     assert "Draft" in result.reasons[0]
-    assert snapshot(seeded) == before
+    assert snapshot(seeded, refusals=False) == before
+    assert [a.action for a in seeded.store.order_audit(ORDER)][-1] == "warehouse_event_refused"
+    one(seeded, completed("wh-1"))  # the same callback again: refused again, audited once
+    assert [a.action for a in seeded.store.order_audit(ORDER)].count("warehouse_event_refused") == 1
 
 
 def test_undecodable_body_is_quarantined(released: Deps) -> None:
@@ -319,7 +332,8 @@ def test_a_file_of_warehouse_events_is_one_job_run_and_its_replay_is_all_duplica
 
 def test_a_held_event_that_expired_is_applied_when_its_quarantine_record_is_reprocessed(
         allocated: Deps, clock: FixedClock) -> None:
-    from common.service.handlers.review import ReprocessQuarantined, reprocess_quarantined
+    from common.service.commands import ReprocessQuarantined
+    from common.service.handlers.quarantine import reprocess_quarantined
 
     from .helpers import PLANNER
 

@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 TRANSIENT_STATUS = frozenset({408, 429, 449, 503})
-MAX_ATTEMPTS = 6
+TRANSIENT_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -137,7 +137,7 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, exceptions.CosmosHttpResponseError) and error.status_code in TRANSIENT_STATUS
 
 
-def with_retry(operation: Callable[[], T], *, attempts: int = MAX_ATTEMPTS,
+def with_retry(operation: Callable[[], T], *, attempts: int = TRANSIENT_ATTEMPTS,
                sleep: Callable[[float], None] = time.sleep) -> T:
     """Run `operation`, retrying transient faults with exponential backoff and
     jitter, waiting at least what the server asked for (retry-after)."""

@@ -10,7 +10,13 @@ from typing import Self, TypeVar
 
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
 
-from common.adapters.cosmos.client import MAX_ATTEMPTS, Connection, connection_from_settings, get_client, with_retry
+from common.adapters.cosmos.client import (
+    TRANSIENT_ATTEMPTS,
+    Connection,
+    connection_from_settings,
+    get_client,
+    with_retry,
+)
 from common.config import Settings
 
 T = TypeVar("T")
@@ -27,7 +33,7 @@ class CosmosDatabase:
         self._lock = threading.Lock()
         # Whole operations retried on transient faults (beside the SDK's own
         # retries): a bounded exponential backoff, then the error is raised.
-        self.attempts = MAX_ATTEMPTS
+        self.attempts = TRANSIENT_ATTEMPTS
 
     def retry(self, operation: Callable[[], T]) -> T:
         return with_retry(operation, attempts=self.attempts)

@@ -11,7 +11,8 @@ from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
 from common.api.routers.common import correlation_id, router
 from common.api.schemas import IntakeResult, QuarantinePage, QuarantineReprocessOut
-from common.service.handlers import review
+from common.service.commands import ReprocessQuarantined
+from common.service.handlers.quarantine import reprocess_quarantined
 
 api = router("quarantine")
 
@@ -39,7 +40,7 @@ def reprocess(
     deps: Annotated[Deps, Depends(provide_deps)],
     identity: Annotated[Identity, Depends(require(Role.OPERATOR))],
 ) -> QuarantineReprocessOut:
-    result = review.reprocess_quarantined(deps, review.ReprocessQuarantined(
+    result = reprocess_quarantined(deps, ReprocessQuarantined(
         record_id=record_id, actor=identity.actor, correlation_id=correlation_id(request)))
     # Dataset rows come back as their job run ({"job_id", "counts"}), events as outcomes.
     jobs = [r["job_id"] for r in result.results if "outcome" not in r and r.get("job_id")]

@@ -22,32 +22,27 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from common.domain import orders as verbs
 from common.domain.allocation import Demand, Solution, compare, greedy, optimal
-from common.domain.errors import InsufficientStock, InvalidInput
-from common.domain.events import OrderEventType
-from common.domain.history import Effect, evolve, record
-from common.domain.lifecycle import Action, transition
-from common.domain.models import (
-    CatalogItem,
-    JobRun,
-    Order,
-    OrderStatus,
-    Project,
-    Reservation,
-    Stream,
-)
+from common.domain.effects import Effect
+from common.domain.eligibility import AllocationRules, Clearance, warehouse_of
+from common.domain.errors import InvalidInput
+from common.domain.models import JobRun, Order, OrderStatus, Reservation
 from common.domain.ranking import RankingPolicy, class_indexes, excluded, priority_class, rank
+from common.domain.stock import holds_reservation
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.warehouse import apply_held_events
 from common.service.jobs import JobRecorder, job_run
-from common.service.unit_of_work import UnitOfWork
+from common.service.paging import every
+from common.service.retry import retry_conflicts
+from common.service.unit_of_work import StockRefusal, UnitOfWork
 
 log = logging.getLogger("oms.allocation")
 
@@ -55,7 +50,6 @@ JOB = "allocation"
 MODES = ("greedy", "optimal")
 PAGE = 1000  # orders per query page
 CHUNK = 200  # orders per commit
-MAX_ATTEMPTS = 4  # re-reads after a concurrent writer won a partition
 COMPARISON_IDS_SHOWN = 200
 
 Outcome = Literal["allocated", "short", "rejected", "skipped"]
@@ -104,22 +98,21 @@ def ranking_policy(deps: Deps) -> RankingPolicy:
                          order_type_ranks=dict(s.allocation_order_type_ranks))
 
 
-def _all_orders(deps: Deps, status: OrderStatus) -> list[Order]:
-    out: list[Order] = []
-    continuation: str | None = None
-    while True:
-        page = deps.store.query_orders(OrderQuery(status=status.value, limit=PAGE, continuation=continuation))
-        out.extend(page.items)
-        continuation = page.continuation
-        if not continuation:
-            return out
+def allocation_rules(deps: Deps) -> AllocationRules:
+    s = deps.settings
+    return AllocationRules(qualifying=deps.policy, ranking=ranking_policy(deps),
+                           clearance=Clearance(s.require_clearance), max_short_runs=s.allocation_max_short_runs,
+                           gated_exclude_hours=s.allocation_gated_exclude_hours)
+
+
+def _orders_in(deps: Deps, status: OrderStatus) -> list[Order]:
+    return list(every(lambda token: deps.store.query_orders(
+        OrderQuery(status=status.value, limit=PAGE, continuation=token))))
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
 
 
 @dataclass
@@ -130,6 +123,7 @@ class _Plan:
     outcome: OrderOutcome
     action: Literal["allocate", "short", "reject", "none"]
     warehouse: str | None = None
+    reservation: Reservation | None = None  # an interrupted run's, which this one completes
 
 
 class _Run:
@@ -140,49 +134,36 @@ class _Run:
         self.run_id = recorder.run.job_id
         self.now = deps.clock.now()
         self.inventory = deps.inventory
-        self.policy = ranking_policy(deps)
+        self.rules = allocation_rules(deps)
         self.report = AllocationRunReport(run_id=self.run_id, mode=cmd.mode, dry_run=cmd.dry_run,
                                           started_at=recorder.run.started_at)
 
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self.deps.store, self.inventory)
+
     # -------------------------------------------------------- reconciliation
     def reconcile(self) -> None:
-        """Finish or undo what an earlier run left half done."""
+        """Finish or undo what an earlier run left half done: a reservation
+        whose order is still Approved for that content is completed (Allocated),
+        any other reservation of an order that is not Allocated or Released
+        goes back."""
         self.recorder.step = "reconcile"
-        completed: list[str] = []
         released: list[str] = []
         reservations = self.inventory.reservations()
         orders = self.deps.store.get_orders([r.order_id for r in reservations])
-        to_complete: list[tuple[Order, Reservation]] = []
+        completing: list[_Plan] = []
         for reservation in reservations:
             order = orders.get(reservation.order_id)
-            if order is None or order.status not in (OrderStatus.APPROVED, OrderStatus.ALLOCATED,
-                                                     OrderStatus.RELEASED):
-                if self.inventory.release_reservation(reservation.order_id):
-                    released.append(reservation.order_id)
-            elif order.status == OrderStatus.APPROVED:
-                if _holds(reservation, order):
-                    to_complete.append((order, reservation))
-                elif self.inventory.release_reservation(reservation.order_id):
-                    released.append(reservation.order_id)
-        for chunk in _chunks(to_complete):
-            uow = UnitOfWork(self.deps.store)
-            uow.adopt_orders(order for order, _ in chunk)
-            for order, _ in chunk:
-                uow.add_effect(self._allocate(order, "completes the allocation of an interrupted run"))
-            result = uow.commit()
-            for order, reservation in chunk:
-                if order.project_id not in result.conflicts:
-                    completed.append(order.order_id)
-                    continue
-                # Changed meanwhile. Allocated by a concurrent run, or still
-                # Approved as reserved (the next run completes it): keep the
-                # stock. Anything else: give it back.
-                fresh = self.deps.store.get_order(order.order_id)
-                if fresh is not None and (fresh.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED) or (
-                        fresh.status == OrderStatus.APPROVED and _holds(reservation, fresh))):
-                    continue
-                if self.inventory.release_reservation(order.order_id):
-                    released.append(order.order_id)
+            if order is not None and order.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED):
+                continue
+            if order is not None and order.status == OrderStatus.APPROVED and holds_reservation(reservation, order):
+                completing.append(_Plan(order, OrderOutcome(order_id=order.order_id, outcome="allocated",
+                                                            reason="completes_interrupted_run"), "allocate",
+                                        reservation.warehouse_id, reservation))
+            elif self.inventory.release_reservation(reservation.order_id):
+                released.append(reservation.order_id)
+        self.apply(completing)
+        completed = [p.order.order_id for p in completing if p.action == "allocate"]
         self.report.reconciled = {"completed": completed, "released": released}
         self.recorder.count("reconciled_completed", len(completed))
         self.recorder.count("reconciled_released", len(released))
@@ -190,7 +171,7 @@ class _Run:
     # ----------------------------------------------------------------- plan
     def plan(self) -> list[_Plan]:
         self.recorder.step = "load"
-        candidates = _all_orders(self.deps, OrderStatus.APPROVED)
+        candidates = _orders_in(self.deps, OrderStatus.APPROVED)
         self.recorder.count("considered", len(candidates))
         store = self.deps.store
         projects = store.get_projects(list({o.project_id for o in candidates}))
@@ -203,18 +184,20 @@ class _Run:
         eligible: list[Order] = []
         if self.cmd.dry_run:  # a real run would first complete what an interrupted run reserved
             held = {r.order_id: r for r in self.inventory.reservations()}
-            completing = {o.order_id for o in candidates if o.order_id in held and _holds(held[o.order_id], o)}
+            completing = {o.order_id for o in candidates
+                          if o.order_id in held and holds_reservation(held[o.order_id], o)}
             plans.extend(_Plan(o, OrderOutcome(order_id=o.order_id, outcome="allocated",
                                                reason="completes_interrupted_run"), "allocate")
                          for o in candidates if o.order_id in completing)
             candidates = [o for o in candidates if o.order_id not in completing]
         for order in candidates:
-            why = self._invalid(order, projects.get(order.project_id), catalog, streams.get(order.stream.id), stock)
+            why = self.rules.why_not(order, projects.get(order.project_id), catalog, streams.get(order.stream.id),
+                                     stock, self.now)
             if why is not None:
                 code, detail = why
                 plans.append(_Plan(order, OrderOutcome(order_id=order.order_id, outcome="rejected", reason=code,
                                                        detail=detail), "reject"))
-            elif excluded(order, self.policy):
+            elif excluded(order, self.rules.ranking):
                 plans.append(_Plan(order, OrderOutcome(
                     order_id=order.order_id, outcome="skipped", reason="gated_excluded",
                     detail="gated orders take no stock under the exclude policy"), "none"))
@@ -222,21 +205,21 @@ class _Run:
                 eligible.append(order)
 
         self.recorder.step = "solve"
-        ranked = rank(eligible, self.policy)
-        classes = class_indexes([priority_class(o, self.policy) for o in ranked])
-        demands = [Demand(o.order_id, _warehouse(o, projects.get(o.project_id)) or "", o.quantities(), c)
+        ranked = rank(eligible, self.rules.ranking)
+        classes = class_indexes([priority_class(o, self.rules.ranking) for o in ranked])
+        demands = [Demand(o.order_id, warehouse_of(o, projects.get(o.project_id)) or "", o.quantities(), c)
                    for o, c in zip(ranked, classes, strict=True)]
         solution = self._solve(demands, stock)
-        max_short = self.deps.settings.allocation_max_short_runs
+        max_short = self.rules.max_short_runs
         for order, verdict in zip(ranked, solution.verdicts, strict=True):
             outcome = OrderOutcome(order_id=order.order_id, rank=verdict.rank, outcome="allocated")
             if verdict.allocated:
-                plans.append(_Plan(order, outcome, "allocate", _warehouse(order, projects.get(order.project_id))))
+                plans.append(_Plan(order, outcome, "allocate", warehouse_of(order, projects.get(order.project_id))))
                 continue
             outcome.shortfall = [ShortLine(sku=s.sku, needed=s.needed, available=s.available)
                                  for s in verdict.shortfall]
             outcome.blocked_by = verdict.blocked_by
-            if order.short_runs + 1 > max_short:
+            if self.rules.too_often_short(order):
                 outcome.outcome, outcome.reason = "rejected", "insufficient_inventory"
                 outcome.detail = f"short of stock for {order.short_runs + 1} runs (limit {max_short})"
                 plans.append(_Plan(order, outcome, "reject"))
@@ -263,128 +246,74 @@ class _Run:
                               "weight_score": str(solution.weight_score), "levels": solution.levels}
         return solution
 
-    def _invalid(self, order: Order, project: Project | None, catalog: dict[str, CatalogItem],
-                 stream: Stream | None, stock: dict[tuple[str, str], int]) -> tuple[str, str] | None:
-        """Why the order may not be allocated at all (code, detail), or None."""
-        why_not = self.deps.policy.why_not(project) if project is not None else \
-            f"project {order.project_id} is not in the project master"
-        if why_not is not None:
-            return "project_not_qualifying", why_not
-        if stream is not None and not stream.feasible:
-            failed = [c.name for c in stream.checks if c.status.value != "passed"]
-            return "not_feasible", "failed checks: " + (", ".join(failed) or "(none named)")
-        bad = [sku for sku in order.quantities() if (item := catalog.get(sku)) is None or not item.active]
-        if bad:
-            return "inactive_sku", "SKU not active in the item catalogue: " + ", ".join(sorted(bad))
-        warehouse = _warehouse(order, project)
-        if warehouse is None:
-            return "no_stock_row", "the order has no warehouse"
-        missing = [sku for sku in order.quantities() if (warehouse, sku) not in stock]
-        if missing:
-            return "no_stock_row", f"no stock row in {warehouse} for " + ", ".join(sorted(missing))
-        if excluded(order, self.policy):
-            since = order.approved_at or order.status_since or order.updated_at
-            limit = timedelta(hours=self.deps.settings.allocation_gated_exclude_hours)
-            if self.now - since > limit:
-                return "gated_excluded", f"gated and excluded for more than {limit.total_seconds() / 3600:g} h"
-        return None
-
     # ----------------------------------------------------------------- apply
-    def _allocate(self, order: Order, note: str | None = None, warehouse: str | None = None) -> Effect:
-        after = evolve(order, self.now, status=transition(order.status, Action.ALLOCATE),
-                       warehouse_id=warehouse or order.warehouse_id, last_changed_by=self.cmd.actor.id)
-        return record(order, after, action="allocate", actor=self.cmd.actor, at=self.now,
-                      event=OrderEventType.ALLOCATED, reason=note, correlation_id=self.run_id,
-                      run_id=self.run_id)
-
     def _effect(self, plan: _Plan) -> Effect | None:
-        order, outcome = plan.order, plan.outcome
+        order, outcome, actor = plan.order, plan.outcome, self.cmd.actor
         if plan.action == "allocate":
-            return self._allocate(order, warehouse=plan.warehouse)
+            note = "completes the allocation of an interrupted run" if plan.reservation is not None else None
+            return verbs.allocate(order, warehouse_id=plan.warehouse or order.warehouse_id or "", run_id=self.run_id,
+                                  actor=actor, at=self.now, note=note, reservation=plan.reservation)
         if plan.action == "reject":
-            after = evolve(order, self.now, status=transition(order.status, Action.ALLOCATION_REJECT),
-                           rejection_reason=outcome.reason, short_runs=0, last_changed_by=self.cmd.actor.id)
-            return record(order, after, action="allocation_reject", actor=self.cmd.actor, at=self.now,
-                          event=OrderEventType.REJECTED, reason=f"{outcome.reason}: {outcome.detail}",
-                          correlation_id=self.run_id, run_id=self.run_id)
+            return verbs.allocation_reject(order, code=outcome.reason or "rejected", detail=outcome.detail or "",
+                                           run_id=self.run_id, actor=actor, at=self.now)
         if plan.action == "short":
-            after = evolve(order, self.now, short_runs=order.short_runs + 1)
-            short = ", ".join(f"{s.sku} needs {s.needed}, {s.available} left" for s in outcome.shortfall)
-            return record(order, after, action="allocation_short", actor=self.cmd.actor, at=self.now,
-                          event=None, reason=f"insufficient_stock: {short}", correlation_id=self.run_id)
+            return verbs.short(order, shortfall=[s.model_dump() for s in outcome.shortfall], run_id=self.run_id,
+                               actor=actor, at=self.now)
         return None
-
-    def _reserve(self, plan: _Plan) -> bool:
-        """Reserve before the order write; False when the order cannot be
-        allocated by this run (its outcome says why)."""
-        order = plan.order
-        reservation = Reservation(order_id=order.order_id, warehouse_id=plan.warehouse or "",
-                                  lines=order.quantities(), run_id=self.run_id, at=self.now)
-        try:
-            if self.inventory.reserve(reservation):
-                return True
-        except InsufficientStock as short:  # stock changed since the run read it
-            plan.action = "short"
-            plan.outcome.outcome, plan.outcome.reason = "short", "insufficient_stock"
-            plan.outcome.detail = "stock changed during the run"
-            plan.outcome.shortfall = [ShortLine(**s) for s in short.shortfall]
-            return False
-        held = self.inventory.get_reservation(order.order_id)
-        if held is not None and held.run_id == self.run_id and _holds(held, order, plan.warehouse):
-            return True  # this run's own reservation (a retried chunk)
-        plan.action = "none"
-        plan.outcome.outcome, plan.outcome.reason = "skipped", "reserved_by_concurrent_run"
-        plan.outcome.detail = f"run {held.run_id if held else '?'} holds its reservation"
-        return False
 
     def apply(self, plans: list[_Plan]) -> None:
         self.recorder.step = "allocate"
         pending = [p for p in plans if p.action != "none"]
-        for _attempt in range(MAX_ATTEMPTS):
-            retry: list[_Plan] = []
-            for chunk in _chunks(pending):
-                retry.extend(self._apply_chunk(chunk))
-            if not retry:
-                return
-            pending = retry
-        for plan in pending:
-            self._undo(plan, "changed_during_run")
+        for chunk in _chunks(pending):
+            for plan in retry_conflicts(chunk, self._apply_chunk, what="allocation writes"):
+                self._skip(plan, "changed_during_run")
 
     def _apply_chunk(self, chunk: Sequence[_Plan]) -> list[_Plan]:
-        uow = UnitOfWork(self.deps.store)
+        """One attempt: the chunk's effects in one unit of work (which reserves
+        each allocated order's stock first); returns the plans to try again
+        on a fresh read (their partition lost to a concurrent writer, but
+        their order did not change)."""
+        uow = self._uow()
         uow.adopt_orders(plan.order for plan in chunk)
         written: list[_Plan] = []
         for plan in chunk:
-            if plan.action == "allocate":
-                self._reserve(plan)  # on failure the plan becomes short or none
             effect = self._effect(plan)
             if effect is not None:
-                uow.add_effect(effect)
+                uow.add(effect)
                 written.append(plan)
         result = uow.commit()
         retry: list[_Plan] = []
         for plan in written:
-            if plan.order.project_id not in result.conflicts:
-                continue
-            fresh = self.deps.store.get_order(plan.order.order_id)
-            if fresh is not None and fresh.status == OrderStatus.APPROVED and fresh.version == plan.order.version:
-                plan.order = fresh  # only a neighbour in its partition changed: try again
-                retry.append(plan)
-            else:
-                self._undo(plan, "changed_during_run", fresh)
+            refused = result.refused.get(plan.order.order_id)
+            if refused is not None:
+                self._refused(plan, refused)
+            elif plan.order.project_id in result.conflicts:
+                fresh = self.deps.store.get_order(plan.order.order_id)
+                if fresh is not None and fresh.status == OrderStatus.APPROVED and fresh.version == plan.order.version:
+                    plan.order = fresh  # only a neighbour in its partition changed: try again
+                    retry.append(plan)
+                elif fresh is not None and fresh.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED):
+                    self._skip(plan, "allocated_by_concurrent_run")
+                else:
+                    self._skip(plan, "changed_during_run")
         return retry
 
-    def _undo(self, plan: _Plan, reason: str, fresh: Order | None = None) -> None:
-        """The order was not written: give back what this run reserved for it,
-        unless a concurrent run allocated it meanwhile."""
-        fresh = fresh or self.deps.store.get_order(plan.order.order_id)
-        if plan.action == "allocate":
-            held = self.inventory.get_reservation(plan.order.order_id)
-            taken_by_other = fresh is not None and fresh.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED)
-            if held is not None and held.run_id == self.run_id and not taken_by_other:
-                self.inventory.release_reservation(plan.order.order_id)
-            if taken_by_other:
-                reason = "allocated_by_concurrent_run"
+    def _refused(self, plan: _Plan, refused: StockRefusal) -> None:
+        """The reservation was refused: the stock changed since the run read
+        it (short), or another run holds the order's reservation (skipped)."""
+        if refused.shortfall:
+            plan.action = "short"
+            plan.outcome.outcome, plan.outcome.reason = "short", "insufficient_stock"
+            plan.outcome.detail = "stock changed during the run"
+            plan.outcome.shortfall = [ShortLine(**s) for s in refused.shortfall]
+            return
+        plan.action = "none"
+        plan.outcome.outcome, plan.outcome.reason = "skipped", "reserved_by_concurrent_run"
+        plan.outcome.detail = f"run {refused.held_by or '?'} holds its reservation"
+
+    def _skip(self, plan: _Plan, reason: str) -> None:
+        """The order was not written by this run (the unit of work gave back
+        what it reserved for it)."""
         plan.action = "none"
         plan.outcome.outcome, plan.outcome.reason = "skipped", reason
         plan.outcome.shortfall, plan.outcome.blocked_by = [], []
@@ -397,23 +326,20 @@ class _Run:
         if self.cmd.dry_run:
             self.report.released = [p.order.order_id for p in plans if p.action == "allocate"]
             return
-        allocated = _all_orders(self.deps, OrderStatus.ALLOCATED)
+        allocated = _orders_in(self.deps, OrderStatus.ALLOCATED)
         released: list[str] = []
         missing: list[str] = []
         for chunk in _chunks(allocated):
-            uow = UnitOfWork(self.deps.store)
+            uow = self._uow()
             uow.adopt_orders(chunk)
             batch = []
             for order in chunk:
                 held = self.inventory.get_reservation(order.order_id)
-                if held is None or not _holds(held, order):
+                if held is None or not holds_reservation(held, order):
                     missing.append(order.order_id)
                     continue
-                after = evolve(order, self.now, status=transition(order.status, Action.RELEASE),
-                               last_changed_by=self.cmd.actor.id)
-                uow.add_effect(record(order, after, action="release", actor=self.cmd.actor, at=self.now,
-                                      event=OrderEventType.RELEASE_REQUESTED, correlation_id=self.run_id,
-                                      run_id=self.run_id, reservation=held.lines))
+                uow.add(verbs.release(order, reserved=held.lines, run_id=self.run_id, actor=self.cmd.actor,
+                                      at=self.now))
                 batch.append(order)
             result = uow.commit()
             released.extend(o.order_id for o in batch if o.project_id not in result.conflicts)
@@ -438,16 +364,6 @@ class _Run:
         self.report.counts = dict(self.recorder.counts)
         self.recorder.details["report"] = store_report(self.deps, self.report)
         return self.report
-
-
-def _holds(reservation: Reservation, order: Order, warehouse: str | None = None) -> bool:
-    """The reservation is for the order's current content."""
-    wanted = {sku: qty for sku, qty in order.quantities().items() if qty}
-    return reservation.lines == wanted and reservation.warehouse_id == (warehouse or order.warehouse_id)
-
-
-def _warehouse(order: Order, project: Project | None) -> str | None:
-    return order.warehouse_id or (project.warehouse_id if project is not None else None)
 
 
 # ------------------------------------------------------------------ handlers

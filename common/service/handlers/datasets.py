@@ -28,15 +28,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.domain.models import CatalogItem, JobRun, Project, QuarantineRecord, Reason
+from common.domain.orders import MASTER_FIELDS
 from common.ingest.pipeline import Plan, plan
 from common.ingest.reader import Rejected, Source
 from common.ingest.schema import DATASETS, ITEM_CATALOG, PROJECT_MASTER, STOCK_SNAPSHOTS, DatasetSchema, dataset
 from common.ingest.snapshots import Snapshots
 from common.ingest.validate import KEY, ROW
 from common.service.bootstrap import Deps
-from common.service.commands import ReevaluateParkedDesigns
+from common.service.commands import FollowProjectMaster, IngestDataset, ReevaluateParkedDesigns
 from common.service.handlers.engineering import reevaluate_parked_designs
+from common.service.handlers.projects import follow_project_master
 from common.service.jobs import JobRecorder, job_run
+from common.service.paging import every
 from common.service.quarantine import quarantine
 
 log = logging.getLogger("oms.datasets")
@@ -48,20 +51,6 @@ WRITE_CHUNK = 5000  # rows turned into documents and written at a time
 REEVALUATE_CHUNK = 500
 MAX_LISTED = 10_000  # reasons and bad rows inline in the quarantine record; all of them in the kept Parquet
 QUARANTINE_CONTAINER = "quarantine"
-
-
-@dataclass(frozen=True)
-class IngestDataset:
-    """Load one Parquet dump of `dataset` (a path, or the bytes of a blob).
-    With a `time_budget` (seconds), writing stops once it is spent and
-    `IngestionIncomplete` is raised; the next attempt on the same file resumes
-    where this one stopped (the Blob trigger's host retries it)."""
-
-    dataset: str
-    source: Source
-    name: str  # file or blob name, for the job run and the quarantine record
-    channel: str = "file"  # file | blob | inbox | quarantine
-    time_budget: float | None = None
 
 
 class IngestionIncomplete(RuntimeError):
@@ -202,13 +191,9 @@ class _Resolver:
         if master is not None:
             known.update(v for v in pc.unique(master["warehouse_id"]).to_pylist() if v)
             return known
-        continuation: str | None = None
-        while True:
-            page = self.deps.store.list_projects(limit=1000, continuation=continuation)
-            known.update(p.warehouse_id for p in page.items if p.warehouse_id and not p.removed)
-            continuation = page.continuation
-            if continuation is None:
-                return known
+        projects = every(lambda token: self.deps.store.list_projects(limit=1000, continuation=token))
+        known.update(p.warehouse_id for p in projects if p.warehouse_id and not p.removed)
+        return known
 
 
 # ------------------------------------------------------------------ apply
@@ -382,13 +367,32 @@ def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan, writer: _Ch
         was = _qualifies(deps, delta.previous_of_changed)
         now = _qualifies(deps, delta.changed)
         flipped += delta.changed.filter(pc.and_(now, pc.invert(was)))[KEY].to_pylist()
-    applied = 0
+    applied = conflicted = 0
     recorder.step = "re-evaluate parked designs"
     for start in range(0, len(flipped), REEVALUATE_CHUNK):
         chunk = flipped[start:start + REEVALUATE_CHUNK]
-        applied += len(reevaluate_parked_designs(deps, ReevaluateParkedDesigns(chunk, recorder.run.job_id)))
+        parked = reevaluate_parked_designs(deps, ReevaluateParkedDesigns(chunk, recorder.run.job_id))
+        applied += len(parked.results)
+        conflicted += len(parked.conflicted)
     recorder.count("qualified", len(flipped))
     recorder.count("parked_applied", applied)
+    if conflicted:
+        recorder.count("parked_conflicts", conflicted)
+    # Open orders follow the master's priority, gated flag, plan type, market and warehouse.
+    recorder.step = "open orders follow the master"
+    changed = [name for name in MASTER_FIELDS if name in delta.masks]
+    moved: list[str] = []
+    if changed and delta.changed.num_rows:
+        mask = delta.masks[changed[0]]
+        for name in changed[1:]:
+            mask = pc.or_(mask, delta.masks[name])
+        moved = delta.changed.filter(mask)[KEY].to_pylist()
+    if moved:
+        followed = follow_project_master(deps, FollowProjectMaster(moved, recorder.run.job_id))
+        recorder.count("orders_following_master", len(followed.updated))
+        recorder.count("orders_sent_back", len(followed.sent_back))
+        if followed.conflicted:
+            recorder.count("master_conflicts", len(followed.conflicted))
 
 
 def _write_catalog(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:

@@ -8,6 +8,8 @@ reason, parked, or quarantined with every reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from common.domain.delta import Decision, Outcome, decide, reevaluate_parked
@@ -24,12 +26,10 @@ from common.service.commands import (
 from common.service.faults import PoisonEvent, guard, mark_kept
 from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job
 from common.service.jobs import JobRecorder
+from common.service.retry import retry_conflicts
 from common.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("oms.engineering")
-
-MAX_ATTEMPTS = 4  # re-reads after a concurrent writer won a partition
-
 
 class _Batch(EventBatch):
     """One batch of engineering events on its way through the rules."""
@@ -40,6 +40,7 @@ class _Batch(EventBatch):
         super().__init__(deps, cmd.events, recorder)
         self.cmd = cmd
         self.invalid: list[tuple[int, dict[str, Any], list[Reason]]] = []
+        self.alerts: list[str] = []
 
     # ---------------------------------------------------------------- steps
     def validate(self) -> list[tuple[int, EngineeringEvent]]:
@@ -88,57 +89,60 @@ class _Batch(EventBatch):
 
     def apply(self, events: list[tuple[int, EngineeringEvent]]) -> None:
         """Decide and commit; partitions that lose to a concurrent writer are
-        re-read and decided again."""
-        pending = events
-        attempt = 0
-        while attempt < MAX_ATTEMPTS:
-            if not pending:
-                return
-            self.recorder.step = "apply"
-            uow = UnitOfWork(self.deps.store)
-            try:
-                decided = self._decide(uow, pending)
-            except PoisonEvent as poison:
-                # Nothing of this unit of work is written: decide the rest again without it.
-                self.poison(poison.index, poison.error, project_id=self.cmd.events[poison.index].get("project_id"))
-                pending = [(i, e) for i, e in pending if i != poison.index]
-                continue
-            attempt += 1
-            self.recorder.step = "commit"
-            result = uow.commit()
-            retry = []
-            for index, event, outcome in decided:
-                if event.project_id in result.conflicts:
-                    retry.append((index, event))
-                else:
-                    self.settle(index, outcome)
-            self._after_commit(uow)
-            pending = retry
-        for index, event in pending:
+        re-read and decided again (common.service.retry); what still loses
+        after the last attempt is quarantined for reprocessing."""
+        left = retry_conflicts(events, self._attempt, what="engineering events")
+        for index, event in left:
             self.reject(index, self.cmd.events[index], [Reason(
                 loc=[], msg="the stream kept changing under concurrent writers; reprocess to apply",
                 type="conflict")], project_id=event.project_id)
 
-    def _decide(self, uow: UnitOfWork,
-                events: list[tuple[int, EngineeringEvent]]) -> list[tuple[int, EngineeringEvent, EventResult]]:
+    def _attempt(self, pending: Sequence[tuple[int, EngineeringEvent]]) -> list[tuple[int, EngineeringEvent]]:
+        """One attempt: decide in a fresh unit of work and commit; returns the
+        events whose partition lost. An event whose decision raises a poison
+        error is quarantined and the rest decided again without it."""
+        pending = list(pending)
+        while True:
+            self.recorder.step = "apply"
+            uow = UnitOfWork(self.deps.store, self.deps.inventory)
+            try:
+                decided = self._decide(uow, pending)
+                break
+            except PoisonEvent as poison:
+                # Nothing of this unit of work is written: decide the rest again without it.
+                self.poison(poison.index, poison.error, project_id=self.cmd.events[poison.index].get("project_id"))
+                pending = [(i, e) for i, e in pending if i != poison.index]
+        self.recorder.step = "commit"
+        result = uow.commit()
+        retry = []
+        for index, event, outcome, alerts in decided:
+            if event.project_id in result.conflicts:
+                retry.append((index, event))
+            else:
+                self.settle(index, outcome)
+                self.alerts.extend(alerts)
+        return retry
+
+    def _decide(self, uow: UnitOfWork, events: list[tuple[int, EngineeringEvent]]
+                ) -> list[tuple[int, EngineeringEvent, EventResult, list[str]]]:
         store, now = self.deps.store, self.deps.clock.now()
         seen = store.existing_markers([(e.project_id, marker_id(ENGINEERING_SOURCE, e.event_id)) for _, e in events])
         keys = [_key(e) for _, e in events]
         uow.load_streams(keys)
         in_batch: set[str] = set()
-        out = []
-        policy = self.deps.policy
+        out: list[tuple[int, EngineeringEvent, EventResult, list[str]]] = []
+        policy, keep_manual = self.deps.policy, self.deps.settings.keep_manual_lines
         for (index, event), key in zip(events, keys, strict=True):
             mid = marker_id(ENGINEERING_SOURCE, event.event_id)
             if mid in seen or mid in in_batch:
                 out.append((index, event, EventResult(event.event_id, Outcome.SKIPPED_DUPLICATE,
-                                                      reasons=["event was processed already"])))
+                                                      reasons=["event was processed already"]), []))
                 continue
             in_batch.add(mid)
             state = uow.stream_state(key)
             try:
                 decision: Decision = decide(state, event, self.projects[event.project_id], policy, now,
-                                            self.cmd.actor)
+                                            self.cmd.actor, keep_manual)
             except Exception as error:
                 raise guard(index, error) from error
             uow.add_decision(decision)
@@ -146,15 +150,8 @@ class _Batch(EventBatch):
             uow.add_marker(Marker(marker_id=mid, project_id=event.project_id, source=ENGINEERING_SOURCE,
                                   event_id=event.event_id, outcome=decision.outcome.value, at=now))
             out.append((index, event, EventResult(event.event_id, decision.outcome, decision.order_id,
-                                                  decision.reasons)))
+                                                  decision.reasons), decision.alerts))
         return out
-
-    def _after_commit(self, uow: UnitOfWork) -> None:
-        # A revised Allocated order gives its reservation back. This runs after
-        # the order is Draft: a crash in between leaves a reservation of a
-        # non-Allocated order, which the next allocation run gives back.
-        for order_id in uow.released_reservations:
-            self.deps.inventory.release_reservation(order_id)
 
 
 def _key(event: EngineeringEvent) -> StreamKey:
@@ -182,11 +179,25 @@ def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> 
         batch.keep_unsettled(error, lambda index: {"project_id": projects.get(index)})
         mark_kept(error)
         raise
+    if batch.alerts:
+        recorder.count("engineering_holds", len(batch.alerts))
+        deps.notifier.notify(f"[OMS] engineering: {len(batch.alerts)} released order(s) on a site not feasible",
+                             "\n".join(batch.alerts), level="warning",
+                             data={"job_id": recorder.run.job_id, "alerts": batch.alerts})
     return batch.report()
 
 
-def reevaluate_parked_designs(deps: Deps, cmd: ReevaluateParkedDesigns,
-                              actor: Actor | None = None) -> list[EventResult]:
+@dataclass
+class ParkedReport:
+    """Parked designs applied, and the projects still conflicting after the
+    last attempt (their designs stay parked for the next master load or a
+    reprocess; logged, never silent)."""
+
+    results: list[EventResult]
+    conflicted: list[str]
+
+
+def reevaluate_parked_designs(deps: Deps, cmd: ReevaluateParkedDesigns, actor: Actor | None = None) -> ParkedReport:
     """Apply the parked designs of `cmd.project_ids` whose projects qualify now."""
     actor = actor or SYSTEM
     results: list[EventResult] = []
@@ -194,19 +205,23 @@ def reevaluate_parked_designs(deps: Deps, cmd: ReevaluateParkedDesigns,
                 if deps.policy.qualifies(project)}
     # One bulk read finds the few projects that hold parked designs at all.
     holding = sorted({s.project_id for s in deps.store.parked_streams(list(projects))})
-    for project_id in holding:
-        project = projects[project_id]
-        for _attempt in range(MAX_ATTEMPTS):
-            uow = UnitOfWork(deps.store)
-            states = uow.adopt_streams(deps.store.parked_streams([project_id]))
-            batch: list[EventResult] = []
-            for state in states:
-                decision = reevaluate_parked(state, project, deps.policy, deps.clock.now(), actor)
+
+    def attempt(pending: Sequence[str]) -> list[str]:
+        uow = UnitOfWork(deps.store, deps.inventory)
+        decided: dict[str, list[EventResult]] = {}
+        for project_id in pending:
+            for state in uow.adopt_streams(deps.store.parked_streams([project_id])):
+                decision = reevaluate_parked(state, projects[project_id], deps.policy, deps.clock.now(), actor,
+                                             deps.settings.keep_manual_lines)
                 if decision is not None:
                     uow.add_decision(decision)
-                    batch.append(EventResult(state.stream.design_event_id, decision.outcome,
-                                             decision.order_id, decision.reasons))
-            if uow.commit().ok:
-                results.extend(batch)
-                break
-    return results
+                    decided.setdefault(project_id, []).append(EventResult(
+                        state.stream.design_event_id, decision.outcome, decision.order_id, decision.reasons))
+        conflicts = uow.commit().conflicts
+        for project_id, done in decided.items():
+            if project_id not in conflicts:
+                results.extend(done)
+        return [p for p in pending if p in conflicts]
+
+    conflicted = retry_conflicts(holding, attempt, what="parked designs")
+    return ParkedReport(results, conflicted)

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from common.domain.inbound import reasons_from
 from common.domain.models import CatalogItem, Project
 from common.service.bootstrap import Deps
-from common.service.commands import ReevaluateParkedDesigns
+from common.service.commands import FollowProjectMaster, ReevaluateParkedDesigns
 from common.service.handlers.engineering import reevaluate_parked_designs
+from common.service.handlers.projects import follow_project_master
 from common.service.jobs import job_run
 from common.service.quarantine import quarantine
 
@@ -46,9 +47,11 @@ def load_fixture(deps: Deps, dataset: str, path: Path) -> dict[str, int]:
         recorder.count("rows_read", len(rows))
         if model is Project:
             deps.store.put_projects(good)
-            results = reevaluate_parked_designs(
-                deps, ReevaluateParkedDesigns([p.project_id for p in good], recorder.run.job_id))
-            recorder.count("parked_applied", len(results))
+            ids = [p.project_id for p in good]
+            parked = reevaluate_parked_designs(deps, ReevaluateParkedDesigns(ids, recorder.run.job_id))
+            recorder.count("parked_applied", len(parked.results))
+            followed = follow_project_master(deps, FollowProjectMaster(ids, recorder.run.job_id))
+            recorder.count("orders_following_master", len(followed.updated))
         else:
             deps.store.put_catalog(good)
         recorder.count("modified", len(good))

@@ -1,39 +1,44 @@
 """People review orders: edit, add manual items, approve, reject, cancel and
-reprocess (CONTRACT.md: HTTP API; DESIGN.md section 3, States), and try a
-quarantined input again.
+reprocess (CONTRACT.md: HTTP API; DESIGN.md section 3, States).
 
-Each command is one short `load -> check -> decide -> commit` block on a
-fresh unit of work. The status always moves through `lifecycle.transition`
-(an illegal move names the current status), the write goes with its audit
-entry and outbox event, and an `If-Match` ETag, when given, must be the one
+Each command is `load -> check -> domain verb -> add -> commit` on a fresh
+unit of work (the verbs are in common/domain/orders.py, the checks in
+common/domain/eligibility.py). An `If-Match` ETag, when given, must be the one
 the order has (else `ConcurrencyConflict`; a concurrent writer that wins the
-commit gives the same).
+commit gives the same). A request the order refuses (an illegal move, four
+eyes, a failed check) changes nothing but leaves its refusal on the order's
+audit trail (a stale ETag is not a refusal: the caller reads again).
+
+A returned order under review (rejected by an approver, edited or given
+items by a planner) starts from what its stream still needs beyond what
+stays on site (`delta.still_needed`), never from its whole first delivery.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from common.domain.delta import Decision, Outcome, apply_qualified_design
-from common.domain.errors import (
-    ConcurrencyConflict,
-    DomainError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    ValidationFailed,
-)
-from common.domain.events import OrderEventType
-from common.domain.history import Effect, evolve, record, same_lines
-from common.domain.lifecycle import Action, transition
-from common.domain.models import Actor, LineSource, Order, OrderLine, QuarantineRecord, Reason
-from common.domain.returns import reopened
-from common.domain.validation import approval_reasons, sku_reasons
+from common.domain import orders as verbs
+from common.domain.delta import Decision, Outcome, apply_qualified_design, still_needed
+from common.domain.effects import Effect, refusal, same_lines
+from common.domain.eligibility import Clearance, approval_reasons, four_eyes
+from common.domain.errors import ConcurrencyConflict, DomainError, Forbidden, InvalidInput, NotFound, ValidationFailed
+from common.domain.lifecycle import RETURNED, Action, ensure_allowed
+from common.domain.models import Actor, LineSource, Order, OrderLine, Reason
+from common.domain.validation import sku_reasons
+from common.ports import PartitionChanges
 from common.service.bootstrap import Deps
-from common.service.commands import ENGINEERING_SOURCE, WAREHOUSE_SOURCE, ApplyWarehouseEvents, IngestEngineeringEvents
+from common.service.commands import (
+    AddItems,
+    ApproveOrder,
+    CancelOrder,
+    EditOrder,
+    LineInput,
+    RejectOrder,
+    ReprocessOrder,
+)
 from common.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("oms.review")
@@ -41,85 +46,6 @@ log = logging.getLogger("oms.review")
 # What a planner may change on an order besides its lines; the rest comes
 # from the project master and the design and is refreshed by revisions.
 EDITABLE_FIELDS = ("warehouse_id", "need_by")
-
-
-class NotOpen(DomainError):
-    """The quarantine record was reprocessed or discarded already."""
-
-    code = "not_open"
-
-
-# ------------------------------------------------------------------ commands
-
-@dataclass(frozen=True)
-class LineInput:
-    sku: str
-    qty: int
-    uom: str = "EA"
-    source: LineSource | None = None  # None: kept from the order's line of that SKU, else manual
-
-
-@dataclass(frozen=True)
-class EditOrder:
-    """Replace the lines (when `lines` is not None) and set `fields` (merge-patch)."""
-
-    order_id: str
-    actor: Actor
-    if_match: str | None
-    lines: Sequence[LineInput] | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
-    correlation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class AddItems:
-    order_id: str
-    actor: Actor
-    items: Sequence[LineInput]
-    if_match: str | None = None
-    correlation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ApproveOrder:
-    order_id: str
-    actor: Actor
-    if_match: str | None = None
-    comment: str | None = None
-    correlation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RejectOrder:
-    order_id: str
-    actor: Actor
-    reason: str
-    if_match: str | None = None
-    correlation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class CancelOrder:
-    order_id: str
-    actor: Actor
-    reason: str | None = None
-    if_match: str | None = None
-    correlation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ReprocessOrder:
-    order_id: str
-    actor: Actor
-    correlation_id: str
-    if_match: str | None = None
-
-
-@dataclass(frozen=True)
-class ReprocessQuarantined:
-    record_id: str
-    actor: Actor
-    correlation_id: str | None = None
 
 
 @dataclass
@@ -130,47 +56,69 @@ class ReprocessResult:
     order: Order | None
 
 
-@dataclass
-class QuarantineReprocessResult:
-    record: QuarantineRecord
-    results: list[dict[str, Any]]
-
-
 # ------------------------------------------------------------------- helpers
 
 def normalize_etag(value: str | None) -> str | None:
-    """`If-Match` quoted or bare, weak prefix tolerated; `*` matches anything."""
+    """`If-Match` quoted or bare; `*` matches anything. A weak tag (`W/"…"`)
+    is kept as it is, so it never equals a strong ETag (RFC 9110: If-Match
+    compares strongly)."""
     if value is None:
         return None
     value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
     return value
 
 
-def _load(uow: UnitOfWork, order_id: str, if_match: str | None) -> Order:
+def unit_of_work(deps: Deps) -> UnitOfWork:
+    return UnitOfWork(deps.store, deps.inventory)
+
+
+def _load(uow: UnitOfWork, order_id: str) -> Order:
     order = uow.order(order_id)
     if order is None:
         raise NotFound(f"order {order_id} not found")
-    expected = normalize_etag(if_match)
-    if expected is not None and expected != "*" and expected != order.etag:
-        raise ConcurrencyConflict(f"order {order_id} changed since it was read (ETag {order.etag} is current)")
     return order
 
 
-def _commit(deps: Deps, uow: UnitOfWork, order_id: str) -> None:
-    result = uow.commit()
-    if not result.ok:
-        raise ConcurrencyConflict(f"order {order_id} was changed by someone else meanwhile; read it again")
-    for released in uow.released_reservations:
-        deps.inventory.release_reservation(released)
+def _check_etag(order: Order, if_match: str | None) -> None:
+    expected = normalize_etag(if_match)
+    if expected is not None and expected != "*" and expected != order.etag:
+        raise ConcurrencyConflict(f"order {order.order_id} changed since it was read (ETag {order.etag} is current)")
 
 
-def _save(deps: Deps, uow: UnitOfWork, effect: Effect) -> Order:
-    uow.add_effect(effect)
-    _commit(deps, uow, effect.order.order_id)
+def _note_refusal(deps: Deps, order: Order, action: str, actor: Actor, correlation_id: str | None,
+                  error: DomainError) -> None:
+    """The refused request on the order's audit trail (best effort: the
+    answer to the caller is the error either way)."""
+    reasons = error.reasons or [Reason(loc=[], msg=error.message, type=error.code)]
+    entry = refusal(order, action=action, actor=actor, at=deps.clock.now(), reasons=reasons,
+                    correlation_id=correlation_id)
+    try:
+        deps.store.commit([PartitionChanges(partition=order.project_id, audit=[entry])])
+    except Exception:
+        log.warning("could not audit the refused %s of order %s", action, order.order_id, exc_info=True)
+
+
+def _act(deps: Deps, order_id: str, if_match: str | None, actor: Actor, correlation_id: str | None, action: str,
+         decide: Callable[[UnitOfWork, Order], Effect | None]) -> Order:
+    """Load, check the ETag, decide (None: nothing to change), commit. A
+    refusal after the order was found is audited on it."""
+    uow = unit_of_work(deps)
+    order = _load(uow, order_id)
+    try:
+        _check_etag(order, if_match)
+        effect = decide(uow, order)
+        if effect is None:
+            return order
+        uow.add(effect)
+        if not uow.commit().ok:
+            raise ConcurrencyConflict(f"order {order_id} was changed by someone else meanwhile; read it again")
+    except ConcurrencyConflict:
+        raise  # a stale read, not a refusal of the request: read again and retry
+    except DomainError as error:
+        _note_refusal(deps, order, action, actor, correlation_id, error)
+        raise
     return effect.order
 
 
@@ -201,12 +149,12 @@ def _check_skus(deps: Deps, lines: Sequence[LineInput], loc: str) -> None:
         raise InvalidInput("unknown or inactive SKUs", reasons)
 
 
-def _content_change(order: Order, at: Any, actor: Actor, **changes: Any) -> Order:
-    """The order after a user's content change: back to Draft, next revision,
-    approval cleared, and the change is the actor's (four-eyes)."""
-    return evolve(order, at, status=transition(order.status, Action.EDIT), revision=order.revision + 1,
-                  **reopened(order),
-                  approved_at=None, approved_by=None, last_changed_by=actor.id, **changes)
+def _review_base(uow: UnitOfWork, order: Order) -> list[OrderLine] | None:
+    """What a returned order under review starts from: what its stream still
+    needs (None for an order that is not returned: its lines as they are)."""
+    if order.status not in RETURNED:
+        return None
+    return still_needed(uow.stream_state(order.stream), order)
 
 
 # ------------------------------------------------------------------ handlers
@@ -219,21 +167,18 @@ def edit_order(deps: Deps, cmd: EditOrder) -> Order:
             for name in unknown])
     if cmd.lines is not None:
         _check_skus(deps, cmd.lines, "lines")
-    uow = UnitOfWork(deps.store)
-    order = _load(uow, cmd.order_id, cmd.if_match)
-    changes: dict[str, Any] = dict(cmd.fields)
-    if cmd.lines is not None:
-        changes["lines"] = _new_lines(order.lines, cmd.lines)
-    same = all(getattr(order, k) == v for k, v in changes.items() if k != "lines") and (
-        "lines" not in changes or same_lines(order.lines, changes["lines"]))
-    if same:
-        # Nothing changes: no new revision, but the request must still be legal.
-        transition(order.status, Action.EDIT)
-        return order
-    at = deps.clock.now()
-    after = _content_change(order, at, cmd.actor, **changes)
-    return _save(deps, uow, record(order, after, action=Action.EDIT.value, actor=cmd.actor, at=at,
-                                   event=OrderEventType.REVISED, correlation_id=cmd.correlation_id))
+
+    def decide(uow: UnitOfWork, order: Order) -> Effect | None:
+        lines = _new_lines(order.lines, cmd.lines) if cmd.lines is not None else _review_base(uow, order)
+        same = all(getattr(order, k) == v for k, v in cmd.fields.items()) and (
+            lines is None or same_lines(order.lines, lines))
+        if same:
+            ensure_allowed(order.status, Action.EDIT)  # nothing changes, but the request must still be legal
+            return None
+        return verbs.edit(order, actor=cmd.actor, at=deps.clock.now(), lines=lines,
+                          correlation_id=cmd.correlation_id, **cmd.fields)
+
+    return _act(deps, cmd.order_id, cmd.if_match, cmd.actor, cmd.correlation_id, Action.EDIT.value, decide)
 
 
 def add_items(deps: Deps, cmd: AddItems) -> Order:
@@ -241,71 +186,52 @@ def add_items(deps: Deps, cmd: AddItems) -> Order:
         raise InvalidInput("no items to add",
                            [Reason(loc=["body", "items"], msg="at least one item", type="too_short")])
     _check_skus(deps, cmd.items, "items")
-    uow = UnitOfWork(deps.store)
-    order = _load(uow, cmd.order_id, cmd.if_match)
-    lines = [line.model_copy() for line in order.lines]
-    for item in cmd.items:
-        existing = next((ln for ln in lines if ln.sku == item.sku and ln.source == LineSource.MANUAL), None)
-        if existing is not None:
-            existing.qty += item.qty
-        else:
-            lines.append(OrderLine(line_no=len(lines) + 1, sku=item.sku, qty=item.qty, uom=item.uom,
-                                   source=LineSource.MANUAL))
-    at = deps.clock.now()
-    after = _content_change(order, at, cmd.actor, lines=lines)
-    return _save(deps, uow, record(order, after, action="add_items", actor=cmd.actor, at=at,
-                                   event=OrderEventType.REVISED, correlation_id=cmd.correlation_id))
+    items = [OrderLine(line_no=n, sku=i.sku, qty=i.qty, uom=i.uom, source=LineSource.MANUAL)
+             for n, i in enumerate(cmd.items, start=1)]
+    return _act(deps, cmd.order_id, cmd.if_match, cmd.actor, cmd.correlation_id, "add_items",
+                lambda uow, order: verbs.add_items(order, items, actor=cmd.actor, at=deps.clock.now(),
+                                                   base=_review_base(uow, order), correlation_id=cmd.correlation_id))
 
 
 def approve_order(deps: Deps, cmd: ApproveOrder) -> Order:
-    uow = UnitOfWork(deps.store)
-    order = _load(uow, cmd.order_id, cmd.if_match)
-    status = transition(order.status, Action.APPROVE)
-    if deps.settings.four_eyes and order.last_changed_by == cmd.actor.id:
-        raise Forbidden(f"four-eyes rule: {cmd.actor.id} made the last change to order {order.order_id} "
-                        "and may not approve it; another approver must")
-    project = deps.store.get_projects([order.project_id]).get(order.project_id)
-    catalog = deps.store.get_catalog([line.sku for line in order.lines])
-    stream = deps.store.get_streams([order.stream.id]).get(order.stream.id)
-    reasons = approval_reasons(order, project, catalog, stream)
-    if reasons:
-        raise ValidationFailed(f"order {order.order_id} cannot be approved", reasons)
-    at = deps.clock.now()
-    after = evolve(order, at, status=status, approved_at=at, approved_by=cmd.actor.id, rejection_reason=None)
-    return _save(deps, uow, record(order, after, action=Action.APPROVE.value, actor=cmd.actor, at=at,
-                                   event=OrderEventType.APPROVED, reason=cmd.comment,
-                                   correlation_id=cmd.correlation_id))
+    def decide(uow: UnitOfWork, order: Order) -> Effect:
+        ensure_allowed(order.status, Action.APPROVE)
+        refused = four_eyes(order, cmd.actor, deps.settings.four_eyes)
+        if refused is not None:
+            raise Forbidden(refused.msg, [refused])
+        project = deps.store.get_projects([order.project_id]).get(order.project_id)
+        catalog = deps.store.get_catalog([line.sku for line in order.lines])
+        stream = uow.stream_state(order.stream).stream
+        reasons = approval_reasons(order, project, catalog, stream, Clearance(deps.settings.require_clearance))
+        if reasons:
+            raise ValidationFailed(f"order {order.order_id} cannot be approved", reasons)
+        return verbs.approve(order, actor=cmd.actor, at=deps.clock.now(), comment=cmd.comment,
+                             correlation_id=cmd.correlation_id)
+
+    return _act(deps, cmd.order_id, cmd.if_match, cmd.actor, cmd.correlation_id, Action.APPROVE.value, decide)
 
 
 def reject_order(deps: Deps, cmd: RejectOrder) -> Order:
     if not cmd.reason.strip():
         raise InvalidInput("a reason is required", [Reason(loc=["body", "reason"], msg="must not be empty")])
-    uow = UnitOfWork(deps.store)
-    order = _load(uow, cmd.order_id, cmd.if_match)
-    at = deps.clock.now()
-    after = evolve(order, at, status=transition(order.status, Action.REJECT), rejection_reason=cmd.reason,
-                   approved_at=None, approved_by=None, **reopened(order))
-    return _save(deps, uow, record(order, after, action=Action.REJECT.value, actor=cmd.actor, at=at,
-                                   event=OrderEventType.REJECTED, reason=cmd.reason,
-                                   correlation_id=cmd.correlation_id))
+    return _act(deps, cmd.order_id, cmd.if_match, cmd.actor, cmd.correlation_id, Action.REJECT.value,
+                lambda uow, order: verbs.reject(order, reason=cmd.reason, actor=cmd.actor, at=deps.clock.now(),
+                                                lines=_review_base(uow, order), correlation_id=cmd.correlation_id))
 
 
 def cancel_order(deps: Deps, cmd: CancelOrder) -> Order:
-    uow = UnitOfWork(deps.store)
-    order = _load(uow, cmd.order_id, cmd.if_match)
-    at = deps.clock.now()
-    after = evolve(order, at, status=transition(order.status, Action.CANCEL))
-    return _save(deps, uow, record(order, after, action=Action.CANCEL.value, actor=cmd.actor, at=at,
-                                   event=OrderEventType.CANCELLED, reason=cmd.reason,
-                                   correlation_id=cmd.correlation_id))
+    return _act(deps, cmd.order_id, cmd.if_match, cmd.actor, cmd.correlation_id, Action.CANCEL.value,
+                lambda _uow, order: verbs.cancel(order, actor=cmd.actor, at=deps.clock.now(), reason=cmd.reason,
+                                                 correlation_id=cmd.correlation_id))
 
 
 def reprocess_order(deps: Deps, cmd: ReprocessOrder) -> ReprocessResult:
     """Run the delta rules for the order's stream again with the latest data:
     the newest design kept on the stream (a parked one once the project
     qualifies) and the project master as it is now."""
-    uow = UnitOfWork(deps.store)
-    order = _load(uow, cmd.order_id, cmd.if_match)
+    uow = unit_of_work(deps)
+    order = _load(uow, cmd.order_id)
+    _check_etag(order, cmd.if_match)
     state = uow.stream_state(order.stream)
     stream = state.stream
     parked = stream.parked
@@ -324,9 +250,9 @@ def reprocess_order(deps: Deps, cmd: ReprocessOrder) -> ReprocessResult:
     if why_not is not None:
         raise ValidationFailed(f"project {order.project_id} does not qualify for orders: {why_not}",
                                [Reason(loc=["project_id"], msg=why_not, type="not_qualifying")])
-    at = deps.clock.now()
     decision: Decision = apply_qualified_design(state, design_version=version, items=list(items),
-                                                event_id=event_id, project=project, at=at, actor=cmd.actor)
+                                                event_id=event_id, project=project, at=deps.clock.now(),
+                                                actor=cmd.actor, keep_manual=deps.settings.keep_manual_lines)
     for effect in decision.effects:
         effect.audit = effect.audit.model_copy(update={
             "correlation_id": cmd.correlation_id,
@@ -336,66 +262,15 @@ def reprocess_order(deps: Deps, cmd: ReprocessOrder) -> ReprocessResult:
         return ReprocessResult(decision.outcome.value, decision.order_id, decision.reasons,
                                state.orders.get(decision.order_id or order.order_id, order))
     uow.add_decision(decision)
-    _commit(deps, uow, order.order_id)
+    if not uow.commit().ok:
+        raise ConcurrencyConflict(f"order {order.order_id} was changed by someone else meanwhile; read it again")
     touched = decision.order_id or order.order_id
     return ReprocessResult(decision.outcome.value, decision.order_id, decision.reasons,
                            state.orders.get(touched) or deps.store.get_order(touched))
 
 
-def _dropped_from_hold(deps: Deps, record_: QuarantineRecord) -> bool:
-    """The warehouse event was held on its order (so its idempotency marker
-    exists) and then taken off it into quarantine: the last thing its order's
-    audit says about it is `warehouse_event_quarantined`."""
-    if record_.event_id is None or record_.order_id is None:
-        return False
-    about = [a for a in deps.store.order_audit(record_.order_id) if a.correlation_id == record_.event_id]
-    return bool(about) and about[-1].action == "warehouse_event_quarantined"
-
-
-def reprocess_quarantined(deps: Deps, cmd: ReprocessQuarantined) -> QuarantineReprocessResult:
-    """Run a quarantined input through its original handler again. Applied:
-    the record is marked reprocessed. Still refused: it stays open, with the
-    reasons of this attempt."""
-    record_ = deps.store.get_quarantine(cmd.record_id)
-    if record_ is None:
-        raise NotFound(f"quarantine record {cmd.record_id} not found")
-    if record_.status != "open":
-        raise NotOpen(f"quarantine record {record_.id} is {record_.status}, not open")
-    from common.ingest.schema import DATASETS
-    from common.service.handlers.datasets import NotReprocessable, reprocess_dataset_rows
-    from common.service.handlers.engineering import ingest_engineering_events
-    from common.service.handlers.warehouse import apply_warehouse_events
-
-    if record_.source in DATASETS:
-        try:
-            job = reprocess_dataset_rows(deps, record_.id)
-        except NotReprocessable as error:
-            raise InvalidInput(str(error), [Reason(loc=["payload"], msg=str(error), type="not_reprocessable")]) \
-                from error
-        current = deps.store.get_quarantine(record_.id) or record_
-        return QuarantineReprocessResult(record=current, results=[{"job_id": job.job_id, "counts": job.counts}])
-    if record_.source == ENGINEERING_SOURCE:
-        report = ingest_engineering_events(deps, IngestEngineeringEvents(
-            [record_.payload], channel="quarantine", actor=cmd.actor))
-    elif record_.source == WAREHOUSE_SOURCE:
-        replay = frozenset({record_.event_id}) if record_.event_id and _dropped_from_hold(deps, record_) \
-            else frozenset[str]()
-        report = apply_warehouse_events(deps, ApplyWarehouseEvents(
-            [record_.payload], channel="quarantine", actor=cmd.actor, replay=replay))
-    else:
-        raise InvalidInput(f"records from {record_.source} cannot be reprocessed",
-                           [Reason(loc=["source"], msg=f"no reprocessing for source {record_.source}",
-                                   type="unsupported_source")])
-    results = [r.to_json() for r in report.results]
-    applied = bool(report.results) and all(r.outcome != Outcome.QUARANTINED for r in report.results)
-    current = deps.store.get_quarantine(record_.id) or record_
-    if applied:
-        current = deps.store.put_quarantine(current.model_copy(update={"status": "reprocessed"}))
-    return QuarantineReprocessResult(record=current, results=results)
-
-
 __all__ = [
     "AddItems", "ApproveOrder", "CancelOrder", "EditOrder", "LineInput", "RejectOrder", "ReprocessOrder",
-    "ReprocessQuarantined", "ReprocessResult", "add_items", "approve_order", "cancel_order",
-    "edit_order", "normalize_etag", "reject_order", "reprocess_order", "reprocess_quarantined",
+    "ReprocessResult", "add_items", "approve_order", "cancel_order", "edit_order", "normalize_etag",
+    "reject_order", "reprocess_order", "unit_of_work",
 ]

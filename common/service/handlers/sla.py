@@ -7,90 +7,80 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from common.domain.events import OrderEventType
-from common.domain.history import evolve, record
-from common.domain.models import SYSTEM, Change, JobRun, Order, OrderStatus
+from common.domain import orders as verbs
+from common.domain.ids import project_of
+from common.domain.models import SYSTEM, JobRun, Order, OrderStatus
 from common.domain.sla import Breach, new_breaches
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
 from common.service.jobs import JobRecorder, alert_overdue_jobs, job_run
+from common.service.paging import every
+from common.service.retry import retry_conflicts
 from common.service.unit_of_work import UnitOfWork
 from common.telemetry import correlate
 
 log = logging.getLogger("oms.sla")
 
 BATCH = 500  # orders flagged per commit
-MAX_ATTEMPTS = 3  # re-reads of a partition a concurrent writer changed
 LISTED = 50  # breaches listed in the notification; the job run's details hold the counts
 
 
 def _orders_with_slas(deps: Deps) -> Iterator[Order]:
     statuses = [s for s in OrderStatus if deps.settings.sla_hours.get(s.value) or s == OrderStatus.RELEASED]
     for status in statuses:
-        continuation: str | None = None
-        while True:
-            page = deps.store.query_orders(OrderQuery(status=status.value, limit=1000, continuation=continuation))
-            yield from page.items
-            continuation = page.continuation
-            if continuation is None:
-                break
+        yield from every(lambda token, s=status: deps.store.query_orders(  # type: ignore[misc]
+            OrderQuery(status=s.value, limit=1000, continuation=token)))
 
 
 def _flag(uow: UnitOfWork, order: Order, breaches: list[Breach], recorder: JobRecorder) -> None:
-    now = recorder.deps.clock.now()
-    after = evolve(order, now, sla_breached=[*order.sla_breached, *(b.key for b in breaches)])
     reason = "; ".join(
         f"{b.status.value} for {b.age_hours:.0f} h (SLA {b.limit_hours:g} h)" if b.kind == "state_age"
         else f"material not on site by need-by {b.due.date().isoformat()}" for b in breaches)
-    first = breaches[0]
-    effect = record(order, after, action="sla_breached", actor=SYSTEM, at=now, event=OrderEventType.SLA_BREACHED,
-                    reason=reason, correlation_id=recorder.run.job_id,
-                    sla={"breaches": [{"key": b.key, "kind": b.kind, "status": b.status.value,
-                                       "since": b.since.isoformat(), "due": b.due.isoformat(),
-                                       "age_hours": round(b.age_hours, 2), "limit_hours": b.limit_hours}
-                                      for b in breaches]},
-                    breached_status=first.status.value)
-    # sla_breached is bookkeeping for the diff, but the flag is what this write did.
-    effect.audit.changes.append(Change(path="sla_breached", old=order.sla_breached, new=after.sla_breached))
-    uow.add_effect(effect)
+    uow.add(verbs.flag_sla(
+        order, [b.key for b in breaches], reason=reason, actor=SYSTEM, at=recorder.deps.clock.now(),
+        correlation_id=recorder.run.job_id,
+        sla={"breaches": [{"key": b.key, "kind": b.kind, "status": b.status.value, "since": b.since.isoformat(),
+                           "due": b.due.isoformat(), "age_hours": round(b.age_hours, 2),
+                           "limit_hours": b.limit_hours} for b in breaches]},
+        breached_status=breaches[0].status.value))
 
 
 def _flag_batch(deps: Deps, batch: dict[str, list[Breach]], recorder: JobRecorder) -> list[str]:
     """Flag a batch; returns the order ids flagged (re-checked against a fresh
-    read when a partition lost to a concurrent writer)."""
-    pending = dict(batch)
+    read when a partition lost to a concurrent writer; one still losing after
+    the last attempt is flagged by the next sweep, counted as a conflict)."""
     flagged: list[str] = []
-    for _attempt in range(MAX_ATTEMPTS):
-        if not pending:
-            break
-        uow = UnitOfWork(deps.store)
-        orders = uow.orders(list(pending))
+
+    def attempt(pending: Sequence[str]) -> list[str]:
+        uow = UnitOfWork(deps.store, deps.inventory)
+        orders = uow.orders(pending)
         tried: dict[str, list[Breach]] = {}
-        for order_id, breaches in pending.items():
+        for order_id in pending:
             order = orders.get(order_id)
             if order is None:
                 continue
             # Re-check against what is stored now: it may have moved or been flagged meanwhile.
+            keys = {x.key for x in batch[order_id]}
             still = [b for b in new_breaches([order], recorder.deps.clock.now(), deps.settings.sla_hours)
-                     if b.key in {x.key for x in breaches}]
+                     if b.key in keys]
             if still:
                 with correlate(order_id=order_id):
                     _flag(uow, order, still, recorder)
                 tried[order_id] = still
         recorder.step = "commit"
-        result = uow.commit()
-        pending = {}
+        conflicts = uow.commit().conflicts
         for order_id, breaches in tried.items():
-            if order_id.split("~", 1)[0] in result.conflicts:
-                pending[order_id] = breaches
-            else:
+            if project_of(order_id) not in conflicts:
                 flagged.append(order_id)
                 for b in breaches:
                     recorder.count(f"breached_{b.status.value}" if b.kind == "state_age" else "breached_need_by")
-    if pending:
-        recorder.count("conflicts", len(pending))
+        return [o for o in tried if project_of(o) in conflicts]
+
+    left = retry_conflicts(list(batch), attempt, what="SLA flags")
+    if left:
+        recorder.count("conflicts", len(left))
     return flagged
 
 

@@ -8,7 +8,8 @@ container) cannot be written in one transaction. Every stock effect of a
 warehouse event is idempotent (a reservation is consumed or released once per
 order; returned units and adjustments go on hand once per adjustment id), so
 it is applied FIRST and the order change + audit + outbox + marker are
-committed after it. A crash in between leaves the stock changed and the event
+committed after it: the effects say so (`StockEffect.first`, see
+common/domain/effects.py) and the unit of work does it. A crash in between leaves the stock changed and the event
 unmarked: the redelivered event is decided again, its stock effect is a no-op
 the second time, and the order change is committed then. The other order
 (order first) would lose the stock effect on a crash, because the redelivery
@@ -23,51 +24,49 @@ warehouse event for that order), and quarantined by `sweep_held_events` once
 it has waited longer than `OMS_HOLD_MINUTES`.
 
 Nothing an event brings is lost: it is applied, skipped as a duplicate, held
-(reported as `parked`), or quarantined with every reason and no change.
+(reported as `parked`), or quarantined with every reason and no change but
+the refusal on its order's audit trail.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from common.domain.delta import Outcome, StreamState
+from common.domain.effects import refusal
 from common.domain.ids import marker_id, project_of
 from common.domain.models import SYSTEM, Actor, HeldEvent, Marker, Order, OrderStatus, Project, Reason
-from common.domain.returns import (
-    StockEffect,
-    WarehouseDecision,
-    decide_order_event,
-    drop_held,
-    refuse,
-    unhold,
-)
+from common.domain.stock import adjustment_problems
+from common.domain.warehouse import WarehouseDecision, decide_order_event, drop_held, refuse, unhold
 from common.domain.warehouse_inbound import (
+    ORDER_ID_PATTERN,
     OrderEvent,
     StockAdjusted,
     WarehouseEvent,
     adjustment_id,
     check_warehouse_event,
 )
-from common.ports import InventoryStore, OrderQuery
+from common.ports import OrderQuery, PartitionChanges
 from common.service.bootstrap import Deps
 from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents
 from common.service.faults import PoisonEvent, guard, mark_kept
-from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job, messages
+from common.service.handlers.batch import EventBatch, EventResult, IngestReport, event_id_of, in_job, messages
 from common.service.jobs import JobRecorder, job_run
+from common.service.paging import every
 from common.service.quarantine import quarantine
+from common.service.retry import retry_conflicts
 from common.service.unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("oms.warehouse")
 
 JOB = "ingest-warehouse-events"
-MAX_ATTEMPTS = 4  # re-reads after a concurrent writer won a partition
+ORDER_ID = re.compile(ORDER_ID_PATTERN)
+NOT_REFUSALS = frozenset({"store_unavailable", "conflict"})
 SWEEP_PAGE = 500
 
 
@@ -77,14 +76,29 @@ def stock_partition(warehouse_id: str) -> str:
     return f"stock~{warehouse_id}"
 
 
-
-
-
-
-
-
 def _partition(event: WarehouseEvent) -> str:
     return stock_partition(event.warehouse_id) if isinstance(event, StockAdjusted) else project_of(event.order_id)
+
+
+def note_refusal(deps: Deps, raw: Any, reasons: list[Reason], actor: Actor) -> None:
+    """A quarantined callback that names an existing order leaves its refusal
+    on that order's audit trail (nothing else of the order changes). Written
+    alone and best effort: a redelivered callback refused again has the same
+    entry id (insert-only), and that must not stop anything else."""
+    order_id = raw.get("order_id") if isinstance(raw, dict) else None
+    if not isinstance(order_id, str) or not ORDER_ID.fullmatch(order_id):
+        return
+    if all(r.type in NOT_REFUSALS for r in reasons):
+        return  # kept for later (the store was down, or kept changing): nothing about the callback itself
+    try:
+        order = deps.store.get_order(order_id)
+        if order is None:
+            return
+        entry = refusal(order, action="warehouse_event", actor=actor, at=deps.clock.now(), reasons=reasons,
+                        correlation_id=event_id_of(raw))
+        deps.store.commit([PartitionChanges(partition=order.project_id, audit=[entry])])
+    except Exception:
+        log.warning("could not audit the refused callback for order %s", order_id, exc_info=True)
 
 
 @dataclass
@@ -100,7 +114,7 @@ class _Pending:
 
 @dataclass
 class _Applier:
-    """Decides and applies warehouse events inside one unit of work."""
+    """Decides warehouse events inside one unit of work."""
 
     deps: Deps
     uow: UnitOfWork
@@ -109,10 +123,6 @@ class _Applier:
     projects: dict[str, Project | None] = field(default_factory=dict)
     held_results: list[EventResult] = field(default_factory=list)
     held_created: list[str] = field(default_factory=list)  # follow-up order ids
-
-    @property
-    def inventory(self) -> InventoryStore:
-        return self.deps.inventory
 
     def project(self, project_id: str) -> Project | None:
         if project_id not in self.projects:
@@ -125,21 +135,9 @@ class _Applier:
                    event_id=event_id, order_id=order_id,
                    project_id=project_of(order_id) if order_id else None)
 
-    def apply_stock(self, stock: StockEffect) -> None:
-        # Idempotent, and applied before the order commit: see the module docstring.
-        inventory = self.inventory
-        if stock.consume is not None:
-            inventory.consume_reservation(stock.consume)
-        if stock.release is not None:
-            inventory.release_reservation(stock.release)
-        for item in stock.restock:
-            inventory.adjust_on_hand(item.warehouse_id, item.sku, item.qty, item.adjustment_id)
-
-    def commit_decision(self, decision: WarehouseDecision, state: StreamState) -> None:
-        """Stock first, then the order writes into the unit of work."""
-        self.apply_stock(decision.stock)
-        for effect in decision.effects:
-            self.uow.add_effect(effect)
+    def take(self, decision: WarehouseDecision, state: StreamState) -> None:
+        """The decision's effects (each with its stock effect) into the unit of work."""
+        self.uow.add_all(decision.effects)
         if decision.stream_changed:
             self.uow.put_stream(state.stream)
 
@@ -171,7 +169,7 @@ class _Applier:
                 if decision.refused:
                     order = self.drop(order, held, decision.problems)
                 else:
-                    self.commit_decision(decision, state)
+                    self.take(decision, state)
                     order = decision.effects[0].order
                     if decision.follow_up_order_id:
                         self.held_created.append(decision.follow_up_order_id)
@@ -186,7 +184,7 @@ class _Applier:
         self.quarantine(held.payload, problems, event_id=held.event_id, order_id=order.order_id)
         effect = drop_held(order, held, why="; ".join(messages(problems)), at=self.deps.clock.now(),
                            actor=SYSTEM)
-        self.uow.add_effect(effect)
+        self.uow.add(effect)
         self.held_results.append(EventResult(held.event_id, Outcome.QUARANTINED, order.order_id,
                                              messages(problems)))
         return effect.order
@@ -200,6 +198,11 @@ class _Batch(EventBatch):
     def __init__(self, deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> None:
         super().__init__(deps, cmd.events, recorder)
         self.cmd = cmd
+
+    def reject(self, index: int, raw: Any, reasons: list[Reason], *, project_id: str | None = None,
+               order_id: str | None = None) -> None:
+        super().reject(index, raw, reasons, project_id=project_id, order_id=order_id)
+        note_refusal(self.deps, raw, reasons, self.cmd.actor)
 
     def validate(self) -> list[tuple[int, WarehouseEvent]]:
         self.recorder.step = "validate"
@@ -220,41 +223,40 @@ class _Batch(EventBatch):
 
     def apply(self, events: list[tuple[int, WarehouseEvent]]) -> None:
         """Decide, apply and commit; partitions that lose to a concurrent
-        writer are re-read and decided again (stock effects are idempotent)."""
-        pending = events
-        attempt = 0
-        while attempt < MAX_ATTEMPTS:
-            if not pending:
-                return
+        writer are re-read and decided again (stock effects are idempotent);
+        what still loses after the last attempt is quarantined."""
+        left = retry_conflicts(events, self._attempt, what="warehouse events")
+        for index, event in left:
+            self.reject(index, self.cmd.events[index], [Reason(
+                loc=[], msg="the order kept changing under concurrent writers; reprocess to apply", type="conflict")],
+                order_id=None if isinstance(event, StockAdjusted) else event.order_id)
+
+    def _attempt(self, pending: Sequence[tuple[int, WarehouseEvent]]) -> list[tuple[int, WarehouseEvent]]:
+        pending = list(pending)
+        while True:
             self.recorder.step = "apply"
-            uow = UnitOfWork(self.deps.store)
+            uow = UnitOfWork(self.deps.store, self.deps.inventory)
             applier = _Applier(self.deps, uow, self.cmd.actor, self.recorder.run.job_id)
             try:
                 decided = self._decide(applier, pending)
+                break
             except PoisonEvent as poison:
-                # Nothing of this unit of work is committed (stock effects are
-                # idempotent): decide the rest again without that event.
+                # Nothing of this unit of work is committed: decide the rest again without that event.
                 event = next(e for i, e in pending if i == poison.index)
                 self.poison(poison.index, poison.error,
                             order_id=None if isinstance(event, StockAdjusted) else event.order_id)
                 pending = [(i, e) for i, e in pending if i != poison.index]
-                continue
-            attempt += 1
-            self.recorder.step = "commit"
-            result = uow.commit()
-            retry = []
-            for item in decided:
-                if _partition(item.event) in result.conflicts:
-                    retry.append((item.index, item.event))
-                else:
-                    self.settle(item.index, item.result)
-                    self.recorder.count("created", item.created)
-            self._count_held(applier, result.conflicts)
-            pending = retry
-        for index, event in pending:
-            self.reject(index, self.cmd.events[index], [Reason(
-                loc=[], msg="the order kept changing under concurrent writers; reprocess to apply", type="conflict")],
-                order_id=None if isinstance(event, StockAdjusted) else event.order_id)
+        self.recorder.step = "commit"
+        result = uow.commit()
+        retry = []
+        for item in decided:
+            if _partition(item.event) in result.conflicts:
+                retry.append((item.index, item.event))
+            else:
+                self.settle(item.index, item.result)
+                self.recorder.count("created", item.created)
+        self._count_held(applier, result.conflicts)
+        return retry
 
     def _count_held(self, applier: _Applier, conflicts: dict[str, Any]) -> None:
         done = [r for r in applier.held_results if r.order_id and project_of(r.order_id) not in conflicts]
@@ -310,50 +312,27 @@ class _Batch(EventBatch):
         if decision.refused:
             self.reject(index, self.cmd.events[index], decision.problems, order_id=event.order_id)
             return None
-        applier.commit_decision(decision, state)
+        applier.take(decision, state)
         return _Pending(index, event, EventResult(event.event_id, decision.outcome, order.order_id, decision.notes),
                         created=1 if decision.follow_up_order_id else 0)
 
     def _adjust(self, applier: _Applier, index: int, event: StockAdjusted) -> _Pending | None:
-        problems = self._adjustment_problems(event)
+        rows = self.deps.inventory.stock(event.warehouse_id)
+        problems = adjustment_problems(
+            event, next((r for r in rows if r.sku == event.sku), None),
+            sku_known=event.sku in self.deps.store.get_catalog([event.sku]),
+            warehouse_known=bool(rows) or event.warehouse_id in self.deps.settings.warehouses)
         if problems:
             self.reject(index, self.cmd.events[index], problems)
             return None
-        applied = applier.inventory.adjust_on_hand(event.warehouse_id, event.sku, event.delta,
-                                                   adjustment_id("stock", event.event_id))
+        applied = self.deps.inventory.adjust_on_hand(event.warehouse_id, event.sku, event.delta,
+                                                     adjustment_id("stock", event.event_id))
         # False: a crash came between the adjustment and its marker last time.
         notes = [f"on-hand of {event.sku} in {event.warehouse_id} {event.delta:+d}"]
         if not applied:
             notes = ["the adjustment was applied already; its marker is written now"]
         return _Pending(index, event, EventResult(event.event_id, Outcome.APPLIED if applied
                                                   else Outcome.SKIPPED_DUPLICATE, None, notes))
-
-    def _adjustment_problems(self, event: StockAdjusted) -> list[Reason]:
-        problems: list[Reason] = []
-        catalog = self.deps.store.get_catalog([event.sku])
-        if event.sku not in catalog:
-            problems.append(Reason(loc=["sku"], msg=f"SKU {event.sku} is not in the item catalogue",
-                                   type="unknown_sku"))
-        rows = self.deps.inventory.stock(event.warehouse_id)
-        known = self.deps.settings.warehouses
-        if not rows and event.warehouse_id not in known:
-            problems.append(Reason(loc=["warehouse_id"], msg=f"warehouse {event.warehouse_id} is not known",
-                                   type="unknown_warehouse"))
-            return problems
-        row = next((r for r in rows if r.sku == event.sku), None)
-        on_hand, reserved = (row.on_hand, row.reserved) if row else (0, 0)
-        after = on_hand + event.delta
-        # The adapter would clamp at 0 and lose units silently; available must
-        # not go negative either (DESIGN.md). A count that needs either is for
-        # a person to look at.
-        if after < 0:
-            problems.append(Reason(loc=["delta"], msg=(f"would take on-hand of {event.sku} in {event.warehouse_id} "
-                                                       f"from {on_hand} to {after}"), type="negative_stock"))
-        elif after < reserved:
-            problems.append(Reason(loc=["delta"], msg=(f"would take on-hand of {event.sku} in {event.warehouse_id} "
-                                                       f"to {after}, below the {reserved} reserved"),
-                                   type="below_reserved"))
-        return problems
 
 
 def apply_warehouse_events(deps: Deps, cmd: ApplyWarehouseEvents,
@@ -383,21 +362,21 @@ def _apply(deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> Inge
 def apply_held_events(deps: Deps, order_ids: Sequence[str], actor: Actor | None = None) -> list[EventResult]:
     """Apply the warehouse events held on `order_ids` that the orders can take
     now (call it after moving orders, e.g. the allocation release step).
-    Returns one result per held event applied or quarantined."""
+    Returns one result per held event applied or quarantined; an order still
+    conflicting after the last attempt keeps its events for the next sweep."""
     results: list[EventResult] = []
-    pending = list(dict.fromkeys(order_ids))
-    for _attempt in range(MAX_ATTEMPTS):
-        if not pending:
-            break
-        uow = UnitOfWork(deps.store)
+
+    def attempt(pending: Sequence[str]) -> list[str]:
+        uow = UnitOfWork(deps.store, deps.inventory)
         applier = _Applier(deps, uow, actor or SYSTEM)
-        orders = uow.orders(pending)
-        for order in orders.values():
+        for order in uow.orders(pending).values():
             if order.held_events:
                 applier.catch_up(order)
         conflicts = uow.commit().conflicts
         results.extend(r for r in applier.held_results if r.order_id and project_of(r.order_id) not in conflicts)
-        pending = [o for o in pending if project_of(o) in conflicts]
+        return [o for o in pending if project_of(o) in conflicts]
+
+    retry_conflicts(list(dict.fromkeys(order_ids)), attempt, what="held warehouse events")
     return results
 
 
@@ -408,16 +387,17 @@ def sweep_held_events(deps: Deps) -> list[EventResult]:
     results: list[EventResult] = []
     with job_run(deps, "sweep-held-warehouse-events", "sweep") as recorder:
         for status in OrderStatus:
-            continuation: str | None = None
-            while True:
-                page = deps.store.query_orders(OrderQuery(status=status.value, limit=SWEEP_PAGE,
-                                                          continuation=continuation))
-                holding = [o.order_id for o in page.items if o.held_events]
-                if holding:
+            holding: list[str] = []
+            pages = every(lambda token, s=status: deps.store.query_orders(  # type: ignore[misc]
+                OrderQuery(status=s.value, limit=SWEEP_PAGE, continuation=token)))
+            for order in pages:
+                if order.held_events:
+                    holding.append(order.order_id)
+                if len(holding) >= SWEEP_PAGE:
                     results.extend(_sweep_orders(deps, holding, limit, recorder.run.job_id))
-                continuation = page.continuation
-                if not continuation:
-                    break
+                    holding = []
+            if holding:
+                results.extend(_sweep_orders(deps, holding, limit, recorder.run.job_id))
         recorder.count("held_applied", sum(r.outcome == Outcome.APPLIED for r in results))
         recorder.count("quarantined", sum(r.outcome == Outcome.QUARANTINED for r in results))
         recorder.details["results"] = [r.to_json() for r in results]
@@ -425,7 +405,7 @@ def sweep_held_events(deps: Deps) -> list[EventResult]:
 
 
 def _sweep_orders(deps: Deps, order_ids: list[str], limit: timedelta, job_id: str) -> list[EventResult]:
-    uow = UnitOfWork(deps.store)
+    uow = UnitOfWork(deps.store, deps.inventory)
     applier = _Applier(deps, uow, SYSTEM, job_id)
     now = deps.clock.now()
     for order in uow.orders(order_ids).values():
