@@ -227,11 +227,23 @@ class InventoryStore(Protocol):
     def reservations(self) -> list[Reservation]: ...
 
 
+class BlobNotFound(FileNotFoundError):
+    """`BlobSource.read` of a blob that does not exist."""
+
+    def __init__(self, container: str, name: str) -> None:
+        super().__init__(f"blob {container}/{name} does not exist")
+        self.container = container
+        self.name = name
+
+
 class BlobSource(Protocol):
     """Blob Storage, or a local folder: Parquet drops in, snapshots and
     quarantined files out."""
 
-    def read(self, container: str, name: str) -> bytes: ...
+    def read(self, container: str, name: str) -> bytes:
+        """The blob's bytes; `BlobNotFound` when there is none."""
+        ...
+
     def write(self, container: str, name: str, data: bytes) -> None: ...
     def exists(self, container: str, name: str) -> bool: ...
     def delete(self, container: str, name: str) -> bool:

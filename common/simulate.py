@@ -16,7 +16,6 @@ state change audited, no duplicate orders.
 
 from __future__ import annotations
 
-import json
 import random
 import tempfile
 import time
@@ -27,12 +26,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from common.adapters.clock import FixedClock
 from common.domain.errors import DomainError
 from common.domain.models import RETURNED_STATUSES, Actor, ActorType, Order, OrderStatus
+from common.domain.sla import breaches_of
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
-from common.service.paging import all_audit, all_quarantine
+from common.service.commands import (
+    ApplyWarehouseEvents,
+    ApproveOrder,
+    CancelOrder,
+    IngestEngineeringEvents,
+    RunAllocation,
+)
+from common.service.handlers.allocation import run_allocation
+from common.service.handlers.datasets import ingest_dataset_file
+from common.service.handlers.engineering import ingest_engineering_events
+from common.service.handlers.review import approve_order, cancel_order
+from common.service.handlers.sla import sweep_sla
+from common.service.handlers.warehouse import apply_warehouse_events
+from common.service.paging import all_audit, all_quarantine, every
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 WAREHOUSES = ("WH-EAST", "WH-WEST", "WH-CENTRAL")
@@ -139,15 +155,9 @@ class Simulation:
         return self.clock.at.isoformat().replace("+00:00", "Z")
 
     def _orders(self, status: OrderStatus) -> list[Order]:
-        out: list[Order] = []
-        continuation: str | None = None
-        while True:
-            page = self.deps.store.query_orders(OrderQuery(status=status.value, limit=1000,
-                                                           continuation=continuation))
-            out.extend(o for o in page.items if o.project_id.startswith(self.tag))
-            continuation = page.continuation
-            if continuation is None:
-                return out
+        pages = every(lambda token: self.deps.store.query_orders(
+            OrderQuery(status=status.value, limit=1000, continuation=token)))
+        return [o for o in pages if o.project_id.startswith(self.tag)]
 
     def _bom(self) -> list[dict[str, Any]]:
         return [{"sku": sku, "qty": self.rng.randint(1, 6), "uom": "EA"}
@@ -176,33 +186,16 @@ class Simulation:
         return rows
 
     def _load(self, dataset: str, rows: list[dict[str, Any]]) -> None:
-        import importlib.util
-
-        if importlib.util.find_spec("common.service.handlers.datasets") is not None:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            from common.service.handlers.datasets import ingest_dataset_file
-
-            table = pa.Table.from_pylist([{**r, "updated_at": datetime.fromisoformat(r["updated_at"])}
-                                          if "updated_at" in r else r for r in rows])
-            if dataset == "stock-snapshots":
-                table = table.set_column(table.schema.get_field_index("as_of"), "as_of",
-                                         pa.array([self.clock.at] * len(rows), pa.timestamp("us", tz="UTC")))
-            path = self.workdir / f"{dataset}-{self.clock.at:%Y%m%d}.parquet"
-            pq.write_table(table, path)
-            ingest_dataset_file(self.deps, dataset, path)
-            self.summary.master_loader = "parquet"
-            return
-        self.summary.master_loader = "json-fixture"
+        """Master data as the planning system sends it: a Parquet dump through the dataset handler."""
+        table = pa.Table.from_pylist([{**r, "updated_at": datetime.fromisoformat(r["updated_at"])}
+                                      if "updated_at" in r else r for r in rows])
         if dataset == "stock-snapshots":
-            self.inventory.set_on_hand([(r["warehouse_id"], r["sku"], r["on_hand"]) for r in rows], self.clock.at)
-            return
-        from common.service.handlers.fixtures import load_fixture
-
-        path = self.workdir / f"{dataset}-{self.clock.at:%Y%m%d}.jsonl"
-        path.write_text("\n".join(json.dumps(r) for r in rows))
-        load_fixture(self.deps, dataset, path)
+            table = table.set_column(table.schema.get_field_index("as_of"), "as_of",
+                                     pa.array([self.clock.at] * len(rows), pa.timestamp("us", tz="UTC")))
+        path = self.workdir / f"{dataset}-{self.clock.at:%Y%m%d}.parquet"
+        pq.write_table(table, path)
+        ingest_dataset_file(self.deps, dataset, path)
+        self.summary.master_loader = "parquet"
 
     def setup(self) -> None:
         projects = self.master = self._projects()
@@ -223,8 +216,6 @@ class Simulation:
 
     # ------------------------------------------------------------------ days
     def _engineering(self, day: int) -> None:
-        from common.service.commands import IngestEngineeringEvents
-        from common.service.handlers.engineering import ingest_engineering_events
 
         now, events = self._now_iso(), cast(list[dict[str, Any]], [])
         for s in self.streams:
@@ -263,7 +254,6 @@ class Simulation:
             self.summary.outcomes.update(r.outcome.value for r in report.results)
 
     def _reviews(self) -> None:
-        from common.service.handlers.review import ApproveOrder, CancelOrder, approve_order, cancel_order
 
         cutoff = self.clock.at - timedelta(hours=20)
         for order in self._orders(OrderStatus.DRAFT):
@@ -283,8 +273,6 @@ class Simulation:
                 self.summary.approvals[f"refused_{type(error).__name__}"] += 1
 
     def _allocate(self) -> None:
-        from common.service.commands import RunAllocation
-        from common.service.handlers.allocation import run_allocation
 
         report = run_allocation(self.deps, RunAllocation(trigger="simulation"))
         self.summary.allocation.update({k: v for k, v in report.counts.items() if isinstance(v, int)})
@@ -294,8 +282,6 @@ class Simulation:
                 self.summary.allocated.add(outcome.order_id)
 
     def _warehouse(self, day: int) -> None:
-        from common.service.commands import ApplyWarehouseEvents
-        from common.service.handlers.warehouse import apply_warehouse_events
 
         now, events = self._now_iso(), cast(list[dict[str, Any]], [])
         cutoff = self.clock.at - timedelta(hours=20)
@@ -348,7 +334,6 @@ class Simulation:
             self._load("project-master", self.master)
 
     def day(self, day: int) -> None:
-        from common.service.handlers.sla import sweep_sla
 
         self._engineering(day)
         if day and day % 7 == 0:
@@ -376,7 +361,6 @@ class Simulation:
         self.summary.orders_by_state = dict(Counter(o.status.value for o in orders))
         self.summary.orders_by_kind = dict(Counter(o.kind.value for o in orders))
         self.summary.sla_flagged = sum(len(o.sla_breached) for o in orders)
-        from common.domain.sla import breaches_of
 
         now = self.clock.now()
         self.summary.sla_open = sum(len(breaches_of(o, now, self.deps.settings.sla_hours)) for o in orders)
@@ -385,14 +369,8 @@ class Simulation:
 
 
 def all_orders(deps: Deps, prefix: str = "") -> list[Order]:
-    out: list[Order] = []
-    continuation: str | None = None
-    while True:
-        page = deps.store.query_orders(OrderQuery(limit=1000, continuation=continuation))
-        out.extend(o for o in page.items if o.project_id.startswith(prefix))
-        continuation = page.continuation
-        if continuation is None:
-            return out
+    pages = every(lambda token: deps.store.query_orders(OrderQuery(limit=1000, continuation=token)))
+    return [o for o in pages if o.project_id.startswith(prefix)]
 
 
 def _stock_violations(deps: Deps, inventory: InventoryStore, orders: list[Order]) -> list[str]:

@@ -17,19 +17,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from common.config import Settings
+from common.ports import BlobNotFound
 
 AZURITE_CONNECTION = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
     "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
     "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
 )
-
-
-class BlobNotFound(FileNotFoundError):
-    def __init__(self, container: str, name: str) -> None:
-        super().__init__(f"blob {container}/{name} does not exist")
-        self.container = container
-        self.name = name
 
 
 class BlobStorageSource:

@@ -326,7 +326,9 @@ class Marker(_Model):
     at: datetime
 
 
-JobStatus = Literal["running", "succeeded", "failed"]
+# rejected: the job's input was refused whole (a file that is not Parquet, an
+# event file that is not JSON): it is quarantined and nothing else changed.
+JobStatus = Literal["running", "succeeded", "failed", "rejected"]
 
 
 class JobRun(_Model):

@@ -165,6 +165,15 @@ class IngestDataset:
 
 
 @dataclass(frozen=True)
+class PublishOutbox:
+    """Order events handed over by the change feed (event dicts, in the feed's
+    order), and outbox documents that hold no readable event (quarantined)."""
+
+    events: Sequence[dict[str, Any]]
+    unreadable: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
 class FollowProjectMaster:
     """Open orders of these projects take the project master's current
     priority, gated flag, plan type, market and warehouse."""

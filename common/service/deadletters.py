@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from common.domain.models import Actor, ActorType
+from common.ports import BlobNotFound
 from common.service.bootstrap import Deps
 from common.service.commands import (
     ENGINEERING_SOURCE,
@@ -42,6 +43,8 @@ from common.service.commands import (
 )
 from common.service.faults import kept_in_quarantine
 from common.service.handlers.batch import IngestReport
+from common.service.handlers.engineering import ingest_engineering_events
+from common.service.handlers.warehouse import apply_warehouse_events
 
 log = logging.getLogger("oms.deadletters")
 
@@ -56,9 +59,6 @@ class DeadLetterError(Exception):
 # ------------------------------------------------------------------ handling
 def _handle(deps: Deps, source: str, events: Sequence[Any], channel: str,
             actor: Actor | None = None) -> IngestReport:
-    from common.service.handlers.engineering import ingest_engineering_events
-    from common.service.handlers.warehouse import apply_warehouse_events
-
     who: dict[str, Any] = {} if actor is None else {"actor": actor}
     if source == ENGINEERING_SOURCE:
         return ingest_engineering_events(deps, IngestEngineeringEvents(events, channel=channel, **who))
@@ -155,8 +155,6 @@ class DeadLetter:
 
 
 def _read(deps: Deps, name: str) -> dict[str, Any]:
-    from common.adapters.blob import BlobNotFound
-
     try:
         document: dict[str, Any] = json.loads(deps.blobs.read(deps.settings.deadletter_container, name))
     except BlobNotFound as error:

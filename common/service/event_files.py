@@ -23,6 +23,8 @@ from common.service.commands import (
     IngestEngineeringEvents,
     Undecodable,
 )
+from common.service.handlers.engineering import ingest_engineering_events
+from common.service.handlers.warehouse import apply_warehouse_events
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
 
@@ -65,14 +67,10 @@ class EventKind:
 
 
 def _engineering(deps: Deps, chunk: Sequence[Any], name: str, recorder: JobRecorder) -> object:
-    from common.service.handlers.engineering import ingest_engineering_events
-
     return ingest_engineering_events(deps, IngestEngineeringEvents(chunk, channel="file", file_name=name), recorder)
 
 
 def _warehouse(deps: Deps, chunk: Sequence[Any], name: str, recorder: JobRecorder) -> object:
-    from common.service.handlers.warehouse import apply_warehouse_events
-
     return apply_warehouse_events(deps, ApplyWarehouseEvents(chunk, channel="file", file_name=name), recorder)
 
 
@@ -92,6 +90,7 @@ def ingest_event_file(deps: Deps, kind: EventKind, path: Path,
                                                           .decode("utf-8", errors="replace")},
                        reasons=[Reason(loc=[], msg=read.rejected, type="file_invalid")], job_id=recorder.run.job_id)
             recorder.count("quarantined")
+            recorder.reject()
             recorder.details.update(rejected=True, reasons=[{"loc": [], "msg": read.rejected}])
         total = len(read.events)
         for start in range(0, total, EVENT_BATCH):

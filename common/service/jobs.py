@@ -26,6 +26,7 @@ class JobRecorder:
         self.deps = deps
         self.counts: Counter[str] = Counter(dict.fromkeys(BASE_COUNTS, 0))
         self.step = "start"
+        self.rejected = False
         self.details: dict[str, Any] = {}
         self.run = JobRun(job_id=f"{job}-{uuid.uuid4().hex[:12]}", job=job, source=source,
                           started_at=deps.clock.now())
@@ -38,33 +39,56 @@ class JobRecorder:
         return f"{self.run.job} {self.run.status}: {shown}"
 
     def start(self) -> None:
-        self.deps.store.put_job(self.run)
+        """Record the run and tell people it started. A run that cannot even
+        be recorded (the store is down) still tells them it failed, and why,
+        before the error goes on to the caller: log always, mail and webhook
+        when they are set up."""
+        try:
+            self.deps.store.put_job(self.run)
+        except Exception as error:
+            self.step = "start"
+            self.run = self.run.model_copy(update={"ended_at": self.deps.clock.now(), "status": "failed",
+                                                   "error": self._error(error, self.deps.clock.now())})
+            log.error("job %s (%s) could not start: %s: %s", self.run.job, self.run.job_id, type(error).__name__,
+                      error)
+            self._tell_failure()
+            raise
         self.deps.notifier.notify(f"[OMS] {self.run.job} started", start_message(self.run),
                                   data={"job_id": self.run.job_id, "job": self.run.job, "source": self.run.source,
                                         "started_at": self.run.started_at.isoformat()})
 
+    def reject(self) -> None:
+        """The input was refused whole: the run ends `rejected`, not `succeeded`."""
+        self.rejected = True
+
+    def _error(self, error: BaseException, at: Any) -> dict[str, Any]:
+        return {"step": self.step, "type": type(error).__name__, "message": str(error),
+                "started_at": self.run.started_at.isoformat(), "failed_at": at.isoformat(),
+                "affected": self.details.get("affected", [])}
+
+    def _tell_failure(self) -> None:
+        error = self.run.error or {}
+        subject = (f"[OMS] FAILED {self.run.job} at step '{error.get('step')}': "
+                   f"{error.get('type')}: {_clip(str(error.get('message')), 80)}")
+        self.deps.notifier.notify(subject, end_message(self.run), level="error", data=self.run.model_dump(mode="json"))
+
     def finish(self, error: BaseException | None = None) -> JobRun:
         ended = self.deps.clock.now()
+        status = "failed" if error is not None else "rejected" if self.rejected else "succeeded"
         update: dict[str, Any] = {"ended_at": ended, "counts": dict(self.counts), "details": self.details,
-                                  "status": "failed" if error is not None else "succeeded"}
+                                  "status": status}
         if error is not None:
-            update["error"] = {"step": self.step, "type": type(error).__name__, "message": str(error),
-                               "started_at": self.run.started_at.isoformat(), "failed_at": ended.isoformat(),
-                               "affected": self.details.get("affected", [])}
+            update["error"] = self._error(error, ended)
         self.run = self.run.model_copy(update=update)
         try:
             self.deps.store.put_job(self.run)
         except Exception:  # the store may be what failed; the notifier still tells people
             log.exception("could not record job run %s", self.run.job_id)
         if error is not None:
-            subject = (f"[OMS] FAILED {self.run.job} at step '{self.step}': "
-                       f"{type(error).__name__}: {_clip(str(error), 80)}")
-            level = "error"
-        else:
-            subject = f"[OMS] {self._summary()}"
-            level = "info"
-        self.deps.notifier.notify(subject, end_message(self.run), level=level,
-                                  data=self.run.model_dump(mode="json"))
+            self._tell_failure()
+            return self.run
+        self.deps.notifier.notify(f"[OMS] {self._summary()}", end_message(self.run),
+                                  level="warning" if self.rejected else "info", data=self.run.model_dump(mode="json"))
         return self.run
 
 
@@ -142,7 +166,7 @@ def alert_overdue_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
 def job_run(deps: Deps, job: str, source: str | None = None) -> Iterator[JobRecorder]:
     recorder = JobRecorder(deps, job, source)
     with correlate(job_id=recorder.run.job_id):
-        recorder.start()
+        recorder.start()  # a run that cannot start tells people, then raises
         try:
             yield recorder
         except BaseException as error:

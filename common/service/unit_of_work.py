@@ -14,7 +14,8 @@ It also performs each effect's stock side, in the order the effect says
    and is reported in `UnitResult.refused`;
 2. the write, one atomic batch per partition;
 3. for a partition that lost to a concurrent writer, the reservations this
-   commit made for it go back (a retry reserves again);
+   commit made for it go back (a retry reserves again), unless another
+   writer allocated the order meanwhile with that reservation;
 4. for the partitions that committed, the rest (a reservation given back
    because the order left Allocated).
 """
@@ -29,7 +30,7 @@ from common.domain.delta import Decision, StreamState
 from common.domain.effects import Effect, StockEffect
 from common.domain.errors import InsufficientStock
 from common.domain.ids import project_of
-from common.domain.models import AuditEntry, Marker, Order, OutboxEvent, Reservation, Stream, StreamKey
+from common.domain.models import AuditEntry, Marker, Order, OrderStatus, OutboxEvent, Reservation, Stream, StreamKey
 from common.ports import CommitResult, DocWrite, InventoryStore, PartitionChanges, Store
 
 
@@ -242,9 +243,7 @@ class UnitOfWork:
                     self._order_etags[oid] = write.doc.etag
                 for sid, swrite in part.streams.items():
                     self._stream_etags[sid] = swrite.doc.etag
-        for reservation in reserved:
-            if project_of(reservation.order_id) in stored.conflicts:
-                self.inventory.release_reservation(reservation.order_id)
+        self._give_back([r for r in reserved if project_of(r.order_id) in stored.conflicts])
         for stock in after:
             order_id = stock.release or stock.consume
             if order_id is not None and project_of(order_id) in stored.conflicts:
@@ -253,6 +252,19 @@ class UnitOfWork:
         self._parts.clear()
         self._stocked.clear()
         return UnitResult(conflicts=stored.conflicts, refused=refused)
+
+    def _give_back(self, lost: list[Reservation]) -> None:
+        """Reservations made for orders whose write was lost go back, unless
+        another writer has moved the order to Allocated meanwhile (an
+        overlapping run that completed it with this very reservation)."""
+        if not lost:
+            return
+        fresh = self.store.get_orders([r.order_id for r in lost])
+        for reservation in lost:
+            order = fresh.get(reservation.order_id)
+            if order is not None and order.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED):
+                continue
+            self.inventory.release_reservation(reservation.order_id)
 
     def rollback(self) -> None:
         for partition in list(self._parts):

@@ -12,12 +12,13 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from common.adapters.cosmos.documents import outbox_from_feed
 from common.adapters.local_sink import LocalSinkPublisher
 from common.domain.models import QuarantineRecord
 from common.service.bootstrap import Deps, set_deps
-from common.service.commands import IngestEngineeringEvents
+from common.service.commands import IngestEngineeringEvents, PublishOutbox
 from common.service.handlers.engineering import ingest_engineering_events
-from common.service.handlers.outbox import dispatch_outbox, publish_outbox_documents
+from common.service.handlers.outbox import dispatch_outbox, publish_outbox
 from functions.outbox_feed import outbox_feed
 from tests.conftest import load_samples
 from tests.contract.adapters import ScratchCosmosStore
@@ -188,7 +189,7 @@ def test_an_unreadable_outbox_document_is_quarantined_and_the_rest_still_publish
     broken = {"id": "outbox:P~S~NewBuild~2@1", "type": "outbox", "project_id": "P", "x_seq": 2,
               "event": {"id": "P~S~NewBuild~2@1"}}
     order = {"id": "order:P~S~NewBuild~1", "type": "order", "project_id": "P"}
-    report = publish_outbox_documents(seeded, [order, broken, good])
+    report = publish_outbox(seeded, PublishOutbox(*outbox_from_feed([order, broken, good])))
     assert [e["id"] for e in recording.sent] == ["P~S~NewBuild~1@1"]
     assert report.quarantined == 1
     records: list[QuarantineRecord] = seeded.store.list_quarantine().items

@@ -15,6 +15,7 @@ from common.api.routers.common import json_body, router
 from common.api.schemas import IntakeResponse, IntakeResult
 from common.api.signing import SIGNATURE_HEADER, verify
 from common.service.commands import ApplyWarehouseEvents, IngestEngineeringEvents
+from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.warehouse import apply_warehouse_events
 
 api = router("intake")
@@ -49,8 +50,6 @@ async def engineering_events(
     deps: Annotated[Deps, Depends(provide_deps)],
     identity: Annotated[Identity, Depends(require(Role.INTEGRATION))],
 ) -> IntakeResponse:
-    from common.service.handlers.engineering import ingest_engineering_events
-
     events = _events(await json_body(request))
     cmd = IngestEngineeringEvents(events, channel="http", actor=identity.actor)
     report = await run_in_threadpool(ingest_engineering_events, deps, cmd)

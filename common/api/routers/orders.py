@@ -27,6 +27,15 @@ from common.api.schemas import (
 )
 from common.domain.models import LineSource, Order, OrderKind, OrderStatus
 from common.ports import OrderQuery
+from common.service.commands import (
+    AddItems,
+    ApproveOrder,
+    CancelOrder,
+    EditOrder,
+    LineInput,
+    RejectOrder,
+    ReprocessOrder,
+)
 from common.service.handlers import review
 
 api = router("orders")
@@ -42,8 +51,8 @@ def _with_etag(response: Response, order: Order) -> OrderOut:
     return OrderOut.of(order)
 
 
-def _lines(items: list[Any]) -> list[review.LineInput]:
-    return [review.LineInput(sku=i.sku, qty=i.qty, uom=i.uom,
+def _lines(items: list[Any]) -> list[LineInput]:
+    return [LineInput(sku=i.sku, qty=i.qty, uom=i.uom,
                              source=LineSource(i.source) if i.source else None) for i in items]
 
 
@@ -117,7 +126,7 @@ async def patch_order(
         raise ProblemError(422, "lines cannot be removed; send the new line list", kind="validation-error",
                            errors=[{"loc": ["body", "lines"], "msg": "must be a list"}])
     fields = {name: getattr(patch, name) for name in patch.model_fields_set if name != "lines"}
-    cmd = review.EditOrder(order_id=order_id, actor=identity.actor, if_match=if_match,
+    cmd = EditOrder(order_id=order_id, actor=identity.actor, if_match=if_match,
                            lines=_lines(patch.lines) if patch.lines is not None else None, fields=fields,
                            correlation_id=correlation_id(request))
     order = await run_in_threadpool(review.edit_order, deps, cmd)
@@ -145,7 +154,7 @@ def add_items(
     identity: Annotated[Identity, Depends(require(Role.PLANNER))],
     if_match: IfMatch = None,
 ) -> OrderOut:
-    order = review.add_items(deps, review.AddItems(order_id=order_id, actor=identity.actor, items=_lines(body.items),
+    order = review.add_items(deps, AddItems(order_id=order_id, actor=identity.actor, items=_lines(body.items),
                                                    if_match=if_match, correlation_id=correlation_id(request)))
     return _with_etag(response, order)
 
@@ -158,7 +167,7 @@ def approve(
     body: Annotated[ApproveIn | None, Body()] = None,
     if_match: IfMatch = None,
 ) -> OrderOut:
-    order = review.approve_order(deps, review.ApproveOrder(
+    order = review.approve_order(deps, ApproveOrder(
         order_id=order_id, actor=identity.actor, if_match=if_match, comment=body.comment if body else None,
         correlation_id=correlation_id(request)))
     return _with_etag(response, order)
@@ -172,7 +181,7 @@ def reject(
     identity: Annotated[Identity, Depends(require(Role.APPROVER))],
     if_match: IfMatch = None,
 ) -> OrderOut:
-    order = review.reject_order(deps, review.RejectOrder(
+    order = review.reject_order(deps, RejectOrder(
         order_id=order_id, actor=identity.actor, reason=body.reason, if_match=if_match,
         correlation_id=correlation_id(request)))
     return _with_etag(response, order)
@@ -186,7 +195,7 @@ def cancel(
     body: Annotated[CancelIn | None, Body()] = None,
     if_match: IfMatch = None,
 ) -> OrderOut:
-    order = review.cancel_order(deps, review.CancelOrder(
+    order = review.cancel_order(deps, CancelOrder(
         order_id=order_id, actor=identity.actor, reason=body.reason if body else None, if_match=if_match,
         correlation_id=correlation_id(request)))
     return _with_etag(response, order)
@@ -200,7 +209,7 @@ def reprocess(
     identity: Annotated[Identity, Depends(require(Role.PLANNER))],
     if_match: IfMatch = None,
 ) -> ReprocessOut:
-    result = review.reprocess_order(deps, review.ReprocessOrder(
+    result = review.reprocess_order(deps, ReprocessOrder(
         order_id=order_id, actor=identity.actor, if_match=if_match, correlation_id=correlation_id(request)))
     if result.order is not None and result.order.order_id == order_id and result.order.etag:
         response.headers["ETag"] = f'"{result.order.etag}"'

@@ -128,6 +128,13 @@
     setText("open-breaches", data.breaches.open);
     setText("flagged-breaches", data.breaches.flagged);
     setText("quarantine-open", data.quarantine.open);
+    setText("engineering-holds", data.engineering_holds.count);
+    fillRows("holds", data.engineering_holds.orders.map((h) => {
+      const tr = el("tr", { "data-order": h.order_id });
+      tr.append(el("td", {}, h.order_id), el("td", {}, h.project_id), el("td", {}, when(h.at)),
+        el("td", {}, h.failed_checks.join(", ") || "–"));
+      return tr;
+    }), "no released order is on hold");
     const b = data.bottleneck;
     setText("bottleneck", b ? b.status : "none");
     document.getElementById("bottleneck-detail").textContent = b

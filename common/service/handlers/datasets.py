@@ -160,6 +160,7 @@ def _reject(deps: Deps, recorder: JobRecorder, ds: DatasetSchema, cmd: IngestDat
         event_id=f"file:{cmd.name}#{digest[:16]}",
         payload={"dataset": ds.name, "file": cmd.name, "channel": cmd.channel, "bytes": _size(cmd.source),
                  "sha256": digest, "rows": rejected.rows, "whole_file": True})
+    recorder.reject()
     recorder.count("rejected")
     recorder.count("quarantined", rejected.rows)
     recorder.details.update({"rejected": True, "quarantine_id": record.id,

@@ -17,7 +17,7 @@ from common.domain.models import AuditEntry, Order, OrderStatus
 from common.domain.sla import age_hours, breaches_of
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
-from common.service.paging import all_audit, all_quarantine
+from common.service.paging import all_audit, all_quarantine, every
 
 PAGE = 1000
 OLDEST_SHOWN = 20
@@ -33,14 +33,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _all_orders(deps: Deps) -> list[Order]:
-    out: list[Order] = []
-    continuation: str | None = None
-    while True:
-        page = deps.store.query_orders(OrderQuery(limit=PAGE, continuation=continuation))
-        out.extend(page.items)
-        continuation = page.continuation
-        if continuation is None:
-            return out
+    return list(every(lambda token: deps.store.query_orders(OrderQuery(limit=PAGE, continuation=token))))
 
 
 def _throughput(entries: list[AuditEntry], since: datetime, days: int) -> list[dict[str, Any]]:
@@ -68,7 +61,12 @@ def flow_metrics(deps: Deps, days: int = 14, jobs: int = 10, quarantined: int = 
     breaching: Counter[str] = Counter()
     flagged: Counter[str] = Counter()
     oldest: list[dict[str, Any]] = []
+    holds: list[dict[str, Any]] = []
     for order in orders:
+        if order.engineering_hold is not None:
+            holds.append({"order_id": order.order_id, "project_id": order.project_id, "status": order.status.value,
+                          "at": order.engineering_hold.at.isoformat(),
+                          "failed_checks": order.engineering_hold.failed_checks})
         status = order.status.value
         ages[status].append(age_hours(order, now))
         by_kind[order.kind.value] += 1
@@ -114,6 +112,7 @@ def flow_metrics(deps: Deps, days: int = 14, jobs: int = 10, quarantined: int = 
         "breaches": {"open": sum(breaching.values()), "by_state": dict(breaching),
                      "flagged": sum(len(o.sla_breached) for o in orders), "oldest": oldest[:OLDEST_SHOWN]},
         "throughput": _throughput(entries, since, days),
+        "engineering_holds": {"count": len(holds), "orders": sorted(holds, key=lambda h: h["at"])[:OLDEST_SHOWN]},
         "bottleneck": None if bottleneck is None else {
             "status": bottleneck["status"], "count": bottleneck["count"],
             "median_age_hours": bottleneck["age_hours"]["median"], "p90_age_hours": bottleneck["age_hours"]["p90"],

@@ -5,8 +5,9 @@
   publishes them again on the next run: delivery is at least once, and the
   CloudEvent `id` (the outbox event id) stays the same, so consumers dedupe.
 - Cosmos DB: the change feed of the `orders` container hands every written
-  document to `publish_outbox_documents`, which picks the outbox events out
-  of the mix, in the feed's order, publishes them and marks them delivered
+  document to the `outbox_feed` function, which picks the outbox events out of
+  the mix (the adapter knows the documents); `publish_outbox` publishes them
+  in the feed's order and marks them delivered
   (the feed hands a marked document over once more; it is skipped). The
   lease moves on whether or not the function succeeded, once its retry policy
   is spent: `republish_outbox`, on a timer, publishes what is still
@@ -17,18 +18,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from common.adapters.cosmos.documents import outbox_from_feed
 from common.domain.events import to_cloudevent
 from common.domain.ids import quarantine_id
 from common.domain.models import JobRun, OutboxEvent, QuarantineRecord, Reason
 from common.service.bootstrap import Deps
+from common.service.commands import PublishOutbox
 from common.service.jobs import job_run
 
 log = logging.getLogger("oms.outbox")
@@ -63,14 +64,15 @@ def dispatch_outbox(deps: Deps, *, batch_size: int = BATCH, max_batches: int = 1
     return report
 
 
-def publish_outbox_documents(deps: Deps, docs: Iterable[Mapping[str, Any]]) -> OutboxReport:
-    """Publish the outbox events among change-feed documents of every type.
-    An outbox document that cannot be read is quarantined, not dropped; a
-    publisher failure raises, so the trigger's retry policy tries again."""
+def publish_outbox(deps: Deps, cmd: PublishOutbox) -> OutboxReport:
+    """Publish the outbox events the change feed handed over (in its order),
+    then mark them delivered. An outbox document that cannot be read is
+    quarantined, not dropped; a publisher failure raises, so the trigger's
+    retry policy tries again."""
     report = OutboxReport()
-    raw_events, bad = outbox_from_feed(docs)
+    bad = list(cmd.unreadable)
     events: list[OutboxEvent] = []
-    for raw in raw_events:
+    for raw in cmd.events:
         try:
             events.append(OutboxEvent.model_validate(raw))
         except ValidationError as error:
