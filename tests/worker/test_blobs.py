@@ -137,6 +137,6 @@ def test_a_blob_that_is_not_parquet_is_quarantined_whole_and_each_blob_function_
         assert record.payload["whole_file"] is True and record.payload["file"] == "dump.csv", container
         assert record.payload["bytes"] == len(content)
         run = job_of(seeded, f"ingest-{container}")
-        assert (run.status, run.details["rejected"], run.details["quarantine_id"]) == ("rejected", True, record.id)  # a file refused whole is a rejected job
+        assert (run.status, run.details["rejected"], run.details["quarantine_id"]) == ("rejected", True, record.id)
     assert seeded.store.list_projects().items == projects
     assert seeded.inventory is not None and seeded.inventory.stock() == []
