@@ -1,10 +1,11 @@
 """Allocation runs (DESIGN.md section 3): reconcile, rank, solve, reserve,
 allocate, release; one job run with a report that names every order's outcome.
 
-Order of writes, and why it is crash-safe: a run first reserves an order's
-stock (idempotent per order), then moves the order Approved -> Allocated in
-one atomic write (order + audit + outbox), then releases it (Allocated ->
-Released + `ReleaseRequested`). A crash between two of these leaves either a
+Order of writes, and why it is crash-safe: the verb `orders.allocate` carries
+the order's reservation as its stock effect, and the unit of work reserves it
+first (idempotent per order), then moves the order Approved -> Allocated in
+one atomic write (order + audit + outbox); then the run releases it
+(Allocated -> Released + `ReleaseRequested`). A crash between two of these leaves either a
 reservation whose order is still Approved, or an Allocated order; the next
 run starts by reconciling: it completes the first (the stock was reserved
 for that exact content) or gives the stock back when the order changed in
