@@ -30,8 +30,8 @@ from common.api.app import create_app
 from common.api.deps import provide_deps
 from common.config import Settings
 from common.service.bootstrap import Deps
-from tests.ops.conftest import free_port
-from tests.ops.test_metrics import KEYS, populate
+from tests.service.conftest import free_port
+from tests.service.test_metrics import KEYS, populate
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".artifacts"

@@ -32,7 +32,7 @@ from common.service.handlers.review import (
     reject_order,
 )
 from tests.conftest import SAMPLES
-from tests.warehouse.helpers import (
+from tests.helpers.warehouse import (
     APPROVER,
     ORDER,
     PLANNER,

@@ -44,7 +44,7 @@ from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.review import add_items, approve_order, reject_order
 from common.service.handlers.warehouse import apply_warehouse_events
 from tests.conftest import load_samples
-from tests.warehouse.helpers import APPROVER, PLANNER, design_event
+from tests.helpers.warehouse import APPROVER, PLANNER, design_event
 
 S = OrderStatus
 DESIGN_SKUS = ["ANT-4T4R-B41", "RRU-B41-160W", "CBL-HYB-30M"]

@@ -18,7 +18,7 @@ from common.service.bootstrap import Deps
 from common.service.commands import IngestEngineeringEvents
 from common.service.handlers.engineering import ingest_engineering_events
 from tests.conftest import SAMPLES
-from tests.warehouse.helpers import design_event
+from tests.helpers.warehouse import design_event
 from tests.worker import payloads
 from tests.worker.conftest import WorkerClient
 

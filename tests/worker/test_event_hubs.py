@@ -11,7 +11,7 @@ import pytest
 from common.domain.models import OrderStatus
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
-from tests.warehouse.helpers import (
+from tests.helpers.warehouse import (
     ORDER,
     adjusted,
     allocate,

@@ -12,7 +12,7 @@ from common.adapters.local_sink import LocalSinkPublisher
 from common.domain.events import to_cloudevent
 from common.domain.models import OrderStatus
 from common.service.bootstrap import Deps
-from tests.warehouse.helpers import ORDER, approve, design, on_hand, stock_up
+from tests.helpers.warehouse import ORDER, approve, design, on_hand, stock_up
 from tests.worker import payloads
 from tests.worker.conftest import WorkerClient
 
