@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         validation_alias="OMS_ALLOCATION_ORDER_TYPE_RANKS",
     )
     allocation_max_short_runs: int = Field(3, ge=0, validation_alias="OMS_ALLOCATION_MAX_SHORT_RUNS")
+    # One allocation run at a time (common/service/leases.py): the lease a run
+    # holds, renewed before each write; a run that died frees it after this long.
+    allocation_lease_seconds: float = Field(300, gt=0, validation_alias="OMS_ALLOCATION_LEASE_SECONDS")
     allocation_gated_exclude_hours: float = Field(168, ge=0, validation_alias="OMS_ALLOCATION_GATED_EXCLUDE_HOURS")
     allocation_optimal_seconds: float = Field(30, gt=0, validation_alias="OMS_ALLOCATION_OPTIMAL_SECONDS")
 
@@ -138,6 +141,14 @@ class Settings(BaseSettings):
     # and is resumed where it stopped by the next attempt (the Functions
     # timeout is 10 minutes). 0: no budget (the CLI).
     ingest_time_budget_seconds: float = Field(480, ge=0, validation_alias="OMS_INGEST_TIME_BUDGET_SECONDS")
+    # What one master-data file may cost (common/ingest/limits.py): more rows, or
+    # more memory decoded (estimated from its first batch), and it is refused whole.
+    ingest_max_rows: int = Field(5_000_000, ge=1, validation_alias="OMS_INGEST_MAX_ROWS")
+    ingest_max_memory_mb: float = Field(1536, gt=0, validation_alias="OMS_INGEST_MAX_MEMORY_MB")
+    ingest_max_uncompressed_mb: float = Field(2048, gt=0, validation_alias="OMS_INGEST_MAX_UNCOMPRESSED_MB")
+    # A dump that would remove (master) or deactivate (catalogue) more than this
+    # share of what is stored waits for an operator's confirmation.
+    ingest_max_remove_share: float = Field(0.10, ge=0, le=1, validation_alias="OMS_INGEST_MAX_REMOVE_SHARE")
 
     smtp_host: str | None = Field(None, validation_alias="OMS_SMTP_HOST")
     smtp_port: int = Field(25, validation_alias="OMS_SMTP_PORT")

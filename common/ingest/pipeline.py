@@ -5,14 +5,16 @@ bench/ingest.py times exactly this."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.domain.models import Reason
 from common.ingest.delta import Delta, diff
 from common.ingest.delta import lookup as lookup_index
+from common.ingest.limits import Limits, ReasonSink
 from common.ingest.reader import BATCH_ROWS, Source, check_file, iter_normalized
 from common.ingest.schema import DatasetSchema
 from common.ingest.validate import KEY, ROW, Lookup, Resolver, check_rows, row_keys
@@ -22,8 +24,8 @@ from common.ingest.validate import KEY, ROW, Lookup, Resolver, check_rows, row_k
 class Plan:
     dataset: DatasetSchema
     rows_read: int
-    bad: pa.Table  # the bad rows as they were normalized, with ROW
-    reasons: list[Reason]
+    bad: pa.Table  # the first bad rows (Limits.kept_bad_rows) as they were normalized, with ROW
+    reasons: list[Reason]  # the first reasons, worded (Limits.listed_reasons)
     delta: Delta
     table: pa.Table  # every row, normalized
     good_mask: pa.ChunkedArray | pa.Array | None  # None: every row is good
@@ -31,6 +33,8 @@ class Plan:
     partial: bool = False  # some rows of the dataset (reprocessing), not a whole dump
     previous: pa.Table | None = None
     stale: int = 0  # partial: rows older than what the snapshot holds, left out
+    bad_count: int = 0  # every bad row, kept or not
+    reason_counts: list[dict[str, object]] = field(default_factory=list)  # every reason, by column and type
 
     def snapshot(self) -> pa.Table:
         """What the previous snapshot becomes once the plan is applied: the
@@ -45,7 +49,11 @@ class Plan:
 
     @property
     def quarantined(self) -> int:
-        return int(self.bad.num_rows)
+        return self.bad_count
+
+    @property
+    def good_count(self) -> int:
+        return self.rows_read - self.bad_count
 
 
 def _conform(rows: pa.Table, like: pa.Table) -> pa.Table:
@@ -75,18 +83,23 @@ def with_keys(table: pa.Table, ds: DatasetSchema) -> pa.Table:
 
 
 def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: Resolver | None = None,
-         batch_rows: int = BATCH_ROWS, partial: bool = False) -> Plan:
+         batch_rows: int = BATCH_ROWS, partial: bool = False, limits: Limits = Limits()) -> Plan:
     """Raises `reader.Rejected` when the whole file is refused. `partial`: the
     file holds some rows only (reprocessed bad rows): nothing is removed, and
-    a row older than the snapshot's row of its key is left out as stale."""
-    opened = check_file(source, ds)
+    a row older than the snapshot's row of its key is left out as stale. A
+    file with no good row removes nothing either."""
+    opened = check_file(source, ds, limits)
+    sink = ReasonSink(limits.listed_reasons)
     batches: list[pa.RecordBatch] = []
     invalid: list[pa.Array] = []
-    earlier: list[Reason] = []
-    for part in iter_normalized(opened, ds, batch_rows):
+    nulled: dict[str, list[pa.Array]] = {}
+    for part in iter_normalized(opened, ds, sink, batch_rows, limits):
+        for name in {c.name for c in ds.columns}:
+            mask = part.nulled.get(name)
+            nulled.setdefault(name, []).append(mask if mask is not None else
+                                               pa.array(np.zeros(part.batch.num_rows, dtype=bool)))
         batches.append(part.batch)
         invalid.append(part.invalid)
-        earlier.extend(part.reasons)
     table = pa.Table.from_batches(batches)
     del batches
     lookup = None
@@ -95,7 +108,9 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
         previous = with_keys(previous, ds)
         if previous.num_rows:
             lookup = Lookup(lookup_index(table[KEY], previous[KEY]), previous.num_rows)
-    checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, earlier, lookup)
+    checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, sink, lookup,
+                         {name: pa.chunked_array(masks, pa.bool_()) for name, masks in nulled.items()})
+    bad_count = int(pc.sum(checked.bad).as_py() or 0)
 
     good = pc.invert(checked.bad) if checked.reasons else None
     stale = 0
@@ -107,15 +122,18 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
             good = pc.invert(older) if good is None else pc.and_(good, pc.invert(older))
     compare = [n for n in _union(table, previous) if n not in (KEY, *ds.key)]
     delta, carried = diff(table, good, previous, compare, lookup.index if lookup else None)
-    if partial:
+    if partial or bad_count == table.num_rows:
+        # Some rows only, or no good row at all: neither can say what is gone.
         delta.removed, delta.carried, carried = None, 0, None
     if good is None:
         bad = table.slice(0, 0).append_column(ROW, pa.array([], pa.int64()))
     else:
-        bad = table.filter(checked.bad)
-        bad = bad.append_column(ROW, pc.indices_nonzero(checked.bad).cast(pa.int64()))
+        # The first bad rows are kept for reprocessing; the rest are counted.
+        rows = pc.indices_nonzero(checked.bad).slice(0, limits.kept_bad_rows)
+        bad = table.take(rows).append_column(ROW, rows.cast(pa.int64()))
     return Plan(dataset=ds, rows_read=table.num_rows, bad=bad, reasons=checked.reasons, delta=delta,
-                table=table, good_mask=good, carried=carried, partial=partial, previous=previous, stale=stale)
+                table=table, good_mask=good, carried=carried, partial=partial, previous=previous, stale=stale,
+                bad_count=bad_count, reason_counts=sink.summary())
 
 
 def _union(current: pa.Table, previous: pa.Table | None) -> list[str]:

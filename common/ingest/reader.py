@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.domain.models import Reason
+from common.ingest.limits import Limits, ReasonSink
 from common.ingest.schema import DatasetSchema
 from common.ingest.validate import Normalized, normalize_batch, schema_problems
 
@@ -71,10 +72,19 @@ class Opened:
     rows: int
 
 
-def check_file(source: Source, ds: DatasetSchema) -> Opened:
+def check_file(source: Source, ds: DatasetSchema, limits: Limits = Limits()) -> Opened:
     """Open and check everything that can be known before reading rows."""
     parquet = open_parquet(source)
     rows = parquet.metadata.num_rows
+    if rows > limits.max_rows:
+        raise Rejected([_file(f"the file holds {rows} rows, more than the {limits.max_rows} one file may hold "
+                              "(OMS_INGEST_MAX_ROWS): split it", "too_many_rows")], rows)
+    meta = parquet.metadata
+    size_mb = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) / 2**20
+    if size_mb > limits.max_uncompressed_mb:
+        raise Rejected([_file(f"the file's pages hold {size_mb:,.0f} MB uncompressed, more than the "
+                              f"{limits.max_uncompressed_mb:g} MB one file may hold "
+                              "(OMS_INGEST_MAX_UNCOMPRESSED_MB): split it", "too_large")], rows)
     reasons = schema_problems(parquet.schema_arrow, ds)
     if rows == 0 and not reasons:
         # A dump without rows would mark every known row removed: refuse it.
@@ -89,9 +99,12 @@ def check_file(source: Source, ds: DatasetSchema) -> Opened:
     return Opened(parquet, rows)
 
 
-def iter_normalized(opened: Opened, ds: DatasetSchema, batch_rows: int = BATCH_ROWS) -> Iterator[Normalized]:
+def iter_normalized(opened: Opened, ds: DatasetSchema, sink: ReasonSink, batch_rows: int = BATCH_ROWS,
+                    limits: Limits = Limits()) -> Iterator[Normalized]:
     """Normalized batches in file order; a page that cannot be decoded
-    rejects the file (`Rejected`), since nothing has been applied yet."""
+    rejects the file (`Rejected`), since nothing has been applied yet. The
+    first batch tells how much memory the whole file would take decoded: a
+    file over the budget is rejected before the rest is read."""
     offset = 0
     batches = opened.file.iter_batches(batch_size=batch_rows, use_threads=True)
     while True:
@@ -102,7 +115,16 @@ def iter_normalized(opened: Opened, ds: DatasetSchema, batch_rows: int = BATCH_R
         except (pa.ArrowException, OSError, ValueError) as error:
             raise Rejected([_file(f"corrupt Parquet data after row {offset}: {error}", "corrupt_file")],
                            opened.rows) from error
-        yield normalize_batch(batch, ds, offset)
+        part = normalize_batch(batch, ds, offset, sink)
+        if offset == 0 and part.batch.num_rows:
+            per_row = (part.batch.nbytes + batch.nbytes) / part.batch.num_rows
+            needed = per_row * opened.rows * limits.working_copies / 2**20
+            if needed > limits.max_memory_mb:
+                raise Rejected([_file(
+                    f"the file's {opened.rows} rows would take about {needed:,.0f} MB of memory decoded, more than "
+                    f"the {limits.max_memory_mb:g} MB one file may take (OMS_INGEST_MAX_MEMORY_MB): split it",
+                    "too_large")], opened.rows)
+        yield part
         offset += batch.num_rows
     if offset != opened.rows:
         raise Rejected([_file(f"the footer announces {opened.rows} rows but {offset} could be read",

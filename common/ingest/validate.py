@@ -11,7 +11,7 @@ arbitrary one).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.domain.models import Reason
+from common.ingest.limits import ReasonSink
 from common.ingest.schema import Column, DatasetSchema, Kind
 
 KEY = "__key"  # the row's key as one string (composite keys joined with KEY_SEP)
@@ -96,18 +97,25 @@ def schema_problems(schema: pa.Schema, ds: DatasetSchema) -> list[Reason]:
 class Normalized:
     batch: pa.RecordBatch
     invalid: pa.Array  # bool per row: a value could not be converted
-    reasons: list[Reason]
+    nulled: dict[str, pa.Array] = field(default_factory=dict)  # column -> rows whose value could not be converted
 
 
-def _convert(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array, pa.Array | None, list[Reason]]:
+def _first(mask: pa.Array | pa.ChunkedArray, n: int) -> pa.Array:
+    """The row indices of the first `n` set entries of `mask` (never all of them)."""
+    return pc.indices_nonzero(mask).slice(0, n)
+
+
+def _convert(column: Column, values: pa.Array, offset: int, sink: ReasonSink) -> tuple[pa.Array, pa.Array | None]:
+    """The column in its canonical type, and the rows whose value could not be
+    converted (nulled, their reasons worded into `sink`), or None."""
     target = column.canonical
     t = _value_type(values.type)
     if column.categorical:
-        return (values if values.type == target else pc.cast(values, target)), None, []
+        return (values if values.type == target else pc.cast(values, target)), None
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
     bad: pa.Array | None = None
-    reasons: list[Reason] = []
+    timestamp = False
     if column.kind is Kind.INT and pa.types.is_floating(t):
         fraction = pc.fill_null(pc.or_(pc.not_equal(pc.floor(values), values), pc.is_nan(values)), False)
         too_big = pc.fill_null(pc.greater(pc.abs(values), float(MAX_INT64) / 2), False)
@@ -115,12 +123,18 @@ def _convert(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array, p
     elif column.kind is Kind.INT and t == pa.uint64():
         bad = pc.fill_null(pc.greater(values, pa.scalar(MAX_INT64, pa.uint64())), False)
     elif column.kind is Kind.TIMESTAMP:
-        bad, reasons = _outside_dates(column, values, offset)
-    if bad is not None and pc.any(bad).as_py() and not reasons:
-        for i, value in zip(pc.indices_nonzero(bad).to_pylist(), values.filter(bad).to_pylist(), strict=True):
-            reasons.append(Reason(loc=["row", offset + i, column.name],
-                                  msg=f"{column.name} {value} is not a 64-bit integer", type="int_parsing"))
-    if bad is not None and reasons:
+        bad = _outside_dates(column, values, offset, sink)
+        timestamp = True
+    if bad is not None and not pc.any(bad).as_py():
+        bad = None
+    if bad is not None:
+        if not timestamp:
+            def words(n: int, v: pa.Array = values, b: pa.Array = bad) -> list[Reason]:
+                rows = _first(b, n)
+                return [Reason(loc=["row", offset + i, column.name], type="int_parsing",
+                               msg=f"{column.name} {value} is not a 64-bit integer")
+                        for i, value in zip(rows.to_pylist(), v.take(rows).to_pylist(), strict=True)]
+            sink.add(column.name, "int_parsing", int(pc.sum(bad).as_py() or 0), words)
         values = pc.if_else(bad, pa.scalar(None, values.type), values)
     if column.kind is Kind.TIMESTAMP:
         # Naive means UTC; sub-microsecond digits are dropped.
@@ -129,15 +143,15 @@ def _convert(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array, p
         converted = pc.cast(values, target, safe=False)
     else:
         converted = pc.cast(values, target)
-    return converted, bad, reasons
+    return converted, bad
 
 
-def _outside_dates(column: Column, values: pa.Array, offset: int) -> tuple[pa.Array | None, list[Reason]]:
+def _outside_dates(column: Column, values: pa.Array, offset: int, sink: ReasonSink) -> pa.Array | None:
     """Timestamps before year 1 or after 9999, told from the raw integers."""
     t = values.type
     if pa.types.is_timestamp(t):
         if t.unit == "ns":
-            return None, []  # 1677..2262: always storable
+            return None  # 1677..2262: always storable
         per, unit = _PER_UNIT_US[t.unit], t.unit
         raw = values.view(pa.int64())
     elif pa.types.is_date32(t):
@@ -145,25 +159,31 @@ def _outside_dates(column: Column, values: pa.Array, offset: int) -> tuple[pa.Ar
     elif pa.types.is_date64(t):
         per, unit, raw = 1_000, "ms", values.view(pa.int64())
     else:
-        return None, []
+        return None
     first, last = -(-_FIRST_US // per), _LAST_US // per
     bad = pc.fill_null(pc.or_(pc.less(raw, first), pc.greater(raw, last)), False)
     if not pc.any(bad).as_py():
-        return None, []
-    reasons = [Reason(loc=["row", offset + i, column.name],
-                      msg=f"{column.name} {value} {unit} since 1970-01-01 is outside the years 1 to 9999",
-                      type="out_of_range")
-               for i, value in zip(pc.indices_nonzero(bad).to_pylist(), raw.filter(bad).to_pylist(), strict=True)]
-    return bad, reasons
+        return None
+
+    def words(n: int) -> list[Reason]:
+        rows = _first(bad, n)
+        return [Reason(loc=["row", offset + i, column.name],
+                       msg=f"{column.name} {value} {unit} since 1970-01-01 is outside the years 1 to 9999",
+                       type="out_of_range")
+                for i, value in zip(rows.to_pylist(), raw.take(rows).to_pylist(), strict=True)]
+
+    sink.add(column.name, "out_of_range", int(pc.sum(bad).as_py() or 0), words)
+    return bad
 
 
-def normalize_batch(batch: pa.RecordBatch, ds: DatasetSchema, offset: int) -> Normalized:
+def normalize_batch(batch: pa.RecordBatch, ds: DatasetSchema, offset: int, sink: ReasonSink) -> Normalized:
     """Cast the required columns to their canonical types (extra columns are
-    kept, dictionaries decoded) and add the row key."""
+    kept, dictionaries decoded) and add the row key. Values that cannot be
+    converted are worded into `sink` (sampled) and nulled."""
     arrays: list[pa.Array] = []
     names: list[str] = []
     invalid = pc.fill_null(pa.nulls(batch.num_rows, pa.bool_()), False)
-    reasons: list[Reason] = []
+    nulled: dict[str, pa.Array] = {}
     for name, values in zip(batch.schema.names, batch.columns, strict=True):
         if name in RESERVED:
             continue  # ours (a kept bad row's number, the key): never data
@@ -171,15 +191,15 @@ def normalize_batch(batch: pa.RecordBatch, ds: DatasetSchema, offset: int) -> No
         if column is None:
             arrays.append(values.dictionary_decode() if pa.types.is_dictionary(values.type) else values)
         else:
-            converted, bad, problems = _convert(column, values, offset)
-            arrays.append(converted)
-            reasons.extend(problems)
+            values_out, bad = _convert(column, values, offset, sink)
+            arrays.append(values_out)
             if bad is not None:
+                nulled[name] = bad
                 invalid = pc.or_(invalid, bad)
         names.append(name)
     arrays.append(row_keys([arrays[names.index(k)] for k in ds.key]))
     names.append(KEY)
-    return Normalized(pa.RecordBatch.from_arrays(arrays, names=names), invalid, reasons)
+    return Normalized(pa.RecordBatch.from_arrays(arrays, names=names), invalid, nulled)
 
 
 def row_keys(parts: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
@@ -194,7 +214,8 @@ def row_keys(parts: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array | pa.Chunk
 # ------------------------------------------------------------------ rows
 @dataclass
 class RowCheck:
-    """The outcome of the row checks over the whole file."""
+    """The outcome of the row checks over the whole file: every bad row
+    marked, the first reasons worded and all of them counted (`sink`)."""
 
     bad: pa.ChunkedArray | pa.Array  # bool per row
     reasons: list[Reason] = field(default_factory=list)
@@ -204,17 +225,14 @@ class RowCheck:
         return int(pc.sum(self.bad).as_py() or 0)
 
 
-def _rows_of(mask: pa.Array | pa.ChunkedArray) -> list[int]:
-    return list(pc.indices_nonzero(mask).to_pylist())
-
-
 def _label(key: object) -> str:
     return "(no key)" if key is None else str(key)
 
 
 def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa.Array,
-               resolve: Resolver | None = None, earlier: Iterable[Reason] = (),
-               lookup: Lookup | None = None) -> RowCheck:
+               resolve: Resolver | None = None, sink: ReasonSink | None = None,
+               lookup: Lookup | None = None,
+               nulled: dict[str, pa.ChunkedArray | pa.Array] | None = None) -> RowCheck:
     """Null keys and values, value domains, references and duplicate keys,
     each one vectorized pass over a column. `lookup`: where each key sits in
     the previous snapshot, which makes the duplicate check nearly free."""
@@ -224,11 +242,14 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
 
     for column in ds.columns:
         values = table[column.name]
+        missing = pc.is_null(values)
+        if nulled and column.name in nulled:
+            # A value that could not be converted was nulled: it is not also "missing".
+            missing = pc.and_(missing, pc.invert(nulled[column.name]))
         if column.name in ds.key:
-            found.append((pc.is_null(values), column.name, "missing", f"key {column.name} is null"))
+            found.append((missing, column.name, "missing", f"key {column.name} is null"))
         else:
-            found.append((pc.is_null(values), column.name, "missing",
-                          "{key}: required value " + column.name + " is null"))
+            found.append((missing, column.name, "missing", "{key}: required value " + column.name + " is null"))
         if column.kind is Kind.DOUBLE:
             found.append((pc.fill_null(pc.is_nan(values), False), column.name, "nan",
                           "{key}: " + column.name + " is NaN"))
@@ -254,27 +275,29 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
             where = _REF_WORDS.get(ref, ref)
             found.append((unknown, name, "unknown_reference", "{key}: " + name + " {value} is not in " + where))
 
+    sink = sink if sink is not None else ReasonSink(limit=10**9)
     bad = invalid
-    reasons: list[Reason] = list(earlier)
-    # A value that could not be converted was nulled: it is not also "missing".
-    converted = {(r.loc[1], r.loc[2]) for r in reasons}
     for mask, name, kind, template in found:
         if not pc.any(mask).as_py():
             continue
         bad = pc.or_(bad, mask)
-        rows = _rows_of(mask)
-        for row, key, value in zip(rows, keys.filter(mask).to_pylist(), table[name].filter(mask).to_pylist(),
-                                   strict=True):
-            if kind == "missing" and (row, name) in converted:
-                continue
-            reasons.append(Reason(loc=["row", row, name], msg=template.format(key=_label(key), value=value),
-                                  type=kind))
+
+        def words(n: int, mask: pa.Array | pa.ChunkedArray = mask, name: str = name, kind: str = kind,
+                  template: str = template) -> list[Reason]:
+            rows = _first(mask, n)
+            return [Reason(loc=["row", row, name], msg=template.format(key=_label(key), value=value), type=kind)
+                    for row, key, value in zip(rows.to_pylist(), keys.take(rows).to_pylist(),
+                                               table[name].take(rows).to_pylist(), strict=True)]
+
+        sink.add(name, kind, int(pc.sum(mask).as_py() or 0), words)
 
     duplicated = duplicate_mask(keys, lookup)
     if duplicated is not None:
         bad = pc.or_(bad, duplicated)
-        reasons.extend(_duplicate_reasons(keys, duplicated, ds))
-    reasons.sort(key=lambda r: (r.loc[1], str(r.loc[2])))
+        where = "+".join(ds.key)
+        sink.add(where, "duplicate_key", int(pc.sum(duplicated).as_py() or 0),
+                 lambda n: _duplicate_reasons(keys, duplicated, ds, n))
+    reasons = sorted(sink.listed, key=lambda r: (r.loc[1], str(r.loc[2])))
     return RowCheck(bad=bad, reasons=reasons)
 
 
@@ -329,17 +352,25 @@ def _duplicates_by_value(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chun
 
 
 def _duplicate_reasons(keys: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.ChunkedArray,
-                       ds: DatasetSchema) -> list[Reason]:
-    rows = _rows_of(mask)
+                       ds: DatasetSchema, n: int) -> list[Reason]:
+    """The first `n` duplicate rows worded (each naming the others of its key,
+    among the rows looked at)."""
+    rows = _first(mask, n)
+    sampled = keys.take(rows)
+    # How often each sampled key appears in the whole file (Arrow counts, no row lists).
+    counts = pc.value_counts(keys.filter(pc.fill_null(pc.is_in(keys, value_set=pc.unique(sampled)), False)))
+    if isinstance(counts, pa.ChunkedArray):
+        counts = counts.combine_chunks()
+    total = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
     by_key: dict[object, list[int]] = defaultdict(list)
-    for row, key in zip(rows, keys.filter(mask).to_pylist(), strict=True):
+    for row, key in zip(rows.to_pylist(), sampled.to_pylist(), strict=True):
         by_key[key].append(row)
     where = "+".join(ds.key)
     reasons = []
     for key, occurrences in by_key.items():
-        listed = ", ".join(map(str, occurrences[:20])) + (", ..." if len(occurrences) > 20 else "")
+        many = total.get(key, len(occurrences))
+        listed = ", ".join(map(str, occurrences[:20])) + (", ..." if many > 20 or len(occurrences) > 20 else "")
         for row in occurrences:
-            reasons.append(Reason(loc=["row", row, where],
-                                  msg=f"key {key} appears in {len(occurrences)} rows ({listed})",
+            reasons.append(Reason(loc=["row", row, where], msg=f"key {key} appears in {many} rows ({listed})",
                                   type="duplicate_key"))
     return reasons

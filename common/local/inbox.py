@@ -1,6 +1,11 @@
 """Inbox folders: one per Blob container under `OMS_DATA_DIR/inbox/`, polled
 for Parquet drops, each handed to the same dataset ingestion as the Blob
-trigger and then moved to `done/` or `failed/` beside it."""
+trigger and then moved to `done/` or `failed/` beside it.
+
+A file is moved into `processing/` before it is read: a file that takes the
+process down (a memory bomb, a crash) is found there at the next start and
+moved to `failed/`, never read again by itself, so a bad file never blocks a
+start. Drop it again (or `oms ingest` it) once it is fixed."""
 
 from __future__ import annotations
 
@@ -31,8 +36,21 @@ class Inbox:
 
     def ensure(self) -> None:
         for container in self.containers:
-            for sub in ("", "done", "failed"):
+            for sub in ("", "done", "failed", "processing"):
                 (self.root / container / sub).mkdir(parents=True, exist_ok=True)
+
+    def recover(self) -> list[tuple[str, str]]:
+        """Files a crashed process left in `processing/` go to `failed/`."""
+        self.ensure()
+        moved = []
+        for container in self.containers:
+            for path in sorted((self.root / container / "processing").iterdir()):
+                if path.is_file():
+                    shutil.move(str(path), str(_free(self.root / container / "failed", path)))
+                    log.error("inbox: %s/%s was being processed when the process stopped; moved to failed/ "
+                              "(drop it again once it is fixed)", container, path.name)
+                    moved.append((container, path.name))
+        return moved
 
     def _ready(self, path: Path) -> bool:
         """A file counts once its size held still for one poll (a copy in progress grows)."""
@@ -51,27 +69,37 @@ class Inbox:
                 if path.suffix in (".tmp", ".part") or (settle and not self._ready(path)):
                     continue
                 self._sizes.pop(path, None)
+                working = folder / "processing" / path.name
+                shutil.move(str(path), str(working))  # out of the way first: see the module docstring
                 try:
-                    ok = self.ingest(container, path)
+                    ok = self.ingest(container, working)
                 except Exception:
                     log.exception("inbox: %s/%s failed", container, path.name)
                     ok = False
                 outcome = "done" if ok else "failed"
-                target = folder / outcome / path.name
-                if target.exists():
-                    target = folder / outcome / f"{path.stem}.{int(path.stat().st_mtime)}{path.suffix}"
-                shutil.move(str(path), str(target))
+                shutil.move(str(working), str(_free(folder / outcome, working)))
                 log.info("inbox: %s/%s -> %s", container, path.name, outcome)
                 handled.append((container, path.name, outcome))
         return handled
 
     def loop(self, stop: threading.Event, interval: float = 2.0) -> None:
+        self.recover()
         while not stop.is_set():
             try:
                 self.poll_once()
             except Exception:
                 log.exception("inbox poll failed")
             stop.wait(interval)
+
+
+def _free(folder: Path, path: Path) -> Path:
+    """`folder/<name>`, or a name that is not taken there yet."""
+    target = folder / path.name
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}.{n}{path.suffix}"
+        n += 1
+    return target
 
 
 def dataset_ingest(deps: Any) -> Ingest:

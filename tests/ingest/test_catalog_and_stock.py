@@ -32,11 +32,14 @@ def stock_table(rows: list[tuple[str, str, Any]], as_of: datetime = AS_OF) -> pa
 
 
 def test_catalogue_rows_become_items_and_a_vanished_item_turns_inactive(deps: Deps, write: Write) -> None:
-    first = ingest_dataset_file(deps, "catalog", write("a.parquet", catalog_table([("A", True), ("B", True)])))
-    assert first.counts["new"] == 2
+    # 30 items, so the two this dump deactivates stay under OMS_INGEST_MAX_REMOVE_SHARE (10 %).
+    others = [(f"S{n:02d}", True) for n in range(28)]
+    first = ingest_dataset_file(deps, "catalog", write("a.parquet", catalog_table([("A", True), ("B", True),
+                                                                                    *others])))
+    assert first.counts["new"] == 30
     assert deps.store.get_catalog(["A"])["A"] == CatalogItem(sku="A", description="item A", uom="EA", active=True)
 
-    second = ingest_dataset_file(deps, "catalog", write("b.parquet", catalog_table([("A", False)])))
+    second = ingest_dataset_file(deps, "catalog", write("b.parquet", catalog_table([("A", False), *others])))
 
     assert (second.counts["changed"], second.counts["removed"]) == (1, 1)
     items = deps.store.get_catalog(["A", "B"])

@@ -106,12 +106,15 @@ def test_reingesting_the_same_dump_changes_nothing(deps: Deps, write: Write) -> 
 
 
 def test_a_removed_project_is_flagged_and_comes_back_when_it_reappears(deps: Deps, write: Write) -> None:
-    ingest_dataset_file(deps, "master", write("a.parquet", master_table([project_row(1), project_row(2)])))
-    gone = ingest_dataset_file(deps, "master", write("b.parquet", master_table([project_row(1)])))
+    # 20 projects, so the one this dump removes stays under OMS_INGEST_MAX_REMOVE_SHARE (10 %).
+    rest = [project_row(n) for n in range(3, 21)]
+    ingest_dataset_file(deps, "master", write("a.parquet", master_table([project_row(1), project_row(2), *rest])))
+    gone = ingest_dataset_file(deps, "master", write("b.parquet", master_table([project_row(1), *rest])))
     assert gone.counts["removed"] == 1 and gone.details["removed_keys"] == ["PRJ-0000002"]
     assert all_projects(deps)["PRJ-0000002"].removed is True
 
-    back = ingest_dataset_file(deps, "master", write("c.parquet", master_table([project_row(1), project_row(2)])))
+    back = ingest_dataset_file(deps, "master", write("c.parquet", master_table([project_row(1), project_row(2),
+                                                                                   *rest])))
     assert back.counts["new"] == 1
     assert all_projects(deps)["PRJ-0000002"].removed is False
 

@@ -14,9 +14,9 @@ import pytest
 
 from common.ports import Store
 from common.service.bootstrap import Deps
+from common.service.commands import IngestDataset
 from common.service.handlers.datasets import (
     WRITE_CHUNK,
-    IngestDataset,
     IngestionIncomplete,
     Progress,
     ingest_dataset,

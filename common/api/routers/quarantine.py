@@ -11,7 +11,8 @@ from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
 from common.api.routers.common import correlation_id, router
 from common.api.schemas import IntakeResult, QuarantinePage, QuarantineReprocessOut
-from common.service.commands import ReprocessQuarantined
+from common.service.commands import ConfirmDataset, ReprocessQuarantined
+from common.service.handlers.datasets import NotReprocessable, confirm_dataset
 from common.service.handlers.quarantine import reprocess_quarantined
 
 api = router("quarantine")
@@ -47,3 +48,21 @@ def reprocess(
     return QuarantineReprocessOut(record=result.record,
                                   results=[IntakeResult.model_validate(r) for r in result.results if "outcome" in r],
                                   job=deps.store.get_job(jobs[0]) if jobs else None)
+
+
+@api.post("/quarantine/{record_id}/confirm", response_model=QuarantineReprocessOut,
+          summary="Apply a master-data dump held because it would remove or deactivate too much")
+def confirm(
+    record_id: str,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    identity: Annotated[Identity, Depends(require(Role.OPERATOR))],
+) -> QuarantineReprocessOut:
+    try:
+        job = confirm_dataset(deps, ConfirmDataset(record_id=record_id, actor=identity.actor))
+    except NotReprocessable as error:
+        missing = deps.store.get_quarantine(record_id) is None
+        raise ProblemError(404 if missing else 409, str(error), kind="not-found" if missing else "conflict") \
+            from error
+    record = deps.store.get_quarantine(record_id)
+    assert record is not None
+    return QuarantineReprocessOut(record=record, results=[], job=job)

@@ -29,17 +29,19 @@ import pyarrow.parquet as pq
 
 from common.domain.models import CatalogItem, JobRun, Project, QuarantineRecord, Reason
 from common.domain.orders import MASTER_FIELDS
+from common.ingest.limits import Limits
 from common.ingest.pipeline import Plan, plan
 from common.ingest.reader import Rejected, Source
 from common.ingest.schema import DATASETS, ITEM_CATALOG, PROJECT_MASTER, STOCK_SNAPSHOTS, DatasetSchema, dataset
 from common.ingest.snapshots import Snapshots
 from common.ingest.validate import KEY, ROW
 from common.service.bootstrap import Deps
-from common.service.commands import FollowProjectMaster, IngestDataset, ReevaluateParkedDesigns
+from common.service.commands import ConfirmDataset, FollowProjectMaster, IngestDataset, ReevaluateParkedDesigns
 from common.service.handlers.engineering import reevaluate_parked_designs
 from common.service.handlers.projects import follow_project_master
 from common.service.jobs import JobRecorder, job_run
 from common.service.paging import every
+from common.service.quarantine import CONTAINER as QUARANTINE_CONTAINER
 from common.service.quarantine import quarantine
 
 log = logging.getLogger("oms.datasets")
@@ -49,8 +51,10 @@ ALIASES = {"master": PROJECT_MASTER.name, "catalog": ITEM_CATALOG.name, "stock":
 COUNTS = ("rows_read", "new", "changed", "unchanged", "removed", "quarantined")
 WRITE_CHUNK = 5000  # rows turned into documents and written at a time
 REEVALUATE_CHUNK = 500
-MAX_LISTED = 10_000  # reasons and bad rows inline in the quarantine record; all of them in the kept Parquet
-QUARANTINE_CONTAINER = "quarantine"
+# Inline in the quarantine record (a Cosmos DB document holds at most 2 MB);
+# the kept Parquet holds the first Limits.kept_bad_rows bad rows in full.
+MAX_LISTED = 1_000  # reasons
+ROWS_INLINE = 200  # bad rows
 
 
 class IngestionIncomplete(RuntimeError):
@@ -126,15 +130,25 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None 
         recorder.step = "validate and diff"
         try:
             result = plan(cmd.source, ds, previous, _Resolver(deps, snapshots) if ds.references else None,
-                          partial=reprocess is not None)
+                          partial=reprocess is not None, limits=limits_of(deps))
         except Rejected as rejected:
             _reject(deps, recorder, ds, cmd, rejected)
         else:
             recorder.details["validate_s"] = round(time.perf_counter() - started, 3)
-            deadline = started + cmd.time_budget if cmd.time_budget else None
-            _apply(deps, recorder, cmd, result, snapshots, reprocess, deadline)
+            held = None if cmd.confirmed or reprocess is not None else _destructive(deps, result, previous)
+            if held is not None:
+                _hold(deps, recorder, cmd, result, held)
+            else:
+                deadline = started + cmd.time_budget if cmd.time_budget else None
+                _apply(deps, recorder, cmd, result, snapshots, reprocess, deadline)
         recorder.details["duration_s"] = round(time.perf_counter() - started, 3)
     return recorder.run
+
+
+def limits_of(deps: Deps) -> Limits:
+    s = deps.settings
+    return Limits(max_rows=s.ingest_max_rows, max_memory_mb=s.ingest_max_memory_mb,
+                  max_uncompressed_mb=s.ingest_max_uncompressed_mb)
 
 
 def snapshots_of(deps: Deps) -> Snapshots:
@@ -232,8 +246,10 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
         _write_catalog(deps, result, writer)
     else:
         _write_stock(deps, result, writer)
-    recorder.step = "write snapshot"
-    snapshots.save(ds.name, result.snapshot())
+    if result.good_count or result.partial:
+        recorder.step = "write snapshot"
+        snapshots.save(ds.name, result.snapshot())
+    # else: no good row says nothing about what is stored; the snapshot stays.
     if progress is not None:
         progress.done()
     if reprocess is not None:
@@ -246,20 +262,87 @@ def _quarantine_rows(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, resu
     ds = result.dataset
     digest = _digest(cmd.source)
     kept = _keep_bad_rows(deps, ds, digest, result.bad)
-    listed = result.bad.slice(0, MAX_LISTED)
+    listed = result.bad.slice(0, ROWS_INLINE)
     rows = [{"row": r.pop(ROW), "values": r} for r in
             listed.select([n for n in listed.column_names if n != KEY]).to_pylist()]
     reasons = result.reasons[:MAX_LISTED]
-    if len(result.reasons) > MAX_LISTED:
-        reasons.append(Reason(loc=["file"], type="truncated",
-                              msg=f"{len(result.reasons) - MAX_LISTED} more reasons; every bad row is in {kept}"))
+    total = sum(int(str(c["rows"])) for c in result.reason_counts)
+    if total > len(reasons):
+        reasons.append(Reason(loc=["file"], type="truncated", msg=(
+            f"{total - len(reasons)} more reasons (counted by column and type in reason_counts); the first "
+            f"{result.bad.num_rows} of the {result.quarantined} bad rows are kept in {kept}")))
     record = quarantine(
         deps, source=ds.name, reasons=reasons, job_id=recorder.run.job_id,
         event_id=f"rows:{cmd.name}#{digest[:16]}",
         payload={"dataset": ds.name, "file": cmd.name, "channel": cmd.channel, "sha256": digest,
                  "whole_file": False, "rows_read": result.rows_read, "bad_rows": result.quarantined,
+                 "bad_rows_kept": result.bad.num_rows, "reason_counts": result.reason_counts,
                  "kept_at": kept, "rows": rows})
     recorder.details["quarantine_id"] = record.id
+
+
+# ------------------------------------------------------------ destructive dumps
+def _destructive(deps: Deps, result: Plan, previous: pa.Table | None) -> dict[str, Any] | None:
+    """What the dump would remove (master) or deactivate (catalogue) when that
+    is more than OMS_INGEST_MAX_REMOVE_SHARE of what is stored; else None."""
+    ds, delta = result.dataset, result.delta
+    stored = 0 if previous is None else previous.num_rows
+    if not stored or ds is STOCK_SNAPSHOTS:
+        return None
+    removing = delta.removed_count
+    deactivating = 0
+    if ds is ITEM_CATALOG and delta.changed.num_rows and "active" in delta.changed.column_names:
+        was = pc.fill_null(delta.previous_of_changed["active"], True)
+        deactivating = int(pc.sum(pc.and_(was, pc.invert(pc.fill_null(delta.changed["active"], True)))).as_py() or 0)
+    share = (removing + deactivating) / stored
+    limit = deps.settings.ingest_max_remove_share
+    if share <= limit:
+        return None
+    return {"stored": stored, "removed": removing, "deactivated": deactivating, "share": round(share, 4),
+            "limit": limit, "new": delta.new.num_rows, "changed": delta.changed.num_rows,
+            "unchanged": delta.unchanged, "bad_rows": result.quarantined}
+
+
+def _hold(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, held: dict[str, Any]) -> None:
+    """Keep the file and quarantine it whole, waiting for an operator: it
+    would remove or deactivate too much. Nothing is written."""
+    ds = result.dataset
+    digest = _digest(cmd.source)
+    name = f"{ds.name}/held-{digest[:32]}.parquet"
+    data = cmd.source if isinstance(cmd.source, bytes) else Path(cmd.source).read_bytes()
+    deps.blobs.write(QUARANTINE_CONTAINER, name, data)
+    what = "remove" if ds is PROJECT_MASTER else "deactivate"
+    reason = Reason(loc=["file"], type="needs_confirmation", msg=(
+        f"the file would {what} {held['removed'] + held['deactivated']} of the {held['stored']} rows stored "
+        f"({held['share']:.1%}, more than OMS_INGEST_MAX_REMOVE_SHARE={held['limit']:g}): confirm it to apply "
+        f"(POST /api/quarantine/{{id}}/confirm or oms quarantine confirm ID)"))
+    record = quarantine(deps, source=ds.name, reasons=[reason], job_id=recorder.run.job_id,
+                        event_id=f"held:{cmd.name}#{digest[:16]}",
+                        payload={"dataset": ds.name, "file": cmd.name, "channel": cmd.channel, "sha256": digest,
+                                 "whole_file": True, "needs_confirmation": True,
+                                 "kept_at": f"{QUARANTINE_CONTAINER}/{name}", "would_apply": held})
+    recorder.reject()
+    recorder.count("rejected")
+    recorder.details.update({"rejected": True, "needs_confirmation": True, "quarantine_id": record.id,
+                             "would_apply": held, "reasons": [reason.model_dump(mode="json")]})
+    log.warning("%s %s held for confirmation: %s", ds.name, cmd.name, reason.msg)
+
+
+def confirm_dataset(deps: Deps, cmd: ConfirmDataset) -> JobRun:
+    """Apply a dump held for confirmation, as it was, and mark its record
+    reprocessed (last: a crash before leaves it open to confirm again)."""
+    record = deps.store.get_quarantine(cmd.record_id)
+    payload = record.payload if record is not None and isinstance(record.payload, dict) else {}
+    if record is None or not payload.get("needs_confirmation"):
+        raise NotReprocessable(f"quarantine record {cmd.record_id} is not a dump waiting for confirmation")
+    if record.status != "open":
+        raise NotReprocessable(f"quarantine record {cmd.record_id} is {record.status}, not open")
+    data = deps.blobs.read(QUARANTINE_CONTAINER, str(payload["kept_at"]).split("/", 1)[1])
+    run = ingest_dataset(deps, IngestDataset(record.source, data, f"{payload.get('file')} (confirmed by "
+                                             f"{cmd.actor.id})", "confirmation", confirmed=True))
+    if run.status == "succeeded":
+        deps.store.put_quarantine(record.model_copy(update={"status": "reprocessed", "job_id": run.job_id}))
+    return run
 
 
 def _settle(deps: Deps, recorder: JobRecorder, reprocess: _Reprocess, result: Plan) -> None:
