@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from common.domain.models import OrderStatus
+from common.domain.models import Actor, ActorType, OrderStatus
 from common.service.bootstrap import Deps, get_deps
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -177,13 +177,22 @@ ALLOCATION_ROWS_SHOWN = 25
 def allocate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would happen; change nothing")] = False,
     mode: Annotated[AllocationMode, typer.Option(help="greedy | optimal")] = AllocationMode.greedy,
+    wait: Annotated[float, typer.Option(min=0, help="seconds to wait for a run in progress to end (default: "
+                                                    "refuse at once, exit 1)")] = 0,
 ) -> None:
-    """One allocation run: rank, reserve, allocate and release Approved orders."""
+    """One allocation run: rank, reserve, allocate and release Approved orders.
+    One run at a time: while another holds the allocation lease this one is
+    refused (exit 1, naming the running run), or waits with --wait."""
+    from common.domain.errors import RunInProgress
     from common.service.commands import RunAllocation
     from common.service.handlers.allocation import run_allocation
 
     err.print(f"allocating ({mode.value}{', dry run' if dry_run else ''}) ...", highlight=False)
-    report = run_allocation(_deps(), RunAllocation(dry_run=dry_run, mode=mode.value, trigger="cli"))
+    try:
+        report = run_allocation(_deps(), RunAllocation(dry_run=dry_run, mode=mode.value, trigger="cli",
+                                                       wait_seconds=wait))
+    except RunInProgress as busy:
+        raise CliError(f"{busy.message}; try again when it is done, or pass --wait SECONDS", 1) from busy
     solver = report.solver
     out.print(f"run {report.run_id}: {report.mode}{' (dry run)' if report.dry_run else ''}, "
               f"solver {solver.get('status')} in {solver.get('solve_seconds', 0):.3f} s, "
@@ -314,6 +323,70 @@ def deadletters_replay(
         table.add_row(r.name, r.status, r.job_id or "", detail)
     out.print(table)
     raise typer.Exit(0 if all(r.status == "replayed" for r in results) else 1)
+
+
+quarantine_app = typer.Typer(no_args_is_help=True, help="Quarantined inputs: list, reprocess, confirm.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    status: Annotated[str | None, typer.Option(help="open | reprocessed | discarded")] = "open",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+) -> None:
+    """Quarantined inputs with their reasons, newest first."""
+    if status not in (None, "open", "reprocessed", "discarded"):
+        raise CliError(f"--status must be open, reprocessed or discarded, not {status!r}", 2)
+    page = _deps().store.list_quarantine(status, limit)
+    if as_json:
+        for record in page.items:
+            out.print_json(record.model_dump_json())
+        return
+    table = Table(title=f"quarantine ({len(page.items)}{'+' if page.continuation else ''})")
+    table.add_column("id", no_wrap=True)  # copied into `oms quarantine confirm|reprocess ID`
+    for column in ("source", "received", "event", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in page.items:
+        table.add_row(r.id, r.source, r.received_at.isoformat(timespec="seconds"), r.event_id or "",
+                      r.reasons[0].msg if r.reasons else "")
+    out.print(table)
+
+
+@quarantine_app.command("reprocess")
+def quarantine_reprocess(record_id: Annotated[str, typer.Argument(help="the quarantine record")]) -> None:
+    """Run a quarantined input through its handler again (after the cause was fixed)."""
+    from common.domain.errors import DomainError
+    from common.service.commands import ReprocessQuarantined
+    from common.service.handlers.quarantine import reprocess_quarantined
+
+    try:
+        result = reprocess_quarantined(_deps(), ReprocessQuarantined(record_id=record_id, actor=_cli_actor()))
+    except DomainError as error:
+        raise CliError(str(error), 1) from error
+    for item in result.results:
+        out.print_json(json.dumps(item, default=str))
+    out.print(f"quarantine {result.record.id}: {result.record.status}")
+    raise typer.Exit(0 if result.record.status == "reprocessed" else 1)
+
+
+@quarantine_app.command("confirm")
+def quarantine_confirm(record_id: Annotated[str, typer.Argument(help="the held dump's quarantine record")]) -> None:
+    """Apply a master-data dump held because it would remove or deactivate
+    more than OMS_INGEST_MAX_REMOVE_SHARE of what is stored."""
+    from common.service.commands import ConfirmDataset
+    from common.service.handlers.datasets import NotReprocessable, confirm_dataset
+
+    try:
+        run = confirm_dataset(_deps(), ConfirmDataset(record_id=record_id, actor=_cli_actor()))
+    except NotReprocessable as error:
+        raise CliError(str(error), 1) from error
+    _print_counts(f"{run.job} {run.job_id}", run.counts, run.status)
+    raise typer.Exit(0 if run.status == "succeeded" else 1)
+
+
+def _cli_actor() -> Actor:
+    return Actor(type=ActorType.USER, id=os.environ.get("USER") or "cli")
 
 
 cosmos_app = typer.Typer(no_args_is_help=True, help="The Cosmos DB database the app runs on.")

@@ -1,7 +1,7 @@
 """Ports: what the service layer needs from the outside world.
 
 Adapters (SQLite, Cosmos DB, Blob Storage, Event Hubs, SMTP, ...) implement
-these. The store contract suite (tests/contract) holds every store adapter
+these. The store contract suite (tests/adapters) holds every store adapter
 to the same behaviour.
 
 Writes go through `Store.commit`, which takes the changes of one unit of work
@@ -184,6 +184,17 @@ class Store(Protocol):
     def get_catalog(self, skus: Sequence[str]) -> dict[str, CatalogItem]: ...
     def put_catalog(self, items: Iterable[CatalogItem]) -> int: ...
 
+    # --- leases: one holder at a time for work that must not overlap
+    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> str | None:
+        """Take lease `name` for `holder` until `until`, or renew it when
+        `holder` has it. None: `holder` has it now. Else the holder whose lease
+        runs past `now` (it is not taken). An expired lease is taken over."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up, if `holder` still has it."""
+        ...
+
     # --- job runs and quarantine
     def put_job(self, job: JobRun) -> None: ...
     def get_job(self, job_id: str) -> JobRun | None: ...
@@ -211,7 +222,7 @@ class InventoryStore(Protocol):
     over-reserved, `available < 0`, and takes no new reservation); stale
     snapshot rows (older `as_of`) are skipped. `adjust_on_hand` applies once
     per `adjustment_id` and never takes on-hand below 0. The contract suite is
-    tests/contract/test_inventory_contract.py. In Cosmos DB this is the
+    tests/adapters/test_inventory_contract.py. In Cosmos DB this is the
     `inventory` container (partition `warehouse_id`): one document per
     (warehouse, SKU), one per reservation.
     """

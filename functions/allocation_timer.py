@@ -2,8 +2,8 @@
 
 A timer trigger runs as a singleton across the app's instances (the host
 takes a blob lease), so two scheduled runs never overlap; a run started over
-HTTP or the CLI meanwhile is safe anyway (reservations are idempotent per
-order, order writes carry their ETag).
+HTTP or the CLI meanwhile holds the allocation lease (common/service/leases.py)
+and the tick is skipped, not failed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import azure.functions as func
 
 from common.service.bootstrap import get_deps
 from common.service.commands import RunAllocation
-from common.service.handlers.allocation import run_allocation
+from common.service.handlers.allocation import run_scheduled_allocation
 
 bp = func.Blueprint()
 
@@ -21,4 +21,4 @@ bp = func.Blueprint()
 @bp.timer_trigger(arg_name="timer", schedule="%OMS_ALLOCATION_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def allocation_run(timer: func.TimerRequest) -> None:
     deps = get_deps()
-    run_allocation(deps, RunAllocation(trigger="timer"))
+    run_scheduled_allocation(deps, RunAllocation(trigger="timer"))

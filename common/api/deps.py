@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 
 from common.api.auth import Identity, Role, RoleDependency, authorize, identify
+from common.api.bodies import parse_json
 from common.config import Settings
 from common.service.bootstrap import Deps, get_deps
 
@@ -47,19 +48,24 @@ def require(role: Role) -> RoleDependency:
 class GuardedRoute(APIRoute):
     """A route whose role check runs before FastAPI reads and validates the
     body: a caller without credentials gets 401 (without the role 403) for any
-    request, well-formed or not, and nothing of it is looked at."""
+    request, well-formed or not, and nothing of it is looked at. Then a JSON
+    body goes through the bounded decoder (common.api.bodies) before FastAPI
+    parses it, so no route can be handed a value that poisons `json.loads`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         checks = [d.call for d in self.dependant.dependencies if isinstance(d.call, RoleDependency)]
-        if not checks:
-            return handler
-        role = checks[0].role
+        role = checks[0].role if checks else None
 
         async def guarded(request: Request) -> Response:
-            identity = identify(request.headers, _settings(request))
-            request.state.identity = identity
-            authorize(identity, role)
+            if role is not None:
+                identity = identify(request.headers, _settings(request))
+                request.state.identity = identity
+                authorize(identity, role)
+            if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+                raw = await request.body()  # Starlette keeps it for the handler
+                if raw.strip():
+                    parse_json(raw, syntax_errors=False)
             return await handler(request)
 
         return guarded

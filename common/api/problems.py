@@ -25,6 +25,7 @@ from common.domain.errors import (
     IllegalTransition,
     InvalidInput,
     NotFound,
+    RunInProgress,
     ValidationFailed,
 )
 from common.domain.models import Reason
@@ -104,6 +105,9 @@ def from_domain(error: DomainError) -> ProblemError:
         return ProblemError(422, error.message, kind="validation-failed", errors=errors)
     if isinstance(error, InvalidInput):
         return ProblemError(422, error.message, kind="invalid-input", errors=errors)
+    if isinstance(error, RunInProgress):
+        return ProblemError(409, error.message, kind="run-in-progress", running_run_id=error.holder,
+                            headers={"Retry-After": "60"})
     status = 409 if error.code in CONFLICT_CODES else 422
     return ProblemError(status, error.message, kind=error.code.replace("_", "-"), errors=errors)
 

@@ -103,9 +103,16 @@ class AllocationRules:
                 return "gated_excluded", f"gated and excluded for more than {limit.total_seconds() / 3600:g} h"
         return None
 
-    def too_often_short(self, order: Order) -> bool:
-        """Short once more would pass the limit: back to Draft, insufficient_inventory."""
-        return order.short_runs + 1 > self.max_short_runs
+    @staticmethod
+    def counts_as_short(order: Order, seen: Mapping[str, int]) -> bool:
+        """A short run counts only when it saw stock (available per short SKU)
+        that the order's last counted short run did not."""
+        return dict(seen) != order.short_seen
+
+    def too_often_short(self, order: Order, seen: Mapping[str, int]) -> bool:
+        """Short once more, on new stock, would pass the limit: back to Draft,
+        insufficient_inventory."""
+        return self.counts_as_short(order, seen) and order.short_runs + 1 > self.max_short_runs
 
 
 def warehouse_of(order: Order, project: Project | None) -> str | None:

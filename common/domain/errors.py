@@ -77,3 +77,15 @@ class InsufficientStock(DomainError):
                           for s in shortfall])
         self.order_id = order_id
         self.shortfall = shortfall
+
+
+class RunInProgress(DomainError):
+    """Work that must not overlap (an allocation run) is being done by
+    another holder; `holder` names it (the running run's id)."""
+
+    code = "run_in_progress"
+
+    def __init__(self, what: str, holder: str) -> None:
+        super().__init__(f"another {what} is in progress: {holder}")
+        self.what = what
+        self.holder = holder

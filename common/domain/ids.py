@@ -46,9 +46,8 @@ def marker_id(source: str, event_id: str) -> str:
 
 
 def quarantine_id(source: str, event_id: str | None, payload: bytes) -> str:
-    """Redelivery of the same bad input lands on the same record."""
-    if event_id:
-        base = f"{source}|{event_id}".encode()
-    else:
-        base = source.encode() + b"|" + payload
+    """Redelivery of the same bad input lands on the same record; another
+    input that claims the same event id gets a record of its own (keying by
+    the id alone let a second event overwrite the first)."""
+    base = f"{source}|{event_id or ''}|".encode() + hashlib.blake2b(payload, digest_size=16).digest()
     return "q-" + hashlib.blake2b(base, digest_size=10).hexdigest()

@@ -128,6 +128,10 @@ class Order(_Model):
     approved_by: str | None = None
     last_changed_by: str | None = None
     short_runs: int = 0
+    # Available stock per short SKU at the last short run that counted: a run
+    # that sees the same stock again does not count (back-to-back runs must
+    # not spend the short-run budget).
+    short_seen: dict[str, int] = Field(default_factory=dict)
     sla_breached: list[str] = Field(default_factory=list)
     engineering_hold: EngineeringHold | None = None
     status_since: datetime | None = None

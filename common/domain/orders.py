@@ -131,7 +131,7 @@ def revise(order: Order, *, lines: list[OrderLine], project: Project, need_by: A
     order's reservation goes back."""
     after = evolve(order, at, status=transition(order.status, Action.REVISE), lines=numbered(lines),
                    revision=order.revision + 1, design_version=design_version, rejection_reason=None,
-                   approved_at=None, approved_by=None, short_runs=0, last_changed_by=actor.id, need_by=need_by,
+                   approved_at=None, approved_by=None, **_unshort(), last_changed_by=actor.id, need_by=need_by,
                    **known_master_fields(project))
     return record(order, after, action=Action.REVISE.value, actor=actor, at=at, event=OrderEventType.REVISED,
                   reason=reason, correlation_id=correlation_id, stock=_release_if_allocated(order))
@@ -203,6 +203,11 @@ def reject(order: Order, *, reason: str, actor: Actor, at: datetime, lines: list
                   reason=reason, correlation_id=correlation_id)
 
 
+def _unshort() -> dict[str, Any]:
+    """A new content or a new decision starts the short-run count again."""
+    return {"short_runs": 0, "short_seen": {}}
+
+
 # -------------------------------------------------------------- allocation
 def allocate(order: Order, *, warehouse_id: str, run_id: str, actor: Actor, at: datetime,
              note: str | None = None, reservation: Reservation | None = None) -> Effect:
@@ -220,16 +225,18 @@ def allocate(order: Order, *, warehouse_id: str, run_id: str, actor: Actor, at: 
 
 def allocation_reject(order: Order, *, code: str, detail: str, run_id: str, actor: Actor, at: datetime) -> Effect:
     after = evolve(order, at, status=transition(order.status, Action.ALLOCATION_REJECT), rejection_reason=code,
-                   short_runs=0, last_changed_by=actor.id)
+                   **_unshort(), last_changed_by=actor.id)
     return record(order, after, action="allocation_reject", actor=actor, at=at, event=OrderEventType.REJECTED,
                   reason=f"{code}: {detail}", correlation_id=run_id, run_id=run_id)
 
 
 def short(order: Order, *, shortfall: Sequence[Mapping[str, Any]], run_id: str, actor: Actor,
           at: datetime) -> Effect:
-    """The order stays Approved; the run counts one more short run on it."""
+    """The order stays Approved; the run counts one more short run on it and
+    keeps the stock it saw (eligibility.AllocationRules.counts_as_short)."""
     transition(order.status, Action.ALLOCATE)  # only an Approved order can be short
-    after = evolve(order, at, short_runs=order.short_runs + 1)
+    after = evolve(order, at, short_runs=order.short_runs + 1,
+                   short_seen={str(s["sku"]): int(s["available"]) for s in shortfall})
     text = ", ".join(f"{s['sku']} needs {s['needed']}, {s['available']} left" for s in shortfall)
     return record(order, after, action="allocation_short", actor=actor, at=at, event=None,
                   reason=f"insufficient_stock: {text}", correlation_id=run_id)
@@ -250,7 +257,7 @@ def complete(order: Order, *, event_id: str, actor: Actor, at: datetime) -> Effe
 
 def warehouse_reject(order: Order, *, reason: str, event_id: str, actor: Actor, at: datetime) -> Effect:
     after = evolve(order, at, status=transition(order.status, Action.WAREHOUSE_REJECT), rejection_reason=reason,
-                   approved_at=None, approved_by=None, short_runs=0, last_changed_by=actor.id)
+                   approved_at=None, approved_by=None, **_unshort(), last_changed_by=actor.id)
     return record(order, after, action=Action.WAREHOUSE_REJECT.value, actor=actor, at=at,
                   event=OrderEventType.REJECTED, reason=reason, correlation_id=event_id,
                   stock=StockEffect(release=order.order_id, first=True))
@@ -290,7 +297,7 @@ def follow_master(order: Order, project: Project, *, actor: Actor, at: datetime,
     moved = "warehouse_id" in changed and order.status == S.ALLOCATED
     if moved:
         after = evolve(order, at, status=transition(order.status, Action.REVISE), rejection_reason="warehouse_changed",
-                       approved_at=None, approved_by=None, short_runs=0, **changed)
+                       approved_at=None, approved_by=None, **_unshort(), **changed)
         return record(order, after, action="master_updated", actor=actor, at=at, event=OrderEventType.REVISED,
                       reason=f"the project master moved the order to warehouse {changed['warehouse_id']}; "
                              "its reservation goes back and it is reviewed again",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
-from common.service.handlers.allocation import run_allocation
+from common.service.handlers.allocation import run_scheduled_allocation
 from common.service.handlers.outbox import dispatch_outbox
 from common.service.handlers.sweeps import run_sweeps
 
@@ -18,7 +18,7 @@ log = logging.getLogger("oms.local")
 
 
 def allocation_job(deps: Deps) -> Callable[[], object]:
-    return lambda: run_allocation(deps, RunAllocation(dry_run=False, mode="greedy", trigger="timer"))
+    return lambda: run_scheduled_allocation(deps, RunAllocation(dry_run=False, mode="greedy", trigger="timer"))
 
 
 def sla_job(deps: Deps) -> Callable[[], object]:

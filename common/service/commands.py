@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from common.domain.models import Actor, ActorType, LineSource
+from common.service.decoding import JsonRefused, loads
 
 ENGINEERING_SOURCE = "engineering-events"
 
 
 @dataclass(frozen=True)
 class Undecodable:
-    """An inbound message whose body is not JSON: it is quarantined as it came."""
+    """An inbound message whose body is not JSON, or JSON the bounded decoder
+    refuses (common.service.decoding): it is quarantined as it came."""
 
     text: str
     error: str
+    kind: str = "json_invalid"  # the reason type: json_invalid, too_deep, number_too_long, ...
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,13 @@ class ReevaluateParkedDesigns:
 
 
 def decode_json(body: bytes | str) -> Any:
-    """A message body as JSON, or `Undecodable` to be quarantined as it came."""
-    import json
-
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    """A message body as JSON (common.service.decoding: bounded), or
+    `Undecodable` to be quarantined as it came."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        return Undecodable(text=text, error=str(error))
+        return loads(body)
+    except JsonRefused as error:
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        return Undecodable(text=text, error=error.msg, kind=error.kind)
 
 
 WAREHOUSE_SOURCE = "warehouse-events"
@@ -75,6 +77,7 @@ class RunAllocation:
     mode: str = "greedy"  # greedy | optimal
     actor: Actor = field(default_factory=lambda: Actor(type=ActorType.SYSTEM, id="allocation"))
     trigger: str = "manual"  # timer | http | cli | manual: shown as the job run's source
+    wait_seconds: float = 0  # another run holds the lease: wait this long for it, then RunInProgress
 
 
 # ------------------------------------------------------------------ review
@@ -162,6 +165,15 @@ class IngestDataset:
     name: str  # file or blob name, for the job run and the quarantine record
     channel: str = "file"  # file | blob | inbox | quarantine
     time_budget: float | None = None
+    confirmed: bool = False  # an operator confirmed a destructive dump (OMS_INGEST_MAX_REMOVE_SHARE)
+
+
+@dataclass(frozen=True)
+class ConfirmDataset:
+    """Apply a dump that was held because it would remove or deactivate too much."""
+
+    record_id: str
+    actor: Actor
 
 
 @dataclass(frozen=True)

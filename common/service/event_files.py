@@ -1,14 +1,14 @@
 """Files of inbound events (`oms ingest events|warehouse FILE`): JSON lines or
 one JSON array, applied in batches (one transaction each) within one job run.
 
-Nothing in a file is dropped: a line that is not JSON, or not UTF-8, is handed
-to the handler as `Undecodable` and quarantined as it came; a JSON-array file
-that does not parse is quarantined whole and the file counts as rejected.
+Nothing in a file is dropped: a line (or an element of a JSON array) that is
+not JSON, not UTF-8 or refused by the bounded decoder is handed to the handler
+as `Undecodable` and quarantined as it came; a JSON-array file whose array
+itself is broken is quarantined whole and the file counts as rejected.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,9 @@ from common.service.commands import (
     ApplyWarehouseEvents,
     IngestEngineeringEvents,
     Undecodable,
+    decode_json,
 )
+from common.service.decoding import JsonRefused, iter_array
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.warehouse import apply_warehouse_events
 from common.service.jobs import JobRecorder, job_run
@@ -38,24 +40,21 @@ class EventFile:
 
 
 def _line(raw: bytes) -> Any:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return Undecodable(text=raw.decode("utf-8", errors="replace").rstrip("\r\n"), error=f"not UTF-8: {error}")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        return Undecodable(text=text.rstrip("\r\n"), error=str(error))
+    return decode_json(raw.rstrip(b"\r\n"))
 
 
 def read_event_file(path: Path) -> EventFile:
+    """Each line (or each element of one JSON array) decoded on its own by
+    the bounded decoder: a poison value is that one event's quarantine
+    reason, never the whole file's."""
     data = path.read_bytes()
     if data.lstrip()[:1] == b"[":
         try:
-            values = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            text = data.decode("utf-8")
+            return EventFile([Undecodable(text=value.text or "", error=value.msg, kind=value.kind)
+                              if isinstance(value, JsonRefused) else value for value in iter_array(text)])
+        except (UnicodeDecodeError, JsonRefused) as error:
             return EventFile([], rejected=f"{path.name} starts a JSON array but is not valid JSON: {error}")
-        return EventFile(list(values))
     return EventFile([_line(raw) for raw in data.splitlines() if raw.strip()])
 
 
@@ -86,7 +85,8 @@ def ingest_event_file(deps: Deps, kind: EventKind, path: Path,
     with job_run(deps, kind.job, f"file:{path.name}") as recorder:
         if read.rejected is not None:
             recorder.step = "read file"
-            quarantine(deps, source=kind.source, payload={"file": path.name, "text": path.read_bytes()[:65536]
+            # The whole file is kept (a large one in a blob: common.service.quarantine).
+            quarantine(deps, source=kind.source, payload={"file": path.name, "text": path.read_bytes()
                                                           .decode("utf-8", errors="replace")},
                        reasons=[Reason(loc=[], msg=read.rejected, type="file_invalid")], job_id=recorder.run.job_id)
             recorder.count("quarantined")

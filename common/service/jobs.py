@@ -21,14 +21,18 @@ log = logging.getLogger("oms.jobs")
 BASE_COUNTS = ("created", "modified", "skipped", "parked", "quarantined", "failed")
 
 
+def new_job_id(job: str) -> str:
+    return f"{job}-{uuid.uuid4().hex[:12]}"
+
+
 class JobRecorder:
-    def __init__(self, deps: Deps, job: str, source: str | None) -> None:
+    def __init__(self, deps: Deps, job: str, source: str | None, job_id: str | None = None) -> None:
         self.deps = deps
         self.counts: Counter[str] = Counter(dict.fromkeys(BASE_COUNTS, 0))
         self.step = "start"
         self.rejected = False
         self.details: dict[str, Any] = {}
-        self.run = JobRun(job_id=f"{job}-{uuid.uuid4().hex[:12]}", job=job, source=source,
+        self.run = JobRun(job_id=job_id or new_job_id(job), job=job, source=source,
                           started_at=deps.clock.now())
 
     def count(self, name: str, n: int = 1) -> None:
@@ -163,8 +167,8 @@ def alert_overdue_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
 
 
 @contextmanager
-def job_run(deps: Deps, job: str, source: str | None = None) -> Iterator[JobRecorder]:
-    recorder = JobRecorder(deps, job, source)
+def job_run(deps: Deps, job: str, source: str | None = None, job_id: str | None = None) -> Iterator[JobRecorder]:
+    recorder = JobRecorder(deps, job, source, job_id)
     with correlate(job_id=recorder.run.job_id):
         recorder.start()  # a run that cannot start tells people, then raises
         try:

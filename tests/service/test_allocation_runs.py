@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from common.domain.errors import InvalidInput
+from common.domain.errors import InvalidInput, RunInProgress
 from common.domain.models import OrderStatus, Reservation
 from common.ports import InventoryStore
 from common.service.bootstrap import Deps
@@ -290,7 +290,7 @@ def test_reservation_left_for_an_order_that_changed_meanwhile_goes_back_to_stock
     assert_consistent(world)
 
 
-def test_overlapping_runs_never_reserve_a_unit_twice(world: Deps) -> None:
+def _overlapping_runs(world: Deps, runs: int = 3) -> list[BaseException]:
     for i in range(30):
         approved(world, f"P{1 + i % 3}", {"A": 1, "B": 1}, seq=i + 1)
     errors: list[BaseException] = []
@@ -298,15 +298,32 @@ def test_overlapping_runs_never_reserve_a_unit_twice(world: Deps) -> None:
     def run() -> None:
         try:
             run_allocation(world, RunAllocation())
-        except BaseException as error:  # pragma: no cover - reported below
+        except BaseException as error:  # reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
+    threads = [threading.Thread(target=run) for _ in range(runs)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors
+    return errors
+
+
+def test_overlapping_runs_are_refused_while_one_holds_the_lease(world: Deps) -> None:
+    errors = _overlapping_runs(world)
+    assert all(isinstance(e, RunInProgress) for e in errors), errors
+    run_allocation(world, RunAllocation())
+    assert_consistent(world)
+    released = [o for o in all_orders(world).values() if o.status == OrderStatus.RELEASED]
+    assert len(released) == 10 and levels(world)["A"] == (10, 10)
+
+
+def test_even_without_the_lease_overlapping_runs_never_reserve_a_unit_twice(
+        world: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lease keeps the ranking; the reservations and ETags keep the stock
+    right even when it fails (a run that outlived its lease)."""
+    monkeypatch.setattr(world.store, "acquire_lease", lambda *args, **kwargs: None)
+    assert not _overlapping_runs(world)
     run_allocation(world, RunAllocation())  # whatever an overlap left undone, the next run finishes
     assert_consistent(world)
     released = [o for o in all_orders(world).values() if o.status == OrderStatus.RELEASED]

@@ -18,6 +18,7 @@ change feed makes unnecessary in Azure.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -463,6 +464,39 @@ class CosmosStore(CosmosDatabase):
 
     def put_catalog(self, items: Iterable[CatalogItem]) -> int:
         return self._upsert_all("catalog", (d.wrap(i, i.sku, sku=i.sku) for i in items))
+
+    # -------------------------------------------------------------- leases
+    # In the `leases` container beside the change feed's own lease documents
+    # (their ids start with the trigger's prefix; ours with "oms.lease.").
+    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> str | None:
+        container = self.container("leases")
+        lease_id = f"oms.lease.{name}"
+        body = {"id": lease_id, "holder": holder, "expires_at": d.epoch(until), "name": name}
+        for _ in range(5):
+            doc = self._point("leases", lease_id, lease_id)
+            if doc is not None and doc.get("holder") != holder and float(doc.get("expires_at", 0)) > d.epoch(now):
+                return str(doc["holder"])
+            try:
+                if doc is None:
+                    self.retry(lambda: container.create_item(body))
+                else:
+                    self.retry(lambda e=doc["_etag"]: container.replace_item(  # type: ignore[misc]
+                        lease_id, body, etag=e, match_condition=_if_match()))
+                return None
+            except (exceptions.CosmosResourceExistsError, exceptions.CosmosAccessConditionFailedError):
+                continue  # another process wrote it between the read and the write: decide again
+        doc = self._point("leases", lease_id, lease_id)
+        return str(doc["holder"]) if doc is not None else holder
+
+    def release_lease(self, name: str, holder: str) -> None:
+        lease_id = f"oms.lease.{name}"
+        doc = self._point("leases", lease_id, lease_id)
+        if doc is None or doc.get("holder") != holder:
+            return
+        # Taken over or gone already: nothing to give up.
+        with contextlib.suppress(exceptions.CosmosResourceNotFoundError, exceptions.CosmosAccessConditionFailedError):
+            self.retry(lambda: self.container("leases").delete_item(
+                lease_id, lease_id, etag=doc["_etag"], match_condition=_if_match()))
 
     # ------------------------------------------------- job runs, quarantine
     def put_job(self, job: JobRun) -> None:

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
   id TEXT PRIMARY KEY, status TEXT NOT NULL, received_at TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS quarantine_received ON quarantine(received_at);
 CREATE INDEX IF NOT EXISTS quarantine_status ON quarantine(status, received_at);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL);
 """
 
 _CHUNK = 500  # stays under SQLite's host-parameter limit
@@ -356,6 +357,20 @@ class SqliteStore(SqliteDatabase):
             db.executemany("INSERT INTO catalog (id, doc) VALUES (?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)
         return len(rows)
+
+    # -------------------------------------------------------------- leases
+    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> str | None:
+        with self.transaction() as db:  # BEGIN IMMEDIATE: one process decides at a time
+            row = db.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != holder and row[1] > _iso(now):
+                return str(row[0])
+            db.execute("INSERT INTO leases (name, holder, expires_at) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE "
+                       "SET holder = excluded.holder, expires_at = excluded.expires_at", (name, holder, _iso(until)))
+        return None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     # ------------------------------------------------- job runs, quarantine
     def put_job(self, job: JobRun) -> None:

@@ -3,12 +3,12 @@ the problem responses declared in the OpenAPI document."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 
+from common.api.bodies import parse_json
 from common.api.deps import GuardedRoute
 from common.api.problems import ProblemError
 
@@ -27,12 +27,10 @@ def correlation_id(request: Request) -> str:
 
 
 async def json_body(request: Request) -> Any:
-    """The body as JSON: 400 when it is not, an empty body included (it is
-    not a JSON text, and an empty intake body is no event to quarantine)."""
+    """The body as JSON (bounded: common.api.bodies): 400 when it is not, an
+    empty body included (it is not a JSON text, and an empty intake body is
+    no event to quarantine), 422 when the decoder refuses it."""
     raw = await request.body()
     if not raw.strip():
         raise ProblemError(400, "the request body is empty: send JSON", kind="malformed-body")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ProblemError(400, f"the request body is not valid JSON: {error}", kind="malformed-body") from error
+    return parse_json(raw)

@@ -32,7 +32,7 @@ from common.domain import orders as verbs
 from common.domain.allocation import Demand, Solution, compare, greedy, optimal
 from common.domain.effects import Effect
 from common.domain.eligibility import AllocationRules, Clearance, warehouse_of
-from common.domain.errors import InvalidInput
+from common.domain.errors import InvalidInput, RunInProgress
 from common.domain.models import JobRun, Order, OrderStatus, Reservation
 from common.domain.ranking import RankingPolicy, class_indexes, excluded, priority_class, rank
 from common.domain.stock import holds_reservation
@@ -40,7 +40,8 @@ from common.ports import OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.warehouse import apply_held_events
-from common.service.jobs import JobRecorder, job_run
+from common.service.jobs import JobRecorder, job_run, new_job_id
+from common.service.leases import Lease, leased
 from common.service.paging import every
 from common.service.retry import retry_conflicts
 from common.service.unit_of_work import StockRefusal, UnitOfWork
@@ -128,8 +129,9 @@ class _Plan:
 
 
 class _Run:
-    def __init__(self, deps: Deps, cmd: RunAllocation, recorder: JobRecorder) -> None:
+    def __init__(self, deps: Deps, cmd: RunAllocation, recorder: JobRecorder, lease: Lease | None = None) -> None:
         self.deps = deps
+        self.lease = lease
         self.cmd = cmd
         self.recorder = recorder
         self.run_id = recorder.run.job_id
@@ -140,7 +142,14 @@ class _Run:
                                           started_at=recorder.run.started_at)
 
     def _uow(self) -> UnitOfWork:
+        if self.lease is not None:
+            self.lease.renew()  # before each write: a run whose lease was taken over stops here
         return UnitOfWork(self.deps.store, self.inventory)
+
+    def _clock(self) -> datetime:
+        """Each write is stamped with its own time (the run's start time on
+        every entry made a later release look older than its allocation)."""
+        return self.deps.clock.now()
 
     # -------------------------------------------------------- reconciliation
     def reconcile(self) -> None:
@@ -220,14 +229,20 @@ class _Run:
             outcome.shortfall = [ShortLine(sku=s.sku, needed=s.needed, available=s.available)
                                  for s in verdict.shortfall]
             outcome.blocked_by = verdict.blocked_by
-            if self.rules.too_often_short(order):
+            seen = {s.sku: s.available for s in verdict.shortfall}
+            if self.rules.too_often_short(order, seen):
                 outcome.outcome, outcome.reason = "rejected", "insufficient_inventory"
                 outcome.detail = f"short of stock for {order.short_runs + 1} runs (limit {max_short})"
                 plans.append(_Plan(order, outcome, "reject"))
-            else:
+            elif self.rules.counts_as_short(order, seen):
                 outcome.outcome, outcome.reason = "short", "insufficient_stock"
                 outcome.detail = f"short run {order.short_runs + 1} of {max_short}"
                 plans.append(_Plan(order, outcome, "short"))
+            else:
+                outcome.outcome, outcome.reason = "short", "insufficient_stock"
+                outcome.detail = (f"short on the same stock as its last short run: not counted again "
+                                  f"({order.short_runs} of {max_short})")
+                plans.append(_Plan(order, outcome, "none"))
         return plans
 
     def _solve(self, demands: list[Demand], stock: dict[tuple[str, str], int]) -> Solution:
@@ -253,13 +268,13 @@ class _Run:
         if plan.action == "allocate":
             note = "completes the allocation of an interrupted run" if plan.reservation is not None else None
             return verbs.allocate(order, warehouse_id=plan.warehouse or order.warehouse_id or "", run_id=self.run_id,
-                                  actor=actor, at=self.now, note=note, reservation=plan.reservation)
+                                  actor=actor, at=self._clock(), note=note, reservation=plan.reservation)
         if plan.action == "reject":
             return verbs.allocation_reject(order, code=outcome.reason or "rejected", detail=outcome.detail or "",
-                                           run_id=self.run_id, actor=actor, at=self.now)
+                                           run_id=self.run_id, actor=actor, at=self._clock())
         if plan.action == "short":
             return verbs.short(order, shortfall=[s.model_dump() for s in outcome.shortfall], run_id=self.run_id,
-                               actor=actor, at=self.now)
+                               actor=actor, at=self._clock())
         return None
 
     def apply(self, plans: list[_Plan]) -> None:
@@ -340,7 +355,7 @@ class _Run:
                     missing.append(order.order_id)
                     continue
                 uow.add(verbs.release(order, reserved=held.lines, run_id=self.run_id, actor=self.cmd.actor,
-                                      at=self.now))
+                                      at=self._clock()))
                 batch.append(order)
             result = uow.commit()
             released.extend(o.order_id for o in batch if o.project_id not in result.conflicts)
@@ -370,12 +385,35 @@ class _Run:
 # ------------------------------------------------------------------ handlers
 def run_allocation(deps: Deps, cmd: RunAllocation) -> AllocationRunReport:
     """One allocation run; the report is also stored with the job run
-    (`get_allocation_run`)."""
+    (`get_allocation_run`). One run at a time: a run holds the `allocation`
+    lease (common.service.leases) from before it reads until it is done; a
+    second run waits up to `cmd.wait_seconds` for it, then is refused with
+    RunInProgress naming the running run. A dry run changes nothing and
+    takes no lease."""
     if cmd.mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {cmd.mode!r}")
     source = f"{cmd.trigger}:{cmd.mode}{':dry-run' if cmd.dry_run else ''}"
-    with job_run(deps, JOB, source) as recorder:
-        run = _Run(deps, cmd, recorder)
+    run_id = new_job_id(JOB)
+    if cmd.dry_run:
+        return _run(deps, cmd, source, run_id, None)
+    with leased(deps, JOB, run_id, seconds=deps.settings.allocation_lease_seconds, wait=cmd.wait_seconds,
+                what="allocation run") as lease:
+        return _run(deps, cmd, source, run_id, lease)
+
+
+def run_scheduled_allocation(deps: Deps, cmd: RunAllocation) -> AllocationRunReport | None:
+    """A scheduled run: when another run holds the lease it is skipped (the
+    next tick tries again), not failed and retried."""
+    try:
+        return run_allocation(deps, cmd)
+    except RunInProgress as busy:
+        log.warning("scheduled allocation run skipped: %s", busy.message)
+        return None
+
+
+def _run(deps: Deps, cmd: RunAllocation, source: str, run_id: str, lease: Lease | None) -> AllocationRunReport:
+    with job_run(deps, JOB, source, job_id=run_id) as recorder:
+        run = _Run(deps, cmd, recorder, lease)
         if not cmd.dry_run:
             run.reconcile()
         plans = run.plan()

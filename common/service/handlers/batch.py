@@ -14,6 +14,7 @@ from common.domain.ids import project_of
 from common.domain.models import JobRun, Reason
 from common.service.bootstrap import Deps
 from common.service.commands import Undecodable
+from common.service.decoding import NOT_JSON, NOT_UTF8
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
 
@@ -49,9 +50,6 @@ def event_id_of(raw: Any) -> str | None:
 
 def messages(reasons: list[Reason]) -> list[str]:
     return [f"{'.'.join(map(str, r.loc)) or '(event)'}: {r.msg}" for r in reasons]
-
-
-NOT_JSON = "json_invalid"
 
 
 class EventBatch:
@@ -90,10 +88,12 @@ class EventBatch:
             loc=[], msg=f"could not be decided: {type(error).__name__}: {error}", type="processing_error")], **where)
 
     def reject_undecodable(self, index: int, raw: Any) -> bool:
-        """Quarantine a body that is not JSON; says whether it was one."""
+        """Quarantine a body that is not JSON, or that the bounded decoder
+        refused (common.service.decoding); says whether it was one."""
         if not isinstance(raw, Undecodable):
             return False
-        self.reject(index, raw, [Reason(loc=[], msg=f"body is not JSON: {raw.error}", type=NOT_JSON)])
+        what = "body is not JSON" if raw.kind in (NOT_JSON, NOT_UTF8) else "body refused"
+        self.reject(index, raw, [Reason(loc=[], msg=f"{what}: {raw.error}", type=raw.kind)])
         return True
 
     def keep_unsettled(self, error: Exception, where: Callable[[int], dict[str, str | None]]) -> None:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,7 +81,8 @@ def publish_outbox(deps: Deps, cmd: PublishOutbox) -> OutboxReport:
     for doc in bad:
         payload = dict(doc)
         deps.store.put_quarantine(QuarantineRecord(
-            id=quarantine_id(SOURCE, str(payload.get("id") or ""), repr(sorted(payload)).encode()),
+            id=quarantine_id(SOURCE, str(payload.get("id") or ""),
+                            json.dumps(payload, sort_keys=True, default=str).encode()),
             source=SOURCE, received_at=deps.clock.now(), payload=_plain(payload),
             reasons=[Reason(loc=["event"], msg="outbox document holds no readable event", type="invalid")]))
         report.quarantined += 1
