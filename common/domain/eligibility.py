@@ -105,8 +105,11 @@ class AllocationRules:
 
     @staticmethod
     def counts_as_short(order: Order, seen: Mapping[str, int]) -> bool:
-        """A short run counts only when it saw stock (available per short SKU)
-        that the order's last counted short run did not."""
+        """A short run counts only when it saw stock that the order's last
+        counted short run did not: `seen` is the on-hand quantity per SKU of
+        the order's lines in its warehouse. On hand, not available: what
+        other orders reserve in between is competition, not new stock, and
+        back-to-back runs on the same stock must not spend the budget."""
         return dict(seen) != order.short_seen
 
     def too_often_short(self, order: Order, seen: Mapping[str, int]) -> bool:

@@ -128,7 +128,7 @@ class Order(_Model):
     approved_by: str | None = None
     last_changed_by: str | None = None
     short_runs: int = 0
-    # Available stock per short SKU at the last short run that counted: a run
+    # On hand per SKU of its lines at the last short run that counted: a run
     # that sees the same stock again does not count (back-to-back runs must
     # not spend the short-run budget).
     short_seen: dict[str, int] = Field(default_factory=dict)

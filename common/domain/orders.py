@@ -230,13 +230,13 @@ def allocation_reject(order: Order, *, code: str, detail: str, run_id: str, acto
                   reason=f"{code}: {detail}", correlation_id=run_id, run_id=run_id)
 
 
-def short(order: Order, *, shortfall: Sequence[Mapping[str, Any]], run_id: str, actor: Actor,
-          at: datetime) -> Effect:
+def short(order: Order, *, shortfall: Sequence[Mapping[str, Any]], seen: Mapping[str, int], run_id: str,
+          actor: Actor, at: datetime) -> Effect:
     """The order stays Approved; the run counts one more short run on it and
-    keeps the stock it saw (eligibility.AllocationRules.counts_as_short)."""
+    keeps the stock it saw, on hand per SKU of its lines
+    (eligibility.AllocationRules.counts_as_short)."""
     transition(order.status, Action.ALLOCATE)  # only an Approved order can be short
-    after = evolve(order, at, short_runs=order.short_runs + 1,
-                   short_seen={str(s["sku"]): int(s["available"]) for s in shortfall})
+    after = evolve(order, at, short_runs=order.short_runs + 1, short_seen=dict(seen))
     text = ", ".join(f"{s['sku']} needs {s['needed']}, {s['available']} left" for s in shortfall)
     return record(order, after, action="allocation_short", actor=actor, at=at, event=None,
                   reason=f"insufficient_stock: {text}", correlation_id=run_id)

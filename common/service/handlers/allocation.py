@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -126,6 +126,7 @@ class _Plan:
     action: Literal["allocate", "short", "reject", "none"]
     warehouse: str | None = None
     reservation: Reservation | None = None  # an interrupted run's, which this one completes
+    seen: dict[str, int] = field(default_factory=dict)  # short: on hand per SKU of its lines
 
 
 class _Run:
@@ -187,7 +188,9 @@ class _Run:
         projects = store.get_projects(list({o.project_id for o in candidates}))
         catalog = store.get_catalog(list({line.sku for o in candidates for line in o.lines}))
         streams = store.get_streams(list({o.stream.id for o in candidates}))
-        stock = {(r.warehouse_id, r.sku): r.available for r in self.inventory.stock()}
+        rows = self.inventory.stock()
+        stock = {(r.warehouse_id, r.sku): r.available for r in rows}
+        on_hand = {(r.warehouse_id, r.sku): r.on_hand for r in rows}
 
         self.recorder.step = "validate"
         plans: list[_Plan] = []
@@ -229,7 +232,8 @@ class _Run:
             outcome.shortfall = [ShortLine(sku=s.sku, needed=s.needed, available=s.available)
                                  for s in verdict.shortfall]
             outcome.blocked_by = verdict.blocked_by
-            seen = {s.sku: s.available for s in verdict.shortfall}
+            warehouse = warehouse_of(order, projects.get(order.project_id)) or ""
+            seen = {line.sku: on_hand.get((warehouse, line.sku), 0) for line in order.lines}
             if self.rules.too_often_short(order, seen):
                 outcome.outcome, outcome.reason = "rejected", "insufficient_inventory"
                 outcome.detail = f"short of stock for {order.short_runs + 1} runs (limit {max_short})"
@@ -237,7 +241,7 @@ class _Run:
             elif self.rules.counts_as_short(order, seen):
                 outcome.outcome, outcome.reason = "short", "insufficient_stock"
                 outcome.detail = f"short run {order.short_runs + 1} of {max_short}"
-                plans.append(_Plan(order, outcome, "short"))
+                plans.append(_Plan(order, outcome, "short", seen=seen))
             else:
                 outcome.outcome, outcome.reason = "short", "insufficient_stock"
                 outcome.detail = (f"short on the same stock as its last short run: not counted again "
@@ -273,8 +277,8 @@ class _Run:
             return verbs.allocation_reject(order, code=outcome.reason or "rejected", detail=outcome.detail or "",
                                            run_id=self.run_id, actor=actor, at=self._clock())
         if plan.action == "short":
-            return verbs.short(order, shortfall=[s.model_dump() for s in outcome.shortfall], run_id=self.run_id,
-                               actor=actor, at=self._clock())
+            return verbs.short(order, shortfall=[s.model_dump() for s in outcome.shortfall], seen=plan.seen,
+                               run_id=self.run_id, actor=actor, at=self._clock())
         return None
 
     def apply(self, plans: list[_Plan]) -> None:
