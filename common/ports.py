@@ -33,6 +33,7 @@ from common.domain.models import (
     StockRow,
     Stream,
 )
+from common.domain.replenishment import ReorderPolicy, ReplenishmentRequest, RequestChange
 
 D = TypeVar("D")
 
@@ -88,6 +89,12 @@ class OrderQuery:
     updated_since: datetime | None = None
     limit: int = 100
     continuation: str | None = None
+    # The work queue's filters and order (common/service/handlers/work_queue.py):
+    # only orders in one of these statuses that entered it before its time
+    # (ages and SLA breaches), and `sort` "entered" for the longest waiting
+    # first (ties by order id) instead of by order id.
+    entered_before: dict[str, datetime] | None = None
+    sort: str = "order_id"
 
 
 @dataclass
@@ -154,6 +161,10 @@ class Store(Protocol):
 
     def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult: ...
     def query_orders(self, query: OrderQuery) -> Page[Order]: ...
+    def count_orders(self, query: OrderQuery) -> dict[str, int]:
+        """How many orders match `query` (paging and sort ignored) per status;
+        statuses with none are left out."""
+        ...
     def order_audit(self, order_id: str) -> list[AuditEntry]: ...
     def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
                     limit: int = 1000, continuation: str | None = None) -> Page[AuditEntry]:
@@ -202,10 +213,33 @@ class Store(Protocol):
     def put_quarantine(self, record: QuarantineRecord) -> QuarantineRecord: ...
     def get_quarantine(self, record_id: str) -> QuarantineRecord | None: ...
     def list_quarantine(self, status: str | None = None, limit: int = 100,
-                        continuation: str | None = None) -> Page[QuarantineRecord]:
+                        continuation: str | None = None, source: str | None = None) -> Page[QuarantineRecord]:
         """Newest first (`received_at` descending, ties by id); pages of at
         most MAX_PAGE. A record received again after it left `open` moves to
-        the front with its new `received_at`."""
+        the front with its new `received_at`. `source` keeps one source's."""
+        ...
+
+    # --- replenishment (common/domain/replenishment.py): reorder policies and
+    # requests, each warehouse's in the partition `partition_of(warehouse_id)`
+    def put_reorder_policies(self, policies: Iterable[ReorderPolicy]) -> int:
+        """Upsert by (warehouse_id, sku); a policy gone from the dataset is
+        put with `removed` set (kept, not deleted)."""
+        ...
+
+    def reorder_policies(self, warehouse_id: str | None = None) -> list[ReorderPolicy]:
+        """Policies not removed, by warehouse and SKU."""
+        ...
+
+    def replenishment_requests(self, warehouse_id: str | None = None, sku: str | None = None,
+                               status: str | None = None) -> list[ReplenishmentRequest]:
+        """Requests (with their ETags), by warehouse, SKU and sequence."""
+        ...
+
+    def commit_replenishment(self, change: RequestChange) -> ConflictKind | None:
+        """The request (created when `change.expected` is None, else replaced
+        if it still has that ETag), its audit entry and its outbox event, all
+        or nothing. A conflict writes nothing: EXISTS when the request (or
+        its entry) exists already, ETAG when it changed since it was read."""
         ...
 
 

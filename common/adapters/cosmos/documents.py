@@ -69,6 +69,13 @@ def sort_time(at: datetime) -> str:
     return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def entered_sort_key(entered: datetime, order_id: str) -> str:
+    """An order's place in the work queue's "waiting longest" order: when it
+    entered its status (fixed width, so it sorts and compares as the instant)
+    and its id for ties; one field, so no composite index is needed."""
+    return f"{sort_time(entered)}|{order_id}"
+
+
 def audit_sort_key(at: datetime, seq: int, audit_id: str) -> str:
     """Oldest first, ties in write order (`seq`)."""
     return f"{sort_time(at)}|{seq:020d}|{audit_id}"

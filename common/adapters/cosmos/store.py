@@ -43,6 +43,7 @@ from common.domain.models import (
     CatalogItem,
     JobRun,
     Order,
+    OrderStatus,
     OutboxEvent,
     Project,
     QuarantineRecord,
@@ -220,7 +221,8 @@ class CosmosStore(CosmosDatabase):
             ops.append(self._write(body, swrite.expected, stream, [f"stream:{stream.stream_id}"]))
         for owrite in part.orders.values():
             order = owrite.doc
-            body = d.to_doc(order, d.ORDER, order.order_id, x_updated=d.epoch(order.updated_at))
+            body = d.to_doc(order, d.ORDER, order.order_id, x_updated=d.epoch(order.updated_at),
+                            x_entered=d.entered_sort_key(order.status_since or order.created_at, order.order_id))
             ops.append(self._write(body, owrite.expected, order,
                                    [f"order:{order.order_id}", f"stream:{order.stream.id}"]))
         for entry in part.audit:
@@ -268,7 +270,8 @@ class CosmosStore(CosmosDatabase):
                     op.model.etag = outcome.get("eTag") or (outcome.get("resourceBody") or {}).get("_etag")
         return None
 
-    def query_orders(self, query: OrderQuery) -> Page[Order]:
+    @staticmethod
+    def _order_filters(query: OrderQuery) -> tuple[list[str], dict[str, Any]]:
         where, params = ["c.type = @t"], {"@t": d.ORDER}
         for column, value in (("status", query.status), ("project_id", query.project_id),
                               ("site_code", query.site_code), ("market", query.market), ("kind", query.kind)):
@@ -278,18 +281,52 @@ class CosmosStore(CosmosDatabase):
         if query.updated_since is not None:
             where.append("c.x_updated >= @since")
             params["@since"] = d.epoch(query.updated_since)  # type: ignore[assignment]
+        if query.entered_before is not None:
+            # x_entered starts with the fixed-width entry time: "entered before
+            # T" is "x_entered < T" as text.
+            terms = []
+            for n, (status, before) in enumerate(query.entered_before.items()):
+                terms.append(f"(c.status = @es{n} AND c.x_entered < @eb{n})")
+                params[f"@es{n}"], params[f"@eb{n}"] = status, d.sort_time(before)
+            where.append(f"({' OR '.join(terms) or 'false'})")
+        return where, params
+
+    def query_orders(self, query: OrderQuery) -> Page[Order]:
+        where, params = self._order_filters(query)
+        key = "x_entered" if query.sort == "entered" else "order_id"
         if query.continuation:
-            where.append("c.order_id > @after")
-            params["@after"] = decode(query.continuation)
+            where.append(f"c.{key} > @after")
+            params["@after"] = _cursor("orders-entered", query.continuation) if key == "x_entered" \
+                else decode(query.continuation)
         limit = max(1, min(query.limit, 1000))
         docs = self._query("orders", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
-                           "ORDER BY c.order_id", params, query.project_id)
+                           f"ORDER BY c.{key}", params, query.project_id)
         # Sorted again here, as the other lists: the page's order must not hang
         # on how the client merged the partitions' answers.
-        docs.sort(key=lambda doc: doc["order_id"])
+        docs.sort(key=lambda doc: doc[key])
         items = [d.from_doc(Order, doc) for doc in docs[:limit]]
-        continuation = encode(items[-1].order_id) if len(docs) > limit else None
+        last = docs[limit - 1] if len(docs) > limit else None
+        if last is None:
+            continuation = None
+        elif key == "x_entered":
+            continuation = cursor_token("orders-entered", last[key])
+        else:
+            continuation = encode(last[key])
         return Page(items=items, continuation=continuation)
+
+    def count_orders(self, query: OrderQuery) -> dict[str, int]:
+        # One COUNT per status: cross-partition GROUP BY is not served everywhere.
+        where, params = self._order_filters(query)
+        statuses = [query.status] if query.status else [s.value for s in OrderStatus]
+        counts = {}
+        for status in statuses:
+            found = self._query("orders", f"SELECT VALUE COUNT(1) FROM c WHERE {' AND '.join(where)} "
+                                "AND c.status = @count_status", {**params, "@count_status": status},
+                                query.project_id)
+            total = sum(int(n) for n in found)  # type: ignore[call-overload]
+            if total:
+                counts[status] = total
+        return counts
 
     def _audit(self, docs: list[dict[str, Any]]) -> list[AuditEntry]:
         docs.sort(key=lambda doc: (doc.get("x_at", 0), doc.get("x_seq", 0)))
@@ -528,7 +565,8 @@ class CosmosStore(CosmosDatabase):
                     # The same bad input again (redelivery): one record, counted.
                     stored = record.model_copy(update={"attempts": old.attempts + 1,
                                                        "received_at": old.received_at})
-            body = d.wrap(stored, stored.id, status=stored.status, x_received=d.epoch(stored.received_at),
+            body = d.wrap(stored, stored.id, status=stored.status, source=stored.source,
+                          x_received=d.epoch(stored.received_at),
                           x_sort=d.quarantine_sort_key(stored.received_at, stored.id))
             ttl = Retention.seconds(self.retention.quarantine_days)
             if ttl and stored.status != "open":
@@ -549,12 +587,15 @@ class CosmosStore(CosmosDatabase):
         return d.unwrap(QuarantineRecord, doc) if doc is not None else None
 
     def list_quarantine(self, status: str | None = None, limit: int = 100,
-                        continuation: str | None = None) -> Page[QuarantineRecord]:
+                        continuation: str | None = None, source: str | None = None) -> Page[QuarantineRecord]:
         # Ascending x_sort is newest first (d.quarantine_sort_key).
         where, params = ["c.x_sort > @after"], {"@after": _cursor("quarantine", continuation) if continuation else ""}
         if status is not None:
             where.append("c.status = @s")
             params["@s"] = status
+        if source is not None:
+            where.append("c.source = @source")
+            params["@source"] = source
         limit = max(1, min(int(limit), MAX_PAGE))
         docs = self._query("quarantine", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
                            "ORDER BY c.x_sort", params)

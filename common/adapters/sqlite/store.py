@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from common.adapters.sqlite.database import SqliteDatabase
+from common.adapters.sqlite.replenishment import SqliteReplenishment
 from common.adapters.tokens import cursor, cursor_token, decode, encode
 from common.domain.models import (
     AuditEntry,
@@ -38,10 +39,12 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
   id TEXT PRIMARY KEY, project_id TEXT NOT NULL, stream_id TEXT NOT NULL, status TEXT NOT NULL,
   kind TEXT NOT NULL, site_code TEXT NOT NULL, market TEXT, updated_at TEXT NOT NULL,
-  etag TEXT NOT NULL, doc TEXT NOT NULL);
+  etag TEXT NOT NULL, doc TEXT NOT NULL, since TEXT, need_by TEXT, hold_at TEXT, flow TEXT);
 CREATE INDEX IF NOT EXISTS orders_project ON orders(project_id);
 CREATE INDEX IF NOT EXISTS orders_status ON orders(status, id);
 CREATE INDEX IF NOT EXISTS orders_updated ON orders(updated_at);
+CREATE INDEX IF NOT EXISTS orders_entered ON orders(status,
+  julianday(COALESCE(json_extract(doc, '$.status_since'), json_extract(doc, '$.created_at'))), id);
 CREATE TABLE IF NOT EXISTS streams (
   id TEXT PRIMARY KEY, project_id TEXT NOT NULL, parked INTEGER NOT NULL, etag TEXT NOT NULL,
   doc TEXT NOT NULL);
@@ -66,10 +69,28 @@ CREATE TABLE IF NOT EXISTS quarantine (
   id TEXT PRIMARY KEY, status TEXT NOT NULL, received_at TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS quarantine_received ON quarantine(received_at);
 CREATE INDEX IF NOT EXISTS quarantine_status ON quarantine(status, received_at);
+CREATE INDEX IF NOT EXISTS quarantine_source ON quarantine(json_extract(doc, '$.source'), received_at);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL);
 """
 
+# The order-flow aggregate (common/domain/flow.py): the counters, and the
+# columns the metrics read single orders by (an order's `entered_at` stamp,
+# its need-by date, its engineering hold, and the counters it added, which its
+# next write takes back). After the ALTERs of a store made before them.
+FLOW_SCHEMA = """
+CREATE TABLE IF NOT EXISTS flow (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS orders_since ON orders(status, since, id);
+CREATE INDEX IF NOT EXISTS orders_need_by ON orders(need_by, id) WHERE status = 'Released' AND need_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS orders_hold ON orders(hold_at, id) WHERE hold_at IS NOT NULL;
+"""
+FLOW_COLUMNS = ("since", "need_by", "hold_at", "flow")
+_BUILT = "_built"  # the flow row saying the counters cover every order and audit entry
+
 _CHUNK = 500  # stays under SQLite's host-parameter limit
+# When an order entered its current status (its SLA clock starts there), as
+# a Julian day: stored times differ in precision, so they compare as instants.
+# Spelled as in the orders_entered index, so SQLite uses it.
+_ENTERED = "julianday(COALESCE(json_extract(doc, '$.status_since'), json_extract(doc, '$.created_at')))"
 
 
 class _Conflict(Exception):
@@ -108,7 +129,7 @@ def _page_size(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
 
-class SqliteStore(SqliteDatabase):
+class SqliteStore(SqliteReplenishment, SqliteDatabase):
     """`common.ports.Store` on SQLite. Safe to share between threads."""
 
     schema = SCHEMA
@@ -228,7 +249,8 @@ class SqliteStore(SqliteDatabase):
             raise _Conflict(ConflictKind.EXISTS) from error
         return written
 
-    def query_orders(self, query: OrderQuery) -> Page[Order]:
+    @staticmethod
+    def _order_filters(query: OrderQuery) -> tuple[list[str], list[Any]]:
         where, params = ["1=1"], []
         for column, value in (("status", query.status), ("project_id", query.project_id),
                               ("site_code", query.site_code), ("market", query.market), ("kind", query.kind)):
@@ -238,19 +260,46 @@ class SqliteStore(SqliteDatabase):
         if query.updated_since is not None:
             where.append("updated_at >= ?")
             params.append(_iso(query.updated_since))
-        if query.continuation:
+        if query.entered_before is not None:
+            terms = [f"(status = ? AND {_ENTERED} < julianday(?))" for _ in query.entered_before]
+            where.append(f"({' OR '.join(terms) or '0'})")
+            for status, before in query.entered_before.items():
+                params += [status, _iso(before)]
+        return where, params
+
+    def query_orders(self, query: OrderQuery) -> Page[Order]:
+        where, params = self._order_filters(query)
+        by_entered = query.sort == "entered"
+        if query.continuation and by_entered:
+            entered, after = _cursor("orders-entered", query.continuation, (float, str))
+            where.append(f"({_ENTERED} > ? OR ({_ENTERED} = ? AND id > ?))")
+            params += [entered, entered, after]
+        elif query.continuation:
             where.append("id > ?")
             params.append(decode(query.continuation))
         limit = max(1, min(query.limit, 1000))
-        rows = self._rows(f"SELECT doc, etag, id FROM orders WHERE {' AND '.join(where)} "
-                          f"ORDER BY id LIMIT ?", (*params, limit + 1))
+        order_by = f"{_ENTERED}, id" if by_entered else "id"
+        rows = self._rows(f"SELECT doc, etag, id, {_ENTERED if by_entered else 'NULL'} FROM orders "
+                          f"WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT ?", (*params, limit + 1))
         items = []
-        for doc, etag, _ in rows[:limit]:
+        for doc, etag, _, _entered in rows[:limit]:
             order = Order.model_validate_json(doc)
             order.etag = etag
             items.append(order)
-        continuation = encode(rows[limit - 1][2]) if len(rows) > limit else None
+        last = rows[limit - 1] if len(rows) > limit else None
+        if last is None:
+            continuation = None
+        elif by_entered:
+            continuation = cursor_token("orders-entered", [float(last[3]), last[2]])
+        else:
+            continuation = encode(last[2])
         return Page(items=items, continuation=continuation)
+
+    def count_orders(self, query: OrderQuery) -> dict[str, int]:
+        where, params = self._order_filters(query)
+        rows = self._rows(f"SELECT status, COUNT(*) FROM orders WHERE {' AND '.join(where)} GROUP BY status",
+                          tuple(params))
+        return {status: int(count) for status, count in rows}
 
     def order_audit(self, order_id: str) -> list[AuditEntry]:
         rows = self._rows("SELECT doc FROM audit WHERE order_id = ? ORDER BY at, rowid", (order_id,))
@@ -409,11 +458,14 @@ class SqliteStore(SqliteDatabase):
         return QuarantineRecord.model_validate_json(rows[0][0]) if rows else None
 
     def list_quarantine(self, status: str | None = None, limit: int = 100,
-                        continuation: str | None = None) -> Page[QuarantineRecord]:
+                        continuation: str | None = None, source: str | None = None) -> Page[QuarantineRecord]:
         where, params = ["1=1"], []
         if status is not None:
             where.append("status = ?")
             params.append(status)
+        if source is not None:
+            where.append("json_extract(doc, '$.source') = ?")
+            params.append(source)
         if continuation:
             received, record_id = _cursor("quarantine", continuation, (str, str))
             where.append("received_at <= ? AND (received_at < ? OR id > ?)")
