@@ -69,7 +69,10 @@ class CancelIn(_In):
 
 
 class AllocationRunIn(_In):
-    dry_run: StrictBool = False
+    # Required: a real run reserves and releases stock, so it is never what an
+    # empty or accidental POST gets.
+    dry_run: StrictBool = Field(description="false: allocate and release; true: report what would happen, "
+                                            "change nothing")
     mode: Literal["greedy", "optimal"] = "greedy"
 
 

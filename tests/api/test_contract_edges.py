@@ -165,8 +165,25 @@ def test_a_catalogue_file_whose_every_row_was_bad_can_be_reprocessed(client: Tes
 
 # ------------------------------------------------------------ allocation runs
 
-def test_an_allocation_run_without_a_body_runs_with_the_defaults(client: TestClient, loaded: Deps) -> None:
-    response = client.post("/api/allocation/runs", headers=auth("operator"))
+@pytest.mark.parametrize("send", [{}, {"content": b""}, {"json": None}, {"json": {}}, {"json": {"mode": "greedy"}}],
+                         ids=["no-body", "empty-body", "null", "empty-object", "mode-only"])
+def test_an_allocation_run_without_an_explicit_dry_run_is_422_naming_it_and_runs_nothing(
+        client: TestClient, loaded: Deps, send: dict[str, Any]) -> None:
+    jobs_before = loaded.store.list_jobs(100)
+
+    response = client.post("/api/allocation/runs", headers={**auth("operator"), "Content-Type": "application/json"},
+                           **send)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert "dry_run" in json.dumps(body["errors"]) + body["detail"]
+    assert loaded.store.list_jobs(100) == jobs_before  # no allocation job ran
+
+
+def test_an_allocation_run_with_dry_run_false_runs_and_answers_201_with_its_location(
+        client: TestClient, loaded: Deps) -> None:
+    response = client.post("/api/allocation/runs", json={"dry_run": False}, headers=auth("operator"))
     assert response.status_code == 201, response.text
     assert (response.json()["mode"], response.json()["dry_run"]) == ("greedy", False)
     assert response.headers["Location"] == f"/api/allocation/runs/{response.json()['run_id']}"

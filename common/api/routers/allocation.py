@@ -16,16 +16,20 @@ from common.service.handlers import allocation
 
 api = router("allocation")
 
+NEEDS_BODY = ('an allocation run needs a JSON body saying whether it is a dry run: {"dry_run": false} to allocate '
+              'and release, {"dry_run": true} to see what would happen (optional "mode": "greedy" or "optimal")')
+
 
 @api.post("/allocation/runs", response_model=AllocationRunOut, status_code=201,
-          summary="Run allocation now (201 with the run report)")
+          summary="Run allocation now (201 with the run report); the body must say dry_run")
 def run_allocation(
     response: Response,
     deps: Annotated[Deps, Depends(provide_deps)],
     identity: Annotated[Identity, Depends(require(Role.OPERATOR))],
     body: Annotated[AllocationRunIn | None, Body()] = None,
 ) -> AllocationRunOut:
-    body = body or AllocationRunIn()  # no body: run now with the defaults, like `oms allocate`
+    if body is None:
+        raise ProblemError(422, NEEDS_BODY, errors=[{"loc": ["body"], "msg": NEEDS_BODY, "type": "missing"}])
     cmd = RunAllocation(dry_run=body.dry_run, mode=body.mode, actor=identity.actor, trigger="http")
     report = AllocationRunOut.model_validate(allocation.run_allocation(deps, cmd).model_dump(mode="json"))
     response.headers["Location"] = f"/api/allocation/runs/{report.run_id}"
