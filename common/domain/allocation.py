@@ -1,4 +1,5 @@
-"""The allocation solvers (DESIGN.md section 3, Allocation run). Pure: no I/O.
+"""The allocation solvers (DESIGN.md section 3, Allocation run). Pure: no I/O
+(the one exception keeps the solver library's banner off stdout: `_highs`).
 
 Input: the candidate orders as `Demand`s, best-ranked first, and the stock
 available per (warehouse, SKU). Output: a `Solution` naming the allocated
@@ -23,6 +24,10 @@ one exact integer (base = number of candidates + 1).
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
@@ -30,6 +35,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 StockKey = tuple[str, str]  # (warehouse_id, sku)
+
+_first_highs = threading.Lock()
+_highs_made = False
+
+
+def _highs() -> Any:
+    """A HiGHS solver with its output off. HiGHS prints a banner from C on
+    file descriptor 1 when a process makes its first solver, before any
+    option can turn it off; that would land in `oms allocate --json` and
+    anything piping stdout. The first one is made with descriptor 1 pointed
+    at stderr (so nothing written meanwhile is lost), the rest need nothing."""
+    import highspy
+
+    global _highs_made
+    with _first_highs:
+        if _highs_made:
+            highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        else:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            try:
+                os.dup2(2, 1)
+                highs = highspy.Highs()  # type: ignore[no-untyped-call]
+                ctypes.CDLL(None).fflush(None)  # C's buffer, while it still points at stderr
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            _highs_made = True
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 BLOCKED_BY_LIMIT = 10  # a short order names at most this many blockers: the last to draw on its SKUs
 
@@ -261,8 +296,7 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     status: str = "optimal"
     gap: float | None = 0.0
     if cols and rows:
-        highs = highspy.Highs()  # type: ignore[no-untyped-call]
-        highs.setOptionValue("output_flag", False)
+        highs = _highs()
         highs.setOptionValue("mip_rel_gap", 0.0)
         highs.setOptionValue("mip_abs_gap", 0.999)  # objectives are whole orders: < 1 proves optimality
         lp = highspy.HighsLp()
