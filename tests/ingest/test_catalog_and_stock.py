@@ -142,3 +142,37 @@ def test_a_reprocessed_row_older_than_the_snapshot_is_left_out_as_stale(referenc
     assert (job.counts["skipped_stale"], job.counts["new"], job.counts["changed"]) == (1, 0, 0)
     stock = {(s.warehouse_id, s.sku): s.on_hand for s in deps.inventory.stock()}
     assert stock == {("WH-EAST", "NEW-1"): 9}
+
+
+def test_rows_of_a_snapshot_older_than_the_stored_counts_are_skipped_as_stale_not_changed(references: Deps,
+                                                                                         write: Write) -> None:
+    deps = references
+    assert deps.inventory is not None
+    ingest_dataset_file(deps, "stock", write("s1.parquet", stock_table([("WH-EAST", "ANT-1", 10)])))
+    older = datetime(2026, 11, 2, tzinfo=UTC)
+
+    job = ingest_dataset_file(deps, "stock", write("s0.parquet", stock_table([("WH-EAST", "ANT-1", 3),
+                                                                              ("WH-EAST", "RRU-1", 5)], older)))
+
+    assert (job.counts["new"], job.counts["changed"], job.counts["created"], job.counts["modified"]) == (1, 0, 1, 0)
+    assert (job.counts["skipped_stale"], job.counts["skipped"]) == (1, 1)
+    stock = {(s.warehouse_id, s.sku): s.on_hand for s in deps.inventory.stock()}
+    assert stock == {("WH-EAST", "ANT-1"): 10, ("WH-EAST", "RRU-1"): 5}
+
+
+def test_stock_rows_older_than_the_store_holds_are_skipped_even_when_the_snapshot_file_does_not_know_them(
+        references: Deps, write: Write) -> None:
+    # The store is what decides: its counts may come from another data folder's snapshot or from an older build.
+    deps = references
+    assert deps.inventory is not None
+    deps.inventory.set_on_hand([("WH-EAST", "ANT-1", 12), ("WH-EAST", "RRU-1", 6)], AS_OF)
+    older = datetime(2026, 11, 2, tzinfo=UTC)
+
+    job = ingest_dataset_file(deps, "stock", write("sim.parquet", stock_table([("WH-EAST", "ANT-1", 3),
+                                                                               ("WH-EAST", "RRU-1", 5)], older)))
+
+    assert (job.counts["new"], job.counts["created"], job.counts["skipped_stale"], job.counts["skipped"]) \
+        == (0, 0, 2, 2)
+    assert job.status == "succeeded"
+    stock = {(s.warehouse_id, s.sku): s.on_hand for s in deps.inventory.stock()}
+    assert stock == {("WH-EAST", "ANT-1"): 12, ("WH-EAST", "RRU-1"): 6}

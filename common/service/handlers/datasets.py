@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +246,7 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
     elif ds is ITEM_CATALOG:
         _write_catalog(deps, result, writer)
     else:
-        _write_stock(deps, result, writer)
+        _write_stock(deps, recorder, result, writer)
     if result.good_count or result.partial:
         recorder.step = "write snapshot"
         snapshots.save(ds.name, result.snapshot())
@@ -489,16 +490,31 @@ def _write_catalog(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
         CatalogItem.model_validate({**r, "active": False}) for r in _rows(rows)))
 
 
-def _put_stock(deps: Deps, rows: pa.Table) -> None:
+def _put_stock(deps: Deps, rows: pa.Table) -> int:
+    """Rows set; the store skips a row older than the count it holds."""
+    written = 0
     for as_of in pc.unique(rows["as_of"]).to_pylist():
         same = rows.filter(pc.equal(rows["as_of"], pa.scalar(as_of, rows["as_of"].type)))
         on_hand = zip(same["warehouse_id"].to_pylist(), same["sku"].to_pylist(), same["on_hand"].to_pylist(),
                       strict=True)
         stamp = as_of if isinstance(as_of, datetime) else datetime.now(UTC)
-        deps.inventory.set_on_hand(list(on_hand), stamp)
+        written += deps.inventory.set_on_hand(list(on_hand), stamp)
+    return written
 
 
-def _write_stock(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
+def _write_stock(deps: Deps, recorder: JobRecorder, result: Plan, writer: _ChunkWriter) -> None:
+    """The store, not the snapshot file, knows the newest count of each row
+    (another data folder, a reprocessed row or an older build may have set
+    it): a row it refused as older is counted skipped_stale, not new or changed."""
     delta = result.delta
+
+    def put(part: str, rows: pa.Table) -> None:
+        stale = rows.num_rows - _put_stock(deps, rows)
+        if stale:
+            recorder.count(part, -stale)
+            recorder.count("created" if part == "new" else "modified", -stale)
+            recorder.count("skipped_stale", stale)
+            recorder.count("skipped", stale)
+
     for part, table in (("new", delta.new), ("changed", delta.changed)):
-        writer.write(part, table, lambda rows: _put_stock(deps, rows))
+        writer.write(part, table, partial(put, part))
