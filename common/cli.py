@@ -419,7 +419,8 @@ def cosmos_init() -> None:
 
 
 def _print_simulation(summary: Any, path: str) -> None:
-    table = Table(title=f"simulation: {summary.projects} projects, {summary.days} days, seed {summary.seed}")
+    table = Table(title=f"simulation {summary.tag}: {summary.projects} projects, {summary.days} days, "
+                        f"seed {summary.seed}")
     table.add_column("what")
     table.add_column("value", justify="right")
     rows: list[tuple[str, str]] = [

@@ -10,6 +10,14 @@ completions, rejections, returns and restocks, a master-data update that
 lets parked designs through, and the SLA sweep. The data stays in the store,
 so `oms serve` shows it on the dashboard.
 
+Every run has its own namespace on the store it runs on: a tag (`S<seed>`,
+or `S<seed>R<n>` when the store holds that seed's run already) prefixes its
+projects, warehouses and event ids, and its master-data dumps carry every
+row the store's snapshot held besides its own (a dump is the whole master:
+a project missing from it would count as removed). So a simulation can run
+on the store `scripts/run` filled with the samples, and again on the same
+store, and leave each run consistent.
+
 `check_invariants` is what the run must leave true: stock conserved, every
 state change audited, no duplicate orders.
 """
@@ -27,12 +35,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.adapters.clock import FixedClock
 from common.domain.errors import DomainError
 from common.domain.models import RETURNED_STATUSES, Actor, ActorType, Order, OrderStatus
 from common.domain.sla import breaches_of
+from common.ingest.schema import dataset as dataset_schema
+from common.ingest.validate import KEY, row_keys
 from common.ports import InventoryStore, OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import (
@@ -43,7 +54,7 @@ from common.service.commands import (
     RunAllocation,
 )
 from common.service.handlers.allocation import run_allocation
-from common.service.handlers.datasets import ingest_dataset_file
+from common.service.handlers.datasets import ingest_dataset_file, snapshots_of
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.review import approve_order, cancel_order
 from common.service.handlers.sla import sweep_sla
@@ -70,6 +81,7 @@ class Summary:
     projects: int
     days: int
     seed: int
+    tag: str = ""  # this run's namespace: its projects are <tag>-PRJ-…, its warehouses <tag>-WH-…
     seconds: float = 0.0
     events: Counter[str] = field(default_factory=Counter)  # inbound events sent, by channel
     outcomes: Counter[str] = field(default_factory=Counter)  # what the handlers answered
@@ -95,7 +107,8 @@ class Summary:
         return sum(self.events.values()) / self.seconds if self.seconds else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"projects": self.projects, "days": self.days, "seed": self.seed, "seconds": round(self.seconds, 2),
+        return {"tag": self.tag, "projects": self.projects, "days": self.days, "seed": self.seed,
+                "seconds": round(self.seconds, 2),
                 "events": dict(self.events), "events_per_second": round(self.events_per_second, 1),
                 "outcomes": dict(self.outcomes), "approvals": dict(self.approvals),
                 "allocation": dict(self.allocation), "fill_rate": round(self.fill_rate, 4),
@@ -133,9 +146,11 @@ class Simulation:
             raise ValueError("the simulation moves its own clock: give it a FixedClock")
         self.deps, self.clock, self.inventory = deps, deps.clock, deps.inventory
         self.rng = random.Random(seed)
-        self.summary = Summary(projects=projects, days=days, seed=seed)
+        self.tag = fresh_tag(deps, seed)
+        self.prefix = f"{self.tag}-"
+        self.warehouses = tuple(f"{self.tag}-{w}" for w in WAREHOUSES)
+        self.summary = Summary(projects=projects, days=days, seed=seed, tag=self.tag)
         self.on_day = on_day
-        self.tag = f"S{seed}"
         self.streams: list[_Stream] = []
         self.late_projects: list[dict[str, Any]] = []
         self.master: list[dict[str, Any]] = []
@@ -157,7 +172,7 @@ class Simulation:
     def _orders(self, status: OrderStatus) -> list[Order]:
         pages = every(lambda token: self.deps.store.query_orders(
             OrderQuery(status=status.value, limit=1000, continuation=token)))
-        return [o for o in pages if o.project_id.startswith(self.tag)]
+        return [o for o in pages if o.project_id.startswith(self.prefix)]
 
     def _bom(self) -> list[dict[str, Any]]:
         return [{"sku": sku, "qty": self.rng.randint(1, 6), "uom": "EA"}
@@ -175,7 +190,7 @@ class Simulation:
                    "longitude": round(self.rng.uniform(-122, -71), 4), "project_status": "Active",
                    "milestone": "SiteSurvey" if late else self.rng.choice(("ConceptApproved", "MilestoneApproved")),
                    "plan_type": self.rng.choice(PLAN_TYPES), "national_priority": self.rng.randint(1, 5),
-                   "gated": self.rng.random() < 0.1, "warehouse_id": self.rng.choice(WAREHOUSES),
+                   "gated": self.rng.random() < 0.1, "warehouse_id": self.rng.choice(self.warehouses),
                    "updated_at": self._now_iso()}
             rows.append(row)
             if late:
@@ -193,9 +208,26 @@ class Simulation:
             table = table.set_column(table.schema.get_field_index("as_of"), "as_of",
                                      pa.array([self.clock.at] * len(rows), pa.timestamp("us", tz="UTC")))
         path = self.workdir / f"{dataset}-{self.clock.at:%Y%m%d}.parquet"
-        pq.write_table(table, path)
+        pq.write_table(self._whole(dataset, table), path)
         ingest_dataset_file(self.deps, dataset, path)
         self.summary.master_loader = "parquet"
+
+    def _whole(self, dataset: str, ours: pa.Table) -> pa.Table:
+        """Our rows and every other row of the dataset's snapshot, as the
+        source system would send its whole dump: rows of other runs and of
+        other loads stay unchanged, never removed."""
+        previous = snapshots_of(self.deps).load(dataset)
+        if previous is None or not previous.num_rows:
+            return ours
+        key = list(dataset_schema(dataset).key)
+        others = previous.drop_columns([KEY]) if KEY in previous.column_names else previous
+        mine = row_keys([ours[k] for k in key])
+        others = others.filter(pc.invert(pc.is_in(row_keys([others[k] for k in key]), value_set=mine)))
+        for name in ours.column_names:
+            if name in others.column_names and others.schema.field(name).type != ours.schema.field(name).type:
+                others = others.set_column(others.schema.get_field_index(name), name,
+                                           others[name].cast(ours.schema.field(name).type))
+        return pa.concat_tables([ours, others], promote_options="permissive")
 
     def setup(self) -> None:
         projects = self.master = self._projects()
@@ -210,7 +242,7 @@ class Simulation:
                 demand[(wh[s.project_id], item["sku"])] += item["qty"]
         stock: list[dict[str, Any]] = [
             {"warehouse_id": w, "sku": sku, "on_hand": int(demand[(w, sku)] * 0.6) + 5, "as_of": None}
-            for w in WAREHOUSES for sku in SKUS]
+            for w in self.warehouses for sku in SKUS]
         self.initial = {(r["warehouse_id"], r["sku"]): r["on_hand"] for r in stock}
         self._load("stock-snapshots", stock)
 
@@ -277,6 +309,8 @@ class Simulation:
         report = run_allocation(self.deps, RunAllocation(trigger="simulation"))
         self.summary.allocation.update({k: v for k, v in report.counts.items() if isinstance(v, int)})
         for outcome in report.orders:
+            if not outcome.order_id.startswith(self.prefix):
+                continue  # an order of the store's other data, allocated by the same run
             self.summary.candidates.add(outcome.order_id)
             if outcome.outcome == "allocated":
                 self.summary.allocated.add(outcome.order_id)
@@ -302,7 +336,7 @@ class Simulation:
                            "order_id": order.order_id, "reason": self.rng.choice(RETURN_REASONS),
                            "items": [{"sku": line.sku, "qty": self.rng.randint(1, line.qty)}]})
         if day % 3 == 2:  # restock
-            for w in WAREHOUSES:
+            for w in self.warehouses:
                 for sku in self.rng.sample(SKUS, 4):
                     events.append({"event_id": self._event_id("W"), "event_type": "StockAdjusted",
                                    "occurred_at": now, "warehouse_id": w, "sku": sku,
@@ -364,8 +398,20 @@ class Simulation:
 
         now = self.clock.now()
         self.summary.sla_open = sum(len(breaches_of(o, now, self.deps.settings.sla_hours)) for o in orders)
-        self.summary.quarantine = dict(Counter(r.source for r in all_quarantine(self.deps.store)))
-        self.summary.violations = check_invariants(self.deps, self.tag, self.initial, dict(self.adjusted))
+        self.summary.quarantine = dict(Counter(r.source for r in all_quarantine(self.deps.store)
+                                               if (r.event_id or "").startswith(self.prefix)))
+        self.summary.violations = check_invariants(self.deps, self.prefix, self.initial, dict(self.adjusted))
+
+
+def fresh_tag(deps: Deps, seed: int) -> str:
+    """`S<seed>`, or `S<seed>R<n>` for the n-th run of that seed on this
+    store: a run never reuses ids another run left in the store."""
+    n = 1
+    while True:
+        tag = f"S{seed}" if n == 1 else f"S{seed}R{n}"
+        if not deps.store.get_projects([f"{tag}-PRJ-000001"]):
+            return tag
+        n += 1
 
 
 def all_orders(deps: Deps, prefix: str = "") -> list[Order]:
@@ -450,7 +496,8 @@ def check_invariants(deps: Deps, prefix: str = "", initial: dict[tuple[str, str]
 
 def conservation_violations(inventory: InventoryStore, orders: list[Order], initial: dict[tuple[str, str], int],
                             adjustments: dict[tuple[str, str], int]) -> list[str]:
-    """on hand = initial + adjustments - delivered + returned, per warehouse and SKU."""
+    """on hand = initial + adjustments - delivered + returned, per warehouse
+    and SKU of the run's own warehouses (those of `initial`)."""
     expected: Counter[tuple[str, str]] = Counter(initial)
     expected.update(adjustments)
     for order in orders:
@@ -459,6 +506,8 @@ def conservation_violations(inventory: InventoryStore, orders: list[Order], init
                 expected[(order.warehouse_id or "", sku)] -= qty
             for sku, qty in order.returned.items():
                 expected[(order.warehouse_id or "", sku)] += qty
+    ours = {w for w, _ in initial}
     return [f"{w}/{s}: on hand {row.on_hand} != expected {expected[(w, s)]}"
-            for row in inventory.stock() if row.on_hand != expected[(w := row.warehouse_id, s := row.sku)]]
+            for row in inventory.stock() if (w := row.warehouse_id) in ours
+            and row.on_hand != expected[(w, s := row.sku)]]
 
