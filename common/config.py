@@ -159,6 +159,17 @@ class Settings(BaseSettings):
     smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="OMS_SMTP_TO")
     notify_webhook_url: str | None = Field(None, validation_alias="OMS_NOTIFY_WEBHOOK_URL")
     job_max_minutes: float = Field(120, validation_alias="OMS_JOB_MAX_MINUTES")
+    # Incidents (docs/incidents.md). Stakeholders from settings: a JSON array of
+    # {"market" | "project_id", "mail" | "webhook", "name"?} ("market": "*" hears
+    # of every incident); more are added over the API. An SLA breach wave: this
+    # many new breaches in one market in one sweep open an incident (JSON object
+    # market -> count, "*" for the others; 0 turns a market off). An affected
+    # order whose SLA runs out within the risk hours makes an incident high.
+    incident_subscribers: list[dict[str, str]] = Field(default_factory=list,
+                                                       validation_alias="OMS_INCIDENT_SUBSCRIBERS")
+    incident_sla_wave: dict[str, int] = Field(default_factory=lambda: {"*": 10},
+                                              validation_alias="OMS_INCIDENT_SLA_WAVE")
+    incident_risk_hours: float = Field(24, ge=0, validation_alias="OMS_INCIDENT_RISK_HOURS")
     log_format: Literal["json", "text"] = Field("json", validation_alias="OMS_LOG_FORMAT")
     log_level: str = Field("INFO", validation_alias="OMS_LOG_LEVEL")
     appinsights_connection_string: str | None = Field(
@@ -193,6 +204,30 @@ class Settings(BaseSettings):
     def _ranks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("incident_subscribers", mode="before")
+    @classmethod
+    def _json_array(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("incident_sla_wave", mode="before")
+    @classmethod
+    def _json_counts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("incident_subscribers")
+    @classmethod
+    def _one_scope_one_channel(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        for n, entry in enumerate(value):
+            scopes = [k for k in ("market", "project_id") if entry.get(k)]
+            channels = [k for k in ("mail", "webhook") if entry.get(k)]
+            if len(scopes) != 1 or len(channels) != 1:
+                raise ValueError(f"subscriber {n}: name one of market / project_id and one of mail / webhook")
         return value
 
     @property

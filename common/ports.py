@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
+from common.domain.incidents import Incident, IncidentAudit, Subscription
 from common.domain.models import (
     AuditEntry,
     CatalogItem,
@@ -242,6 +243,34 @@ class Store(Protocol):
         its entry) exists already, ETAG when it changed since it was read."""
         ...
 
+    # --- incidents (common/domain/incidents.py): one live incident per key,
+    # each change written with its audit entry; stakeholder subscriptions
+    def open_incident(self, incident: Incident, audit: IncidentAudit) -> tuple[Incident, bool]:
+        """Write `incident` and its audit entry, unless an incident with the
+        same key is not resolved: then that one, unchanged, and False."""
+        ...
+
+    def update_incident(self, incident: Incident, expected: str, audit: IncidentAudit) -> bool:
+        """Replace the incident if its ETag is still `expected`, with its audit
+        entry, all or nothing (False: it changed, nothing written). Resolving
+        frees its key for a new incident. On True `incident.etag` is the new one."""
+        ...
+
+    def get_incident(self, incident_id: str) -> Incident | None: ...
+    def list_incidents(self, status: str | None = None, market: str | None = None, project_id: str | None = None,
+                       limit: int = 100, continuation: str | None = None) -> Page[Incident]:
+        """Newest opened first (ties by id); `status` "live" is every one not
+        resolved; `market` / `project_id` those whose impact names it."""
+        ...
+
+    def incident_audit(self, incident_id: str) -> list[IncidentAudit]:
+        """Oldest first, ties in write order."""
+        ...
+
+    def put_subscription(self, subscription: Subscription) -> None: ...
+    def delete_subscription(self, subscription_id: str) -> bool: ...
+    def list_subscriptions(self) -> list[Subscription]: ...
+
 
 class InventoryStore(Protocol):
     """Stock per (warehouse, SKU) and one reservation per order.
@@ -310,6 +339,14 @@ class EventPublisher(Protocol):
 
 class Notifier(Protocol):
     def notify(self, subject: str, body: str, *, level: str = "info", data: dict[str, Any] | None = None) -> None: ...
+
+
+class Messenger(Protocol):
+    """One message to one stakeholder: `channel` "mail" (an address) or
+    "webhook" (a URL). Never raises for a failed delivery (logged)."""
+
+    def send(self, channel: str, address: str, subject: str, body: str, *, level: str = "info",
+             data: dict[str, Any] | None = None) -> None: ...
 
 
 class Clock(Protocol):

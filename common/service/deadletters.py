@@ -45,6 +45,7 @@ from common.service.faults import kept_in_quarantine
 from common.service.handlers.batch import IngestReport
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.warehouse import apply_warehouse_events
+from common.service.incidents import on_dead_letter
 
 log = logging.getLogger("oms.deadletters")
 
@@ -114,6 +115,7 @@ def dead_letter(deps: Deps, source: str, events: Sequence[Any], error: BaseExcep
               type(error).__name__, error)
     if fresh:  # the retries of one batch announce it once
         _announce(deps, document, container)
+        on_dead_letter(deps, document, container)  # stakeholders' incident (the store may be down: logged)
     return name
 
 

@@ -90,6 +90,7 @@ class JobRecorder:
             log.exception("could not record job run %s", self.run.job_id)
         if error is not None:
             self._tell_failure()
+            open_incident_for(self.deps, self.run)
             return self.run
         self.deps.notifier.notify(f"[OMS] {self._summary()}", end_message(self.run),
                                   level="warning" if self.rejected else "info", data=self.run.model_dump(mode="json"))
@@ -97,6 +98,17 @@ class JobRecorder:
 
 
 AFFECTED_SHOWN = 50  # a mail lists this many affected records; the data holds them all
+
+
+def open_incident_for(deps: Deps, run: JobRun) -> None:
+    """A failed run opens an incident for stakeholders, or adds to the open
+    one of its job (common/service/incidents.py); never raises."""
+    from common.service.incidents import on_job_failed  # imports handlers' modules: not at import time
+
+    try:
+        on_job_failed(deps, run)
+    except Exception:
+        log.exception("could not open an incident for job run %s", run.job_id)
 
 
 def _ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:

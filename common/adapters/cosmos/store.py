@@ -34,6 +34,7 @@ from common.adapters.cosmos import documents as d
 from common.adapters.cosmos.batching import Op, plan
 from common.adapters.cosmos.client import connection_from_settings, get_client, with_retry
 from common.adapters.cosmos.database import CosmosDatabase
+from common.adapters.cosmos.incidents import CosmosIncidents
 from common.adapters.cosmos.schema import containers, ensure_containers
 from common.adapters.tokens import cursor, cursor_token, decode, encode
 from common.config import Settings
@@ -55,7 +56,7 @@ M = TypeVar("M", bound=BaseModel)
 
 # name -> partition key path (containers.json); `leases` is the change feed's (the Functions host writes it).
 CONTAINERS: dict[str, str] = {name: spec["partitionKey"] for name, spec in containers().items()}
-STORE_CONTAINERS = ["orders", "projects", "catalog", "jobs", "quarantine", "leases"]
+STORE_CONTAINERS = ["orders", "projects", "catalog", "jobs", "quarantine", "leases", "incidents"]
 _CHUNK = 200  # ids per ARRAY_CONTAINS query
 _WRITERS = 8  # parallel upserts of master data
 
@@ -83,7 +84,7 @@ def _sorted_page(docs: list[dict[str, Any]], kind: str, limit: int) -> tuple[lis
     return page, cursor_token(kind, page[-1]["x_sort"]) if len(docs) > limit else None
 
 
-class CosmosStore(CosmosDatabase):
+class CosmosStore(CosmosIncidents, CosmosDatabase):
     """The store on Cosmos DB. Shares the process's client; safe to share between threads."""
 
     def __init__(self, client: CosmosClient | Callable[[], CosmosClient], database: str,

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from common.adapters.sqlite.database import SqliteDatabase
+from common.adapters.sqlite.incidents import SqliteIncidents
 from common.adapters.sqlite.replenishment import SqliteReplenishment
 from common.adapters.tokens import cursor, cursor_token, decode, encode
 from common.domain.models import (
@@ -129,7 +130,7 @@ def _page_size(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
 
-class SqliteStore(SqliteReplenishment, SqliteDatabase):
+class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
     """`common.ports.Store` on SQLite. Safe to share between threads."""
 
     schema = SCHEMA

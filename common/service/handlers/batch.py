@@ -15,6 +15,7 @@ from common.domain.models import JobRun, Reason
 from common.service.bootstrap import Deps
 from common.service.commands import Undecodable
 from common.service.decoding import NOT_JSON, NOT_UTF8
+from common.service.incidents import event_refs
 from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
 
@@ -103,6 +104,8 @@ class EventBatch:
         order for its quarantine record."""
         unsettled = [i for i, result in enumerate(self.results) if result is None]
         self.recorder.details.setdefault("affected", []).extend(event_id_of(self.events[i]) for i in unsettled)
+        # What names each one's stream or order: the incident's impact (common/service/incidents.py).
+        self.recorder.details.setdefault("affected_refs", []).extend(event_refs(self.events[i] for i in unsettled))
         reason = Reason(loc=[], msg=f"could not be stored: {type(error).__name__}: {error}", type="store_unavailable")
         for index in unsettled:
             self.reject(index, self.events[index], [reason], **where(index))

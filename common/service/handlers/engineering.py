@@ -25,6 +25,7 @@ from common.service.commands import (
 )
 from common.service.faults import PoisonEvent, guard, mark_kept
 from common.service.handlers.batch import EventBatch, EventResult, IngestReport, in_job
+from common.service.incidents import on_held_releases
 from common.service.jobs import JobRecorder
 from common.service.retry import retry_conflicts
 from common.service.unit_of_work import UnitOfWork
@@ -41,6 +42,7 @@ class _Batch(EventBatch):
         self.cmd = cmd
         self.invalid: list[tuple[int, dict[str, Any], list[Reason]]] = []
         self.alerts: list[str] = []
+        self.held: list[tuple[str, str]] = []  # (stream id, event id) of feasibility events that held releases
 
     # ---------------------------------------------------------------- steps
     def validate(self) -> list[tuple[int, EngineeringEvent]]:
@@ -121,6 +123,8 @@ class _Batch(EventBatch):
             else:
                 self.settle(index, outcome)
                 self.alerts.extend(alerts)
+                if alerts:
+                    self.held.append((_key(event).id, event.event_id))
         return retry
 
     def _decide(self, uow: UnitOfWork, events: list[tuple[int, EngineeringEvent]]
@@ -184,6 +188,7 @@ def _ingest(deps: Deps, cmd: IngestEngineeringEvents, recorder: JobRecorder) -> 
         deps.notifier.notify(f"[OMS] engineering: {len(batch.alerts)} released order(s) on a site not feasible",
                              "\n".join(batch.alerts), level="warning",
                              data={"job_id": recorder.run.job_id, "alerts": batch.alerts})
+        on_held_releases(deps, batch.held, recorder.run.job_id)  # an incident per project, for stakeholders
     return batch.report()
 
 

@@ -15,6 +15,7 @@ from common.domain.models import SYSTEM, JobRun, Order, OrderStatus
 from common.domain.sla import Breach, new_breaches
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
+from common.service.incidents import on_sla_breaches
 from common.service.jobs import JobRecorder, alert_overdue_jobs, job_run
 from common.service.paging import every
 from common.service.retry import retry_conflicts
@@ -133,4 +134,7 @@ def sweep_sla(deps: Deps) -> JobRun:
             deps.notifier.notify(f"[OMS] SLA: {len(done)} new breach(es)", _summary(done), level="warning",
                                  data={"job_id": recorder.run.job_id, "by_state": recorder.details["breaches_by_state"],
                                        "orders": [b.order_id for b in done[:LISTED]]})
+            recorder.step = "incidents"
+            waves = on_sla_breaches(deps, done, recorder.run.job_id)  # a market over its threshold: an incident
+            recorder.count("incidents", len(waves))
     return recorder.run
