@@ -113,6 +113,14 @@ class Page(Generic[D]):
 
 MAX_PAGE = 5000  # the most items one audit or quarantine page holds, whatever `limit` asks
 
+
+class NotAToken(ValueError):
+    """A continuation token the store did not hand out for this list (and
+    these filters' list): the API answers 422."""
+
+    def __init__(self) -> None:
+        super().__init__("not a continuation token")
+
 DAY = 86_400
 
 

@@ -82,6 +82,20 @@ def _add_component(components: dict[str, Any], model: type[BaseModel]) -> None:
     components[model.__name__] = schema
 
 
+IF_MATCH_DOC = ("The order's ETag as read (quoted or bare), `*`, or a comma-separated list of ETags; compared "
+                "strongly (a weak `W/` tag never matches). Stale: 412.")
+
+
+def _if_match(operation: dict[str, Any]) -> None:
+    """If-Match is required where the route answers 428 without it (PATCH),
+    optional on the action routes; both say what it accepts."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name", "").lower() == "if-match":
+            required = operation.get("operationId", "").startswith("patch_order")
+            parameter["required"] = required
+            parameter["description"] = IF_MATCH_DOC + (" Required: without it, 428." if required else "")
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with every error answer declared as problem+json."""
     if app.openapi_schema:
@@ -104,6 +118,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 errors["503"] = "The store is not reachable"
             for status, description in errors.items():
                 responses[status] = _problem_response(responses.get(status, {}).get("description") or description)
+            _if_match(operation)
             if path == "/api/orders/{order_id}" and "200" in responses:
                 responses["200"]["headers"] = {"ETag": {"description": "the order's etag in double quotes",
                                                         "schema": {"type": "string"}}}

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.domain.errors import (
@@ -151,10 +152,12 @@ def install(app: FastAPI) -> None:
         kind = "payload-too-large" if status == 413 else None
         if status == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
-        elif status == 405:
+        headers = dict(error.headers or {})
+        if status == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem_response(status, detail, headers=dict(error.headers or {}), kind=kind,
-                                instance=_instance(request))
+            # Starlette names the methods of the first route on the path only.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return problem_response(status, detail, headers=headers, kind=kind, instance=_instance(request))
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(DomainError, on_domain)
@@ -184,6 +187,16 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "HEAD":  # FastAPI's routes answer GET only: HEAD is GET without the body
+            scope = {**scope, "method": "GET"}
+            send = _without_body(send)
+        if scope["method"] == "OPTIONS":
+            allowed = allowed_methods(scope["app"], scope["path"])
+            if allowed:  # no route at all: the ordinary 404 below
+                await send({"type": "http.response.start", "status": 204,
+                            "headers": [(b"allow", ", ".join(allowed).encode()), (b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
         started = False
         limit = self.max_body_bytes()
 
@@ -223,6 +236,34 @@ class GuardMiddleware:
                 await _send_problem(send, 500, "an unexpected error occurred; quote the correlation id "
                                     "when you report it", scope, kind="internal-error",
                                     correlation_id=correlation_id)
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _without_body(send: Send) -> Send:
+    async def head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}  # the headers (Content-Length too) stay GET's
+        await send(message)
+
+    return head
+
+
+def allowed_methods(app: Any, path: str) -> list[str]:
+    """Every method some route of the app answers on `path` (HEAD with GET,
+    OPTIONS with any): what `Allow` must list (RFC 9110 10.2.1)."""
+    methods: set[str] = set()
+    for method in _METHODS:
+        probe: Scope = {"type": "http", "path": path, "method": method, "root_path": "", "headers": [],
+                        "query_string": b""}
+        if any(route.matches(probe)[0] == Match.FULL for route in getattr(app, "routes", [])):
+            methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    if methods:
+        methods.add("OPTIONS")
+    return sorted(methods)
 
 
 def _content_length(scope: Scope) -> int | None:

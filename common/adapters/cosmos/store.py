@@ -36,7 +36,7 @@ from common.adapters.cosmos.client import connection_from_settings, get_client, 
 from common.adapters.cosmos.database import CosmosDatabase
 from common.adapters.cosmos.incidents import CosmosIncidents
 from common.adapters.cosmos.schema import containers, ensure_containers
-from common.adapters.tokens import cursor, cursor_token, decode, encode
+from common.adapters.tokens import cursor, cursor_token
 from common.config import Settings
 from common.domain.ids import project_of
 from common.domain.models import (
@@ -67,10 +67,8 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[list[str]]:
 
 
 def _cursor(kind: str, token: str) -> str:
-    """The `x_sort` a token of this list named."""
-    key = cursor(kind, token)
-    if not isinstance(key, str) or not key:
-        raise ValueError("not a continuation token")
+    """The `x_sort` (or other string key) a token of this list named."""
+    key: str = cursor(kind, token, str)
     return key
 
 
@@ -297,8 +295,7 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
         key = "x_entered" if query.sort == "entered" else "order_id"
         if query.continuation:
             where.append(f"c.{key} > @after")
-            params["@after"] = _cursor("orders-entered", query.continuation) if key == "x_entered" \
-                else decode(query.continuation)
+            params["@after"] = _cursor("orders-entered" if key == "x_entered" else "orders", query.continuation)
         limit = max(1, min(query.limit, 1000))
         docs = self._query("orders", f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(where)} "
                            f"ORDER BY c.{key}", params, query.project_id)
@@ -309,10 +306,8 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
         last = docs[limit - 1] if len(docs) > limit else None
         if last is None:
             continuation = None
-        elif key == "x_entered":
-            continuation = cursor_token("orders-entered", last[key])
         else:
-            continuation = encode(last[key])
+            continuation = cursor_token("orders-entered" if key == "x_entered" else "orders", last[key])
         return Page(items=items, continuation=continuation)
 
     def count_orders(self, query: OrderQuery) -> dict[str, int]:
@@ -480,12 +475,12 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
 
     def _list_wrapped(self, container: str, key: str, model: type[M], limit: int,
                       continuation: str | None) -> Page[M]:
-        after = decode(continuation) if continuation else ""
+        after = _cursor(container, continuation) if continuation else ""
         limit = max(1, int(limit))
         docs = self._query(container, f"SELECT TOP {limit + 1} * FROM c WHERE c.{key} > @after ORDER BY c.{key}",
                            {"@after": after})
         items = [d.unwrap(model, doc) for doc in docs[:limit]]
-        token = encode(docs[limit - 1][key]) if len(docs) > limit else None
+        token = cursor_token(container, docs[limit - 1][key]) if len(docs) > limit else None
         return Page(items=items, continuation=token)
 
     def get_projects(self, project_ids: Sequence[str]) -> dict[str, Project]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from common.adapters.sqlite.database import SqliteDatabase
 from common.adapters.sqlite.incidents import SqliteIncidents
 from common.adapters.sqlite.replenishment import SqliteReplenishment
-from common.adapters.tokens import cursor, cursor_token, decode, encode
+from common.adapters.tokens import cursor, cursor_token
 from common.domain.models import (
     AuditEntry,
     CatalogItem,
@@ -119,10 +119,7 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 def _cursor(kind: str, token: str, types: tuple[type, ...]) -> list[Any]:
-    key = cursor(kind, token)
-    if not (isinstance(key, list) and len(key) == len(types)
-            and all(type(v) is t for v, t in zip(key, types, strict=True))):
-        raise ValueError("not a continuation token")
+    key: list[Any] = cursor(kind, token, types)
     return key
 
 
@@ -277,7 +274,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
             params += [entered, entered, after]
         elif query.continuation:
             where.append("id > ?")
-            params.append(decode(query.continuation))
+            params.append(cursor("orders", query.continuation))
         limit = max(1, min(query.limit, 1000))
         order_by = f"{_ENTERED}, id" if by_entered else "id"
         rows = self._rows(f"SELECT doc, etag, id, {_ENTERED if by_entered else 'NULL'} FROM orders "
@@ -293,7 +290,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         elif by_entered:
             continuation = cursor_token("orders-entered", [float(last[3]), last[2]])
         else:
-            continuation = encode(last[2])
+            continuation = cursor_token("orders", last[2])
         return Page(items=items, continuation=continuation)
 
     def count_orders(self, query: OrderQuery) -> dict[str, int]:
@@ -393,10 +390,11 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         return len(rows)
 
     def list_projects(self, limit: int = 100, continuation: str | None = None) -> Page[Project]:
-        after = decode(continuation) if continuation else ""
+        after = cursor("projects", continuation) if continuation else ""
         rows = self._rows("SELECT id, doc FROM projects WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1))
         items = [Project.model_validate_json(doc) for _, doc in rows[:limit]]
-        return Page(items=items, continuation=encode(rows[limit - 1][0]) if len(rows) > limit else None)
+        return Page(items=items, continuation=cursor_token("projects", rows[limit - 1][0]) if len(rows) > limit
+                    else None)
 
     def get_catalog(self, skus: Sequence[str]) -> dict[str, CatalogItem]:
         return self._docs_by_id("catalog", CatalogItem, skus, etag=False)

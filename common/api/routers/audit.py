@@ -10,7 +10,7 @@ from fastapi import Depends, Query
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
-from common.api.routers.common import router
+from common.api.routers.common import Continuation, paged, router
 from common.api.schemas import AuditPage
 
 api = router("audit")
@@ -24,16 +24,12 @@ def query_audit(
     since: datetime | None = None,
     until: Annotated[datetime | None, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    continuation: Annotated[str | None, Query(max_length=1024)] = None,
+    continuation: Continuation = None,
 ) -> AuditPage:
     if since is not None and until is not None and _aware(since) > _aware(until):
         raise ProblemError(422, "since is after until", kind="validation-error",
                            errors=[{"loc": ["query", "since"], "msg": "must not be after until"}])
-    try:
-        page = deps.store.query_audit(project_id, since, until, limit, continuation)
-    except ValueError as error:  # a continuation token this store did not hand out for this list
-        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
-                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+    page = paged(lambda: deps.store.query_audit(project_id, since, until, limit, continuation))
     return AuditPage(items=page.items, continuation=page.continuation)
 
 

@@ -4,17 +4,35 @@ the problem responses declared in the OpenAPI document."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from common.api.bodies import parse_json
 from common.api.deps import GuardedRoute
 from common.api.problems import ProblemError
+from common.ports import NotAToken
 
 
 def router(tag: str) -> APIRouter:
     return APIRouter(prefix="/api", tags=[tag], route_class=GuardedRoute)
+
+
+CONTINUATION_DOC = ("Opaque token from the previous page's `continuation`, for this same list and filters; "
+                    "absent on the last page. Any other value is refused with 422.")
+Continuation = Annotated[str | None, Query(max_length=1024, description=CONTINUATION_DOC)]
+T = TypeVar("T")
+
+
+def paged(read: Callable[[], T]) -> T:
+    """A page of a list; a continuation token the store did not make for it is a 422."""
+    try:
+        return read()
+    except NotAToken as error:
+        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
+                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token",
+                                    "type": "invalid_continuation"}]) from error
 
 
 def correlation_id(request: Request) -> str:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
-from common.api.routers.common import correlation_id, json_body, router
+from common.api.routers.common import Continuation, correlation_id, json_body, paged, router
 from common.api.schemas import (
     AddItemsIn,
     ApproveIn,
@@ -67,16 +67,12 @@ def list_orders(
     kind: OrderKind | None = None,
     updated_since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    continuation: Annotated[str | None, Query(max_length=1024)] = None,
+    continuation: Continuation = None,
 ) -> OrderPage:
     query = OrderQuery(status=status.value if status else None, project_id=project_id, site_code=site_code,
                        market=market, kind=kind.value if kind else None, updated_since=updated_since,
                        limit=limit, continuation=continuation)
-    try:
-        page = deps.store.query_orders(query)
-    except ValueError as error:  # a continuation token this store did not hand out
-        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
-                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+    page = paged(lambda: deps.store.query_orders(query))
     return OrderPage(items=[OrderOut.of(o) for o in page.items], continuation=page.continuation)
 
 
@@ -140,8 +136,7 @@ def _current_etag(deps: Deps, order_id: str, if_match: str) -> str:
     order = deps.store.get_order(order_id)
     if order is None:
         raise ProblemError(404, f"order {order_id} not found", kind="not-found")
-    tags = {review.normalize_etag(tag) for tag in if_match.split(",")}
-    if "*" not in tags and order.etag not in tags:
+    if not review.etag_matches(order.etag, if_match):
         raise ProblemError(412, f"order {order_id} changed since it was read (ETag {order.etag} is current)",
                            kind="precondition-failed")
     return order.etag or if_match

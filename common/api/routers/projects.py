@@ -9,7 +9,7 @@ from fastapi import Depends, Query
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
-from common.api.routers.common import router
+from common.api.routers.common import Continuation, paged, router
 from common.api.schemas import ProjectOut, ProjectPage
 from common.domain.models import Project
 
@@ -26,13 +26,9 @@ def list_projects(
     deps: Annotated[Deps, Depends(provide_deps)],
     _: Annotated[Identity, Depends(require(Role.VIEWER))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    continuation: Annotated[str | None, Query(max_length=1024)] = None,
+    continuation: Continuation = None,
 ) -> ProjectPage:
-    try:
-        page = deps.store.list_projects(limit, continuation)
-    except ValueError as error:
-        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
-                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+    page = paged(lambda: deps.store.list_projects(limit, continuation))
     return ProjectPage(items=[_out(deps, p) for p in page.items], continuation=page.continuation)
 
 

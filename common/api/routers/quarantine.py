@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
-from common.api.routers.common import correlation_id, router
+from common.api.routers.common import Continuation, correlation_id, paged, router
 from common.api.schemas import IntakeResult, QuarantinePage, QuarantineReprocessOut
 from common.service.commands import ConfirmDataset, ReprocessQuarantined
 from common.service.handlers.datasets import NotReprocessable, confirm_dataset
@@ -24,13 +24,10 @@ def list_quarantine(
     _: Annotated[Identity, Depends(require(Role.VIEWER))],
     status: Literal["open", "reprocessed", "discarded"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    continuation: Annotated[str | None, Query(max_length=1024)] = None,
+    continuation: Continuation = None,
+    source: Annotated[str | None, Query(max_length=128, description="only this source's records")] = None,
 ) -> QuarantinePage:
-    try:
-        page = deps.store.list_quarantine(status, limit, continuation)
-    except ValueError as error:  # a continuation token this store did not hand out for this list
-        raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
-                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+    page = paged(lambda: deps.store.list_quarantine(status, limit, continuation, source=source or None))
     return QuarantinePage(items=page.items, continuation=page.continuation)
 
 

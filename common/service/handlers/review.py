@@ -81,9 +81,18 @@ def _load(uow: UnitOfWork, order_id: str) -> Order:
     return order
 
 
+def etag_matches(etag: str | None, if_match: str | None) -> bool:
+    """`If-Match` (RFC 9110 13.1.1) holds for `etag`: no header, `*`, or a
+    list of entity tags one of which equals it, compared strongly (a weak
+    `W/"…"` never matches). Alike on every route that takes it."""
+    if if_match is None:
+        return True
+    tags = {normalize_etag(tag) for tag in if_match.split(",")}
+    return "*" in tags or (etag is not None and etag in tags)
+
+
 def _check_etag(order: Order, if_match: str | None) -> None:
-    expected = normalize_etag(if_match)
-    if expected is not None and expected != "*" and expected != order.etag:
+    if not etag_matches(order.etag, if_match):
         raise ConcurrencyConflict(f"order {order.order_id} changed since it was read (ETag {order.etag} is current)")
 
 
