@@ -106,17 +106,19 @@ class SqliteIncidents(SqliteDatabase):
                          "WHERE json_extract(p.value, '$.project_id') = ?)")
             params.append(project_id)
         if continuation:
-            key = cursor("incidents", continuation)
-            if not (isinstance(key, list) and len(key) == 2 and all(isinstance(v, str) for v in key)):
+            key = cursor("incidents", continuation)  # "<opened_at>|<id>"
+            opened, _, after = key.partition("|") if isinstance(key, str) else ("", "", "")
+            if not (opened and after):
                 raise ValueError("not a continuation token")
             where.append("(opened_at < ? OR (opened_at = ? AND id > ?))")
-            params += [key[0], key[0], key[1]]
+            params += [opened, opened, after]
         limit = max(1, min(int(limit), MAX_PAGE))
         rows = self._rows(f"SELECT doc, etag, opened_at, id FROM incidents WHERE {' AND '.join(where)} "
                           "ORDER BY opened_at DESC, id LIMIT ?", (*params, limit + 1))
         items = [self._incident(r) for r in rows[:limit]]
         last = rows[limit - 1] if len(rows) > limit else None
-        return Page(items=items, continuation=None if last is None else cursor_token("incidents", [last[2], last[3]]))
+        token = None if last is None else cursor_token("incidents", f"{last[2]}|{last[3]}")
+        return Page(items=items, continuation=token)
 
     def incident_audit(self, incident_id: str) -> list[IncidentAudit]:
         rows = self._rows("SELECT doc FROM incident_audit WHERE incident_id = ? ORDER BY at, rowid", (incident_id,))
