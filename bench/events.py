@@ -40,8 +40,9 @@ from common.service.commands import IngestEngineeringEvents, Undecodable
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.jobs import job_run
 
-SITES_PER_PROJECT = 5
-ORDER_TYPES = ("NewBuild", "Upgrade")
+# One row of the project master is one project/site (site codes are checked
+# against it); a site has one stream per order type.
+ORDER_TYPES = ("NewBuild", "Upgrade", "Modification", "Maintenance")
 
 
 class NullNotifier:
@@ -79,7 +80,7 @@ class TimedStore:
 
 def make_reference(streams: int, rng: random.Random) -> tuple[list[Project], list[CatalogItem]]:
     projects = []
-    for n in range((streams + SITES_PER_PROJECT * len(ORDER_TYPES) - 1) // (SITES_PER_PROJECT * len(ORDER_TYPES))):
+    for n in range((streams + len(ORDER_TYPES) - 1) // len(ORDER_TYPES)):
         projects.append(Project(
             project_id=f"PRJ-{n:07d}", site_code=f"S-{n:05d}", market=rng.choice(["Boston", "Dallas", "Chicago"]),
             project_status="Active",
@@ -100,9 +101,8 @@ def make_events(streams: int, total: int, rng: random.Random) -> tuple[list[Any]
     """About `total` events over `streams` streams; returns them and what they are."""
     keys = []
     for n in range(streams):
-        project = n // (SITES_PER_PROJECT * len(ORDER_TYPES))
-        site = (n // len(ORDER_TYPES)) % SITES_PER_PROJECT
-        keys.append((f"PRJ-{project:07d}", f"S-{project:05d}-{site}", ORDER_TYPES[n % len(ORDER_TYPES)]))
+        project = n // len(ORDER_TYPES)
+        keys.append((f"PRJ-{project:07d}", f"S-{project:05d}", ORDER_TYPES[n % len(ORDER_TYPES)]))
     kinds: Counter[str] = Counter()
     seq = 0
     def event(key: tuple[str, str, str], kind: str, **fields: Any) -> dict[str, Any]:

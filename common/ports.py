@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -175,6 +175,27 @@ class Store(Protocol):
         statuses with none are left out."""
         ...
     def order_audit(self, order_id: str) -> list[AuditEntry]: ...
+
+    # --- the order-flow aggregate (common/domain/flow.py), kept by `commit`
+    # in the same atomic write as each order and audit entry
+    def flow_counts(self) -> dict[str, int]:
+        """The flow counters summed over every partition (zeros left out)."""
+        ...
+
+    def orders_entered(self, status: str, start: datetime | None = None, end: datetime | None = None,
+                       limit: int | None = None, by_id: bool = False) -> list[tuple[datetime, str]]:
+        """(entered_at, order_id) of the orders in `status` that entered it in
+        [start, end), by (entered_at, order_id), or by order id; at most `limit`."""
+        ...
+
+    def released_by_need_by(self, limit: int) -> list[tuple[date, str]]:
+        """(need_by, order_id) of the Released orders with a need-by date, by (need_by, order_id)."""
+        ...
+
+    def held_orders(self, limit: int) -> list[Order]:
+        """Orders under an engineering hold, by (the hold's `at` as ISO text, order_id)."""
+        ...
+
     def query_audit(self, project_id: str | None, since: datetime | None, until: datetime | None,
                     limit: int = 1000, continuation: str | None = None) -> Page[AuditEntry]:
         """Oldest first (`at`, ties in write order), `since` inclusive, `until`

@@ -36,6 +36,7 @@ class Op:
     model: Any = None
     conditional: bool = False
     size: int = field(default=0)
+    flow: dict[str, int] | None = None  # what it changes of the partition's flow counters
 
     def __post_init__(self) -> None:
         if not self.size:
@@ -70,9 +71,15 @@ def groups(ops: Sequence[Op]) -> list[list[Op]]:
     return list(out.values())
 
 
+# Room left in every batch for the partition's flow counter document
+# (common/domain/flow.py), which each batch updates with what it writes.
+SPARE_OPERATIONS = 1
+SPARE_BYTES = 200_000
+
+
 def _fits(batch: list[Op], extra: Sequence[Op]) -> bool:
-    return (len(batch) + len(extra) <= MAX_OPERATIONS
-            and sum(o.size for o in batch) + sum(o.size for o in extra) <= MAX_BYTES)
+    return (len(batch) + len(extra) <= MAX_OPERATIONS - SPARE_OPERATIONS
+            and sum(o.size for o in batch) + sum(o.size for o in extra) <= MAX_BYTES - SPARE_BYTES)
 
 
 def _split(group: list[Op]) -> list[list[Op]]:
@@ -86,7 +93,8 @@ def _split(group: list[Op]) -> list[list[Op]]:
 
 
 def plan(ops: Sequence[Op]) -> list[list[Op]]:
-    """Batches to send, in order. One batch when everything fits."""
+    """Batches to send, in order (each with room for the flow counters). One
+    batch when everything fits."""
     if _fits([], ops):
         return [list(ops)] if ops else []
     batches: list[list[Op]] = []

@@ -42,6 +42,8 @@ from pydantic import BaseModel
 M = TypeVar("M", bound=BaseModel)
 
 ORDER, STREAM, AUDIT, OUTBOX, MARKER = "order", "stream", "audit", "outbox", "marker"
+# One per partition: its order-flow counters (common/domain/flow.py), in every batch that changes them.
+FLOW = "flow"
 SYSTEM_FIELDS = frozenset({"id", "type", "_rid", "_self", "_etag", "_ts", "_attachments", "_lsn"})
 _SAFE = re.compile(r"[A-Za-z0-9._:~@-]*")
 MAX_ID_LENGTH = 255

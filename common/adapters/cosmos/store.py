@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from azure.cosmos import ContainerProxy, CosmosClient, exceptions
@@ -38,6 +38,7 @@ from common.adapters.cosmos.incidents import CosmosIncidents
 from common.adapters.cosmos.schema import containers, ensure_containers
 from common.adapters.tokens import cursor, cursor_token
 from common.config import Settings
+from common.domain import flow
 from common.domain.ids import project_of
 from common.domain.models import (
     AuditEntry,
@@ -206,7 +207,10 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
                 result.conflicts[part.partition] = conflict
         return result
 
-    def _operations(self, part: PartitionChanges) -> list[Op]:
+    def _operations(self, part: PartitionChanges, before: dict[str, flow.Counts] | None = None) -> list[Op]:
+        """The partition's writes; each order and audit entry with what it
+        changes of the flow counters (`before`: the replaced orders' counts)."""
+        before = before or {}
         ops: list[Op] = []
         marker_ttl = Retention.seconds(self.retention.marker_days)
         for marker in part.markers:
@@ -222,8 +226,14 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
             order = owrite.doc
             body = d.to_doc(order, d.ORDER, order.order_id, x_updated=d.epoch(order.updated_at),
                             x_entered=d.entered_sort_key(order.status_since or order.created_at, order.order_id))
-            ops.append(self._write(body, owrite.expected, order,
-                                   [f"order:{order.order_id}", f"stream:{order.stream.id}"]))
+            hold, need_by = order.engineering_hold, order.need_by
+            if hold is not None:
+                body["x_hold"] = f"{hold.at.isoformat()}|{order.order_id}"
+            if order.status == OrderStatus.RELEASED and need_by is not None:
+                body["x_need_by"] = f"{need_by.isoformat()}|{order.order_id}"
+            op = self._write(body, owrite.expected, order, [f"order:{order.order_id}", f"stream:{order.stream.id}"])
+            op.flow = flow.delta(before.get(order.order_id) if owrite.expected is not None else None, order)
+            ops.append(op)
         for entry in part.audit:
             seq = self._next_seq()
             body = d.to_doc(entry, d.AUDIT, entry.audit_id, x_at=d.epoch(entry.at), x_seq=seq,
@@ -231,7 +241,7 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
             labels = [f"order:{entry.order_id}"] if entry.order_id else []
             labels += [f"stream:{entry.stream_id}"] if entry.stream_id else []
             labels += [f"event:{entry.correlation_id}"] if entry.correlation_id else []
-            ops.append(Op(("create", (body,)), labels))
+            ops.append(Op(("create", (body,)), labels, flow=flow.audit_counts(entry) or None))
         for event in part.outbox:
             body = d.outbox_doc(event, event.id, event.subject, event.project_id, x_seq=self._next_seq(),
                                 x_time=d.epoch(event.time), x_delivered=event.delivered_at is not None)
@@ -245,19 +255,99 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
         return Op(("replace", (body["id"], body), {"if_match_etag": expected}), labels, model=model,
                   conditional=True)
 
+    # ---------------------------------------------------------- flow metrics
+    def _replaced_counts(self, part: PartitionChanges) -> dict[str, flow.Counts]:
+        """The flow counts of the orders the partition replaces, as stored (one
+        query; a stored order that moved on fails the batch's if-match anyway)."""
+        ids = [oid for oid, write in part.orders.items() if write.expected is not None]
+        out: dict[str, flow.Counts] = {}
+        for chunk in _chunks(ids):
+            for doc in self._query("orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t "
+                                   "AND ARRAY_CONTAINS(@ids, c.order_id)",
+                                   {"@p": part.partition, "@t": d.ORDER, "@ids": chunk}, part.partition):
+                out[doc["order_id"]] = flow.order_counts(d.from_doc(Order, doc))
+        return out
+
+    def _flow_doc(self, partition: str) -> tuple[flow.Counts, str | None]:
+        """The partition's flow counters and their ETag; a partition without
+        the document (new, or written before it existed) is counted once."""
+        doc = self._point("orders", d.doc_id(d.FLOW, partition), partition)
+        if doc is not None and doc.get("type") == d.FLOW:
+            return dict(doc.get("counts") or {}), doc["_etag"]
+        orders = self._query("orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t",
+                             {"@p": partition, "@t": d.ORDER}, partition)
+        audit = self._query("orders", "SELECT * FROM c WHERE c.project_id = @p AND c.type = @t",
+                            {"@p": partition, "@t": d.AUDIT}, partition)
+        return flow.recount((d.from_doc(Order, o) for o in orders), (d.from_doc(AuditEntry, a) for a in audit)), None
+
+    def _flow_op(self, partition: str, counts: flow.Counts, etag: str | None) -> tuple[Any, ...]:
+        body = {"id": d.doc_id(d.FLOW, partition), "type": d.FLOW, "project_id": partition,
+                "counts": {k: n for k, n in counts.items() if n}}
+        if etag is None:
+            return ("create", (body,))
+        return ("replace", (body["id"], body), {"if_match_etag": etag})
+
+    def flow_counts(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for doc in self._query("orders", "SELECT c.counts FROM c WHERE c.type = @t", {"@t": d.FLOW}):
+            flow.add(total, doc.get("counts") or {})
+        return {k: n for k, n in total.items() if n}
+
+    def orders_entered(self, status: str, start: datetime | None = None, end: datetime | None = None,
+                       limit: int | None = None, by_id: bool = False) -> list[tuple[datetime, str]]:
+        # x_entered starts with the fixed-width entry time: a time range is a text range.
+        where, params = ["c.type = @t", "c.status = @s"], {"@t": d.ORDER, "@s": status}
+        if start is not None:
+            where.append("c.x_entered >= @start")
+            params["@start"] = d.sort_time(start)
+        if end is not None:
+            where.append("c.x_entered < @end")
+            params["@end"] = d.sort_time(end)
+        top = f"TOP {max(0, int(limit))} " if limit is not None else ""
+        key = "order_id" if by_id else "x_entered"
+        docs = self._query("orders", f"SELECT {top}c.x_entered, c.order_id FROM c WHERE {' AND '.join(where)} "
+                           f"ORDER BY c.{key}", params)
+        docs.sort(key=lambda doc: doc[key])  # as merged from the partitions: sorted here again
+        return [(datetime.fromisoformat(doc["x_entered"].split("|")[0]).replace(tzinfo=UTC), doc["order_id"])
+                for doc in docs]
+
+    def released_by_need_by(self, limit: int) -> list[tuple[date, str]]:
+        docs = self._query("orders", f"SELECT TOP {max(0, int(limit))} c.x_need_by FROM c WHERE c.type = @t "
+                           "AND c.x_need_by > '' ORDER BY c.x_need_by", {"@t": d.ORDER})
+        keys = sorted(doc["x_need_by"] for doc in docs)
+        return [(date.fromisoformat(k.split("|")[0]), k.split("|", 1)[1]) for k in keys]
+
+    def held_orders(self, limit: int) -> list[Order]:
+        docs = self._query("orders", f"SELECT TOP {max(0, int(limit))} * FROM c WHERE c.type = @t "
+                           "AND c.x_hold > '' ORDER BY c.x_hold", {"@t": d.ORDER})
+        docs.sort(key=lambda doc: doc["x_hold"])
+        return [d.from_doc(Order, doc) for doc in docs]
+
     def _commit_partition(self, part: PartitionChanges) -> ConflictKind | None:
         container = self.container("orders")
-        operations = self._operations(part)
+        operations = self._operations(part, self._replaced_counts(part))
         strays = sorted({str(op.operation[1][-1].get("project_id")) for op in operations
                          if op.operation[1][-1].get("project_id") != part.partition})
         if strays:
             # Cosmos DB refuses such a batch whole (400); say which write is misplaced instead.
             raise ValueError(f"documents of partition(s) {', '.join(strays)} "
                              f"in the batch of partition {part.partition}")
+        counts, etag = self._flow_doc(part.partition)
         for batch in plan(operations):
+            # Each batch carries its own change of the flow counters, so a
+            # partition split in batches keeps them exact batch by batch.
+            change: flow.Counts = {}
+            for op in batch:
+                if op.flow:
+                    flow.add(change, op.flow)
+            sends = [op.operation for op in batch]
+            if any(change.values()):
+                after = dict(counts)
+                flow.add(after, change)
+                sends.append(self._flow_op(part.partition, after, etag))
             try:
-                results = self.retry(lambda b=batch: container.execute_item_batch(  # type: ignore[misc]
-                    [op.operation for op in b], partition_key=part.partition))
+                results = self.retry(lambda ops=sends: container.execute_item_batch(  # type: ignore[misc]
+                    ops, partition_key=part.partition))
             except exceptions.CosmosBatchOperationError as error:
                 return _conflict_kind(error.status_code, error)
             except exceptions.CosmosHttpResponseError as error:
@@ -266,7 +356,9 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
                 raise
             for op, outcome in zip(batch, results, strict=False):
                 if op.model is not None:
-                    op.model.etag = outcome.get("eTag") or (outcome.get("resourceBody") or {}).get("_etag")
+                    op.model.etag = _etag_of(outcome)
+            if len(sends) > len(batch):
+                counts, etag = after, _etag_of(results[len(batch)])
         return None
 
     @staticmethod
@@ -597,6 +689,11 @@ class CosmosStore(CosmosIncidents, CosmosDatabase):
                            "ORDER BY c.x_sort", params)
         page, token = _sorted_page(docs, "quarantine", limit)
         return Page(items=[d.unwrap(QuarantineRecord, doc) for doc in page], continuation=token)
+
+
+def _etag_of(outcome: Any) -> str | None:
+    found = outcome.get("eTag") or (outcome.get("resourceBody") or {}).get("_etag")
+    return str(found) if found else None
 
 
 def _if_match() -> Any:

@@ -9,10 +9,12 @@ batch per partition).
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +24,7 @@ from common.adapters.sqlite.database import SqliteDatabase
 from common.adapters.sqlite.incidents import SqliteIncidents
 from common.adapters.sqlite.replenishment import SqliteReplenishment
 from common.adapters.tokens import cursor, cursor_token
+from common.domain import flow
 from common.domain.models import (
     AuditEntry,
     CatalogItem,
@@ -99,6 +102,37 @@ class _Conflict(Exception):
         self.kind = kind
 
 
+@dataclass
+class _Stored:
+    """ETags of the stored documents a commit replaces, and the orders' flow counters."""
+
+    orders: dict[str, str] = field(default_factory=dict)
+    streams: dict[str, str] = field(default_factory=dict)
+    flow: dict[str, str | None] = field(default_factory=dict)
+
+
+def _conflict_of(part: PartitionChanges, stored: _Stored) -> ConflictKind | None:
+    """The partition's first write that cannot happen: a create of a document
+    that exists, or a replace of one whose ETag moved on (orders, then streams)."""
+    for docs, writes in ((stored.orders, part.orders), (stored.streams, part.streams)):
+        for key, write in writes.items():
+            etag = docs.get(key)
+            if write.expected is None and etag is not None:
+                return ConflictKind.EXISTS
+            if write.expected is not None and etag != write.expected:
+                return ConflictKind.ETAG
+    return None
+
+
+def _add_flow(db: sqlite3.Connection, counts: dict[str, int]) -> None:
+    db.executemany("INSERT INTO flow (key, n) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET n = n + excluded.n",
+                   [(k, n) for k, n in counts.items() if n])
+
+
+def _from_stamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def new_etag() -> str:
     return secrets.token_hex(8)
 
@@ -135,6 +169,10 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
     def __init__(self, path: str | Path = ":memory:", retention: Retention | None = None) -> None:
         super().__init__(path)
         self.retention = retention or Retention()
+
+    def ensure_schema(self) -> None:
+        super().ensure_schema()
+        self._flow_ready()
 
     def _docs_by_id(self, table: str, model: type[M], ids: Sequence[str], etag: bool) -> dict[str, M]:
         out: dict[str, M] = {}
@@ -179,73 +217,181 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         return found
 
     def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult:
+        """One transaction. The partitions are written together, one
+        `executemany` per table, after one read per table of the ETags (and
+        flow counters) of the documents they replace; a partition whose
+        documents changed or exist is left out with its conflict. Should a
+        write still fail (two partitions of one commit inserting one id), the
+        partitions are written again one by one, each undone alone."""
         result = CommitResult()
+        parts = [p for p in changes if not p.is_empty()]
         written: list[tuple[Any, str]] = []
         with self.transaction() as db:
-            for part in changes:
-                if part.is_empty():
-                    continue
+            stored = self._stored(db, parts)
+            ready = []
+            for part in parts:
+                kind = _conflict_of(part, stored)
+                if kind is None:
+                    ready.append(part)
+                else:
+                    result.conflicts[part.partition] = kind
+            groups = [ready] if len(ready) > 1 else [[p] for p in ready]
+            while groups:
+                group = groups.pop()
                 db.execute("SAVEPOINT part")
                 try:
-                    written.extend(self._write_partition(db, part))
+                    written.extend(self._write(db, group, stored))
                 except _Conflict as conflict:
                     db.execute("ROLLBACK TO part")
-                    result.conflicts[part.partition] = conflict.kind
+                    if len(group) > 1:
+                        groups.extend([p] for p in group)
+                    else:
+                        result.conflicts[group[0].partition] = conflict.kind
                 db.execute("RELEASE part")
         for doc, etag in written:  # the caller's copies now carry the stored ETags
             doc.etag = etag
         return result
 
-    def _write_partition(self, db: sqlite3.Connection, part: PartitionChanges) -> list[tuple[Any, str]]:
+    def _stored(self, db: sqlite3.Connection, parts: Sequence[PartitionChanges]) -> _Stored:
+        """ETags (and flow counters) of the stored orders and streams the
+        partitions write: one read per table, under the write lock."""
+        stored = _Stored()
+        order_ids = [oid for p in parts for oid in p.orders]
+        for chunk in _chunks(order_ids):
+            marks = ",".join("?" * len(chunk))
+            for oid, etag, counts in db.execute(f"SELECT id, etag, flow FROM orders WHERE id IN ({marks})", chunk):
+                stored.orders[oid] = etag
+                stored.flow[oid] = counts
+        stream_ids = [sid for p in parts for sid in p.streams]
+        for chunk in _chunks(stream_ids):
+            marks = ",".join("?" * len(chunk))
+            stored.streams.update(db.execute(f"SELECT id, etag FROM streams WHERE id IN ({marks})", chunk))
+        return stored
+
+    def _write(self, db: sqlite3.Connection, parts: Sequence[PartitionChanges],
+               stored: _Stored) -> list[tuple[Any, str]]:
+        """Write `parts` (checked by `_conflict_of`) with one statement per
+        table, the flow counters' change with them; _Conflict when a write
+        fails after all (the caller undoes it)."""
         written: list[tuple[Any, str]] = []
-        for write in part.orders.values():
-            order, etag = write.doc, new_etag()
-            if write.expected is None:
-                try:
-                    db.execute(
-                        "INSERT INTO orders (id, project_id, stream_id, status, kind, site_code, market, "
-                        "updated_at, etag, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (order.order_id, order.project_id, order.stream_id, order.status.value,
-                         order.kind.value, order.site_code, order.market, _iso(order.updated_at), etag,
-                         _dump(order)),
-                    )
-                except sqlite3.IntegrityError as error:
-                    raise _Conflict(ConflictKind.EXISTS) from error
-            else:
-                cur = db.execute(
-                    "UPDATE orders SET status=?, kind=?, market=?, updated_at=?, etag=?, doc=? "
-                    "WHERE id=? AND etag=?",
-                    (order.status.value, order.kind.value, order.market, _iso(order.updated_at), etag,
-                     _dump(order), order.order_id, write.expected),
-                )
-                if cur.rowcount != 1:
-                    raise _Conflict(ConflictKind.ETAG)
-            written.append((order, etag))
-        for swrite in part.streams.values():
-            stream, etag = swrite.doc, new_etag()
-            parked = 1 if stream.parked is not None else 0
-            if swrite.expected is None:
-                try:
-                    db.execute("INSERT INTO streams (id, project_id, parked, etag, doc) VALUES (?,?,?,?,?)",
-                               (stream.stream_id, stream.project_id, parked, etag, _dump(stream)))
-                except sqlite3.IntegrityError as error:
-                    raise _Conflict(ConflictKind.EXISTS) from error
-            else:
-                cur = db.execute("UPDATE streams SET parked=?, etag=?, doc=? WHERE id=? AND etag=?",
-                                 (parked, etag, _dump(stream), stream.stream_id, swrite.expected))
-                if cur.rowcount != 1:
-                    raise _Conflict(ConflictKind.ETAG)
-            written.append((stream, etag))
+        new_orders, old_orders, new_streams, old_streams = [], [], [], []
+        counts: dict[str, int] = {}
+        for part in parts:
+            for write in part.orders.values():
+                order, etag = write.doc, new_etag()
+                own = flow.order_counts(order)
+                flow.add(counts, own)
+                since = flow.stamp(flow.entered(order))
+                need_by = order.need_by.isoformat() if order.need_by is not None else None
+                hold = order.engineering_hold.at.isoformat() if order.engineering_hold is not None else None
+                if write.expected is None:
+                    new_orders.append((order.order_id, order.project_id, order.stream_id, order.status.value,
+                                       order.kind.value, order.site_code, order.market, _iso(order.updated_at),
+                                       etag, _dump(order), since, need_by, hold, json.dumps(own)))
+                else:
+                    before = stored.flow.get(order.order_id)
+                    if before:
+                        flow.add(counts, json.loads(before), -1)
+                    old_orders.append((order.status.value, order.kind.value, order.market, _iso(order.updated_at),
+                                       etag, _dump(order), since, need_by, hold, json.dumps(own), order.order_id,
+                                       write.expected))
+                written.append((order, etag))
+            for swrite in part.streams.values():
+                stream, etag = swrite.doc, new_etag()
+                parked = 1 if stream.parked is not None else 0
+                if swrite.expected is None:
+                    new_streams.append((stream.stream_id, stream.project_id, parked, etag, _dump(stream)))
+                else:
+                    old_streams.append((parked, etag, _dump(stream), stream.stream_id, swrite.expected))
+                written.append((stream, etag))
+            for entry in part.audit:
+                flow.add(counts, flow.audit_counts(entry))
         try:
+            db.executemany(
+                "INSERT INTO orders (id, project_id, stream_id, status, kind, site_code, market, updated_at, etag, "
+                "doc, since, need_by, hold_at, flow) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", new_orders)
+            cur = db.executemany(
+                "UPDATE orders SET status=?, kind=?, market=?, updated_at=?, etag=?, doc=?, since=?, need_by=?, "
+                "hold_at=?, flow=? WHERE id=? AND etag=?", old_orders)
+            if cur.rowcount != len(old_orders):
+                raise _Conflict(ConflictKind.ETAG)
+            db.executemany("INSERT INTO streams (id, project_id, parked, etag, doc) VALUES (?,?,?,?,?)", new_streams)
+            cur = db.executemany("UPDATE streams SET parked=?, etag=?, doc=? WHERE id=? AND etag=?", old_streams)
+            if cur.rowcount != len(old_streams):
+                raise _Conflict(ConflictKind.ETAG)
             db.executemany("INSERT INTO markers (id, project_id, outcome, at) VALUES (?,?,?,?)",
-                           [(m.marker_id, m.project_id, m.outcome, _iso(m.at)) for m in part.markers])
+                           [(m.marker_id, m.project_id, m.outcome, _iso(m.at)) for p in parts for m in p.markers])
             db.executemany("INSERT INTO audit (id, order_id, project_id, at, doc) VALUES (?,?,?,?,?)",
-                           [(a.audit_id, a.order_id, a.project_id, _iso(a.at), _dump(a)) for a in part.audit])
+                           [(a.audit_id, a.order_id, a.project_id, _iso(a.at), _dump(a))
+                            for p in parts for a in p.audit])
             db.executemany("INSERT INTO outbox (id, subject, project_id, delivered_at, doc) VALUES (?,?,?,?,?)",
-                           [(e.id, e.subject, e.project_id, None, _dump(e)) for e in part.outbox])
+                           [(e.id, e.subject, e.project_id, None, _dump(e)) for p in parts for e in p.outbox])
         except sqlite3.IntegrityError as error:
             raise _Conflict(ConflictKind.EXISTS) from error
+        _add_flow(db, counts)
         return written
+
+    # ---------------------------------------------------------- flow metrics
+    def _flow_ready(self) -> None:
+        """Add the flow columns to a store made before them, and count what
+        it holds once (common/domain/flow.py: every counter is a function of
+        one document, so the first count is a plain recount)."""
+        with self.transaction() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(orders)")}
+            for column in FLOW_COLUMNS:
+                if column not in columns:
+                    db.execute(f"ALTER TABLE orders ADD COLUMN {column} TEXT")
+            for statement in filter(str.strip, FLOW_SCHEMA.split(";")):  # executescript would commit
+                db.execute(statement)
+            if db.execute("SELECT 1 FROM flow WHERE key = ?", (_BUILT,)).fetchone() is not None:
+                return
+            db.execute("DELETE FROM flow")
+            counts: dict[str, int] = {}
+            rows = []
+            for oid, doc in db.execute("SELECT id, doc FROM orders"):
+                order = Order.model_validate_json(doc)
+                own = flow.order_counts(order)
+                flow.add(counts, own)
+                rows.append((flow.stamp(flow.entered(order)),
+                             order.need_by.isoformat() if order.need_by is not None else None,
+                             order.engineering_hold.at.isoformat() if order.engineering_hold is not None else None,
+                             json.dumps(own), oid))
+            db.executemany("UPDATE orders SET since=?, need_by=?, hold_at=?, flow=? WHERE id=?", rows)
+            for (doc,) in db.execute("SELECT doc FROM audit"):
+                flow.add(counts, flow.audit_counts(AuditEntry.model_validate_json(doc)))
+            _add_flow(db, {**counts, _BUILT: 1})
+
+    def flow_counts(self) -> dict[str, int]:
+        return {k: n for k, n in self._rows("SELECT key, n FROM flow") if n and k != _BUILT}
+
+    def orders_entered(self, status: str, start: datetime | None = None, end: datetime | None = None,
+                       limit: int | None = None, by_id: bool = False) -> list[tuple[datetime, str]]:
+        where, params = ["status = ?"], [status]
+        if start is not None:
+            where.append("since >= ?")
+            params.append(flow.stamp(start))
+        if end is not None:
+            where.append("since < ?")
+            params.append(flow.stamp(end))
+        sql = f"SELECT since, id FROM orders WHERE {' AND '.join(where)} ORDER BY {'id' if by_id else 'since, id'}"
+        if limit is not None:
+            sql += f" LIMIT {max(0, int(limit))}"
+        return [(_from_stamp(since), oid) for since, oid in self._rows(sql, params)]
+
+    def released_by_need_by(self, limit: int) -> list[tuple[date, str]]:
+        rows = self._rows("SELECT need_by, id FROM orders WHERE status = 'Released' AND need_by IS NOT NULL "
+                          "ORDER BY need_by, id LIMIT ?", (max(0, int(limit)),))
+        return [(date.fromisoformat(need_by), oid) for need_by, oid in rows]
+
+    def held_orders(self, limit: int) -> list[Order]:
+        rows = self._rows("SELECT doc, etag FROM orders WHERE hold_at IS NOT NULL ORDER BY hold_at, id LIMIT ?",
+                          (max(0, int(limit)),))
+        out = []
+        for doc, etag in rows:
+            order = Order.model_validate_json(doc)
+            order.etag = etag
+            out.append(order)
+        return out
 
     @staticmethod
     def _order_filters(query: OrderQuery) -> tuple[list[str], list[Any]]:
