@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from common.domain.bounds import ensure_lines_in_bounds
 from common.domain.events import OrderEventType, order_event
 from common.domain.ids import history_id, refusal_id
 from common.domain.models import Actor, AuditEntry, Change, Order, OrderLine, OutboxEvent, Reason, Reservation
@@ -150,7 +151,10 @@ def same_lines(a: list[OrderLine], b: list[OrderLine]) -> bool:
 
 # ------------------------------------------------------------------- writes
 def evolve(order: Order, at: datetime, **changes: Any) -> Order:
-    """The next version of `order` with `changes` applied."""
+    """The next version of `order` with `changes` applied; lines past the
+    bounds (common.domain.bounds) are refused, whatever path made them."""
+    if "lines" in changes:
+        ensure_lines_in_bounds(changes["lines"])
     status_changed = "status" in changes and changes["status"] != order.status
     update: dict[str, Any] = {"version": order.version + 1, "updated_at": at, **changes}
     if status_changed:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from common.domain.bounds import line_reasons
 from common.domain.models import Actor, CatalogItem, Order, Project, Reason, Stream
 from common.domain.ranking import RankingPolicy, excluded
 from common.domain.validation import QualifyingPolicy, sku_reasons
@@ -51,6 +52,7 @@ def approval_reasons(order: Order, project: Project | None, catalog: Mapping[str
         if line.qty <= 0:
             reasons.append(Reason(loc=["lines", index, "qty"], msg="quantity must be positive",
                                   type="greater_than"))
+    reasons.extend(line_reasons(order.lines))  # stored before the bounds held: not approvable
     reasons.extend(sku_reasons([(["lines", i, "sku"], line.sku) for i, line in enumerate(order.lines)],
                                catalog))
     if project is None or project.removed:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from common.domain.bounds import MAX_DESIGN_VERSION, MAX_QTY
 from common.domain.models import FeasibilityCheck, Reason
 
 # Ids end up in document ids, URLs and partition keys: Cosmos DB refuses
@@ -44,7 +45,7 @@ class ItemIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     sku: Annotated[str, Field(min_length=1, max_length=64)]
-    qty: Annotated[int, Field(strict=True, gt=0, le=1_000_000)]
+    qty: Annotated[int, Field(strict=True, gt=0, le=MAX_QTY)]
     uom: Annotated[str, Field(min_length=1, max_length=16)] = "EA"
 
 
@@ -60,7 +61,7 @@ class EngineeringEvent(BaseModel):
     project_id: Ident
     site_code: Ident
     order_type: Ident
-    design_version: Annotated[int, Field(strict=True, ge=1)] | None = None
+    design_version: Annotated[int, Field(strict=True, ge=1, le=MAX_DESIGN_VERSION)] | None = None
     items: list[ItemIn] | None = None
     need_by: date | None = None
     feasible: StrictBool | None = None

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from common.domain.bounds import ensure_lines_in_bounds
 from common.domain.effects import NO_STOCK, Effect, Restock, StockEffect, evolve, record
 from common.domain.events import OrderEventType
 from common.domain.ids import order_id as make_order_id
@@ -106,6 +107,7 @@ def create(stream: Stream, *, kind: OrderKind, parent: Order | None, lines: list
            design_version: int, at: datetime, actor: Actor, correlation_id: str, reason: str | None = None) -> Effect:
     """A new order in Draft, the stream's next in sequence (the stream is
     updated in place: its next sequence number and its list of orders)."""
+    ensure_lines_in_bounds(lines)
     key = stream.key
     seq = stream.next_seq
     order = Order(

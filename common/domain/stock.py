@@ -4,6 +4,7 @@ current content needs. Pure."""
 
 from __future__ import annotations
 
+from common.domain.bounds import MAX_ON_HAND
 from common.domain.models import Order, Reason, Reservation, StockRow
 from common.domain.warehouse_inbound import StockAdjusted
 
@@ -25,6 +26,9 @@ def adjustment_problems(event: StockAdjusted, row: StockRow | None, *, sku_known
     if after < 0:
         problems.append(Reason(loc=["delta"], msg=(f"would take on-hand of {event.sku} in {event.warehouse_id} "
                                                    f"from {on_hand} to {after}"), type="negative_stock"))
+    elif after > MAX_ON_HAND:
+        problems.append(Reason(loc=["delta"], msg=(f"would take on-hand of {event.sku} in {event.warehouse_id} "
+                                                   f"to {after}, more than {MAX_ON_HAND}"), type="too_large"))
     elif after < reserved:
         problems.append(Reason(loc=["delta"], msg=(f"would take on-hand of {event.sku} in {event.warehouse_id} "
                                                    f"to {after}, below the {reserved} reserved"),

@@ -1,4 +1,5 @@
-"""The three Parquet datasets of CONTRACT.md (Inbound: Parquet datasets):
+"""The Parquet datasets of CONTRACT.md (Inbound: Parquet datasets) and of
+docs/replenishment.md (reorder-policy):
 required columns with their logical types, keys, value domains and
 references."""
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import pyarrow as pa
+
+from common.domain.bounds import MAX_ON_HAND
 
 
 class Kind(StrEnum):
@@ -55,6 +58,8 @@ class DatasetSchema:
     references: dict[str, str] = field(default_factory=dict)
     # When a row was true; an older row never replaces a newer one on reprocessing.
     version: str | None = None
+    # (column, other): a row whose `column` is below its `other` is bad.
+    not_below: tuple[tuple[str, str], ...] = ()
 
     @property
     def container(self) -> str:
@@ -100,14 +105,25 @@ ITEM_CATALOG = DatasetSchema(
 
 STOCK_SNAPSHOTS = DatasetSchema(
     name="stock-snapshots",
-    columns=(Column("warehouse_id", S, categorical=True), Column("sku", S), Column("on_hand", N, 0, None),
+    columns=(Column("warehouse_id", S, categorical=True), Column("sku", S), Column("on_hand", N, 0, MAX_ON_HAND),
              Column("as_of", T)),
     key=("warehouse_id", "sku"),
     references={"sku": "catalog", "warehouse_id": "warehouses"},
     version="as_of",
 )
 
-DATASETS: dict[str, DatasetSchema] = {d.name: d for d in (PROJECT_MASTER, ITEM_CATALOG, STOCK_SNAPSHOTS)}
+# Replenishment (docs/replenishment.md): when to reorder a SKU in a warehouse, and up to what level.
+REORDER_POLICY = DatasetSchema(
+    name="reorder-policy",
+    columns=(Column("warehouse_id", S, categorical=True), Column("sku", S), Column("reorder_point", N, 0, None),
+             Column("target_level", N, 0, None), Column("lead_time_days", N, 0, 3650)),
+    key=("warehouse_id", "sku"),
+    references={"sku": "catalog", "warehouse_id": "warehouses"},
+    not_below=(("target_level", "reorder_point"),),
+)
+
+DATASETS: dict[str, DatasetSchema] = {d.name: d for d in (PROJECT_MASTER, ITEM_CATALOG, STOCK_SNAPSHOTS,
+                                                          REORDER_POLICY)}
 
 
 class UnknownDataset(ValueError):
