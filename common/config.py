@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from common.domain.replenishment import ClassDefault
+
 DEFAULT_RETURN_POLICY: dict[str, str] = {
     "incorrect_allocation": "delta",
     "damaged": "delta",
@@ -149,6 +151,15 @@ class Settings(BaseSettings):
     # A dump that would remove (master) or deactivate (catalogue) more than this
     # share of what is stored waits for an operator's confirmation.
     ingest_max_remove_share: float = Field(0.10, ge=0, le=1, validation_alias="OMS_INGEST_MAX_REMOVE_SHARE")
+    # Replenishment (docs/replenishment.md): the reorder policy of a SKU class
+    # ("ANT", or "*" for every class) where the `reorder-policy` dataset has
+    # none for a (warehouse, SKU); a JSON object of
+    # {"reorder_point", "target_level", "lead_time_days"} per class. Empty:
+    # only the dataset's policies are watched.
+    reorder_defaults: dict[str, ClassDefault] = Field(default_factory=dict, validation_alias="OMS_REORDER_DEFAULTS")
+    # Count an open order's demand in full only when its need-by falls within
+    # the lead time, and the share the lead time covers when later.
+    replenishment_need_by_weighting: bool = Field(False, validation_alias="OMS_REPLENISHMENT_NEED_BY_WEIGHTING")
 
     smtp_host: str | None = Field(None, validation_alias="OMS_SMTP_HOST")
     smtp_port: int = Field(25, validation_alias="OMS_SMTP_PORT")
@@ -185,7 +196,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("api_keys", "return_policy", "sla_hours", mode="before")
+    @field_validator("api_keys", "return_policy", "sla_hours", "reorder_defaults", mode="before")
     @classmethod
     def _json_object(cls, value: Any) -> Any:
         if isinstance(value, str):

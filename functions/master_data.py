@@ -1,4 +1,4 @@
-"""Blob `project-master/`, `item-catalog/`, `stock-snapshots/` -> IngestDataset
+"""Blob `project-master/`, `item-catalog/`, `stock-snapshots/`, `reorder-policy/` -> IngestDataset
 (one Parquet dump, one job run). A rejected file is quarantined inside the
 handler and the function returns normally; only a failure to store raises,
 so the host retries the blob."""
@@ -45,3 +45,10 @@ def item_catalog_blob(blob: func.InputStream) -> None:
                  source=SOURCE)
 def stock_snapshots_blob(blob: func.InputStream) -> None:
     _ingest("stock-snapshots", blob)
+
+
+@bp.function_name("reorder_policy_blob")
+@bp.blob_trigger(arg_name="blob", path="reorder-policy/{name}", connection="AzureWebJobsStorage",
+                 source=SOURCE)
+def reorder_policy_blob(blob: func.InputStream) -> None:
+    _ingest("reorder-policy", blob)

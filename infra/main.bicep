@@ -46,7 +46,7 @@ var functionAppName = '${abbrs.functionApp}oms-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 // Containers whose new blobs trigger a function (functions/master_data.py); their
 // Event Grid subscriptions are made by the postdeploy hook (infra/hooks/).
-var blobTriggerContainers = ['project-master', 'item-catalog', 'stock-snapshots']
+var blobTriggerContainers = ['project-master', 'item-catalog', 'stock-snapshots', 'reorder-policy']
 var deadLetterContainerName = 'eventgrid-deadletter'
 // Event Hub batches the store could take neither as data nor as quarantine
 // (OMS_DEADLETTER_CONTAINER in app/api.bicep; replayed with `oms deadletters replay`).

@@ -264,6 +264,10 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
             found.append((pc.fill_null(outside, False), column.name, "out_of_range",
                           "{key}: " + column.name + " {value} is outside " + span))
 
+    for name, other in ds.not_below:
+        below = pc.fill_null(pc.less(table[name], table[other]), False)
+        found.append((below, name, "out_of_range", "{key}: " + name + " {value} is below " + other))
+
     if resolve is not None:
         for name, ref in ds.references.items():
             values = table[name]

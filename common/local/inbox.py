@@ -21,7 +21,7 @@ from common.service.handlers.datasets import ingest_dataset_file
 
 log = logging.getLogger("oms.local.inbox")
 
-CONTAINERS = ("project-master", "item-catalog", "stock-snapshots")
+CONTAINERS = ("project-master", "item-catalog", "stock-snapshots", "reorder-policy")
 
 # (container, path) -> True when the file was ingested, False when it was rejected.
 Ingest = Callable[[str, Path], bool]

@@ -192,3 +192,20 @@ class FollowProjectMaster:
 
     project_ids: Sequence[str]
     correlation_id: str
+
+
+# ------------------------------------------------------------- replenishment
+@dataclass(frozen=True)
+class EvaluateReplenishment:
+    """Compare each watched (warehouse, SKU)'s projected position with its
+    reorder policy: open, raise or fulfil replenishment requests. `trigger`
+    says what changed (stock_adjusted, snapshot, return, allocation, master,
+    policy, timer, manual); `keys` limits it to some (warehouse, SKU)s;
+    `arrived` names those whose stock came in (their open requests may be
+    fulfilled)."""
+
+    trigger: str
+    correlation_id: str | None = None
+    keys: frozenset[tuple[str, str]] | None = None
+    arrived: frozenset[tuple[str, str]] = frozenset()
+    actor: Actor = field(default_factory=lambda: Actor(type=ActorType.SYSTEM, id="replenishment"))

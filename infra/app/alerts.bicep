@@ -36,7 +36,7 @@ resource poisonBlobAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: 'OMS: a dropped file was given up on (webjobs-blobtrigger-poison)'
-    description: 'A blob-triggered function (project-master, item-catalog, stock-snapshots) failed on every attempt and the host moved the blob message to the queue webjobs-blobtrigger-poison. Look at the queue, fix the cause, then re-drop the blob or run `oms ingest` (docs/azure.md).'
+    description: 'A blob-triggered function (project-master, item-catalog, stock-snapshots, reorder-policy) failed on every attempt and the host moved the blob message to the queue webjobs-blobtrigger-poison. Look at the queue, fix the cause, then re-drop the blob or run `oms ingest` (docs/azure.md).'
     severity: 2
     enabled: true
     scopes: [ applicationInsightsId ]

@@ -1,6 +1,6 @@
 // Event Grid system topic on the storage account. Flex Consumption runs only the
 // event-based Blob trigger (source EventGrid), so the drops in project-master/,
-// item-catalog/ and stock-snapshots/ reach the functions through this topic.
+// item-catalog/, stock-snapshots/ and reorder-policy/ reach the functions through this topic.
 // The subscriptions themselves (infra/hooks/blob-subscriptions.bicep) need the
 // app's `blobs_extension` key, which exists only once the code is deployed: the
 // azd postdeploy hook creates them.

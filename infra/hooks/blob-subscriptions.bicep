@@ -17,6 +17,7 @@ param triggers array = [
   { container: 'project-master', function: 'project_master_blob' }
   { container: 'item-catalog', function: 'item_catalog_blob' }
   { container: 'stock-snapshots', function: 'stock_snapshots_blob' }
+  { container: 'reorder-policy', function: 'reorder_policy_blob' }
 ]
 
 @description('Event Grid retries a failed delivery with backoff up to this many times, for at most eventTimeToLiveInMinutes; then the event goes to the dead-letter container.')

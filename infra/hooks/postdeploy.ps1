@@ -73,4 +73,4 @@ while ($true) {
     Start-Sleep -Seconds $pause
 }
 
-Write-Host "postdeploy: blob triggers subscribed (BlobCreated on project-master, item-catalog, stock-snapshots)"
+Write-Host "postdeploy: blob triggers subscribed (BlobCreated on project-master, item-catalog, stock-snapshots, reorder-policy)"

@@ -68,4 +68,4 @@ until az deployment group create \
   sleep "$pause"
 done
 
-echo "postdeploy: blob triggers subscribed (BlobCreated on project-master, item-catalog, stock-snapshots)"
+echo "postdeploy: blob triggers subscribed (BlobCreated on project-master, item-catalog, stock-snapshots, reorder-policy)"

@@ -40,7 +40,7 @@ set -euo pipefail
 usage() {
   cat >&2 <<'USAGE'
 usage: infra/local/post-blob-created.sh [--dry-run | --skip-upload] <container> <file> [<blob name>]
-  container: project-master, item-catalog or stock-snapshots
+  container: project-master, item-catalog, stock-snapshots or reorder-policy
   --dry-run      print the event JSON; upload nothing, post nothing
   --skip-upload  the blob is in Azurite already: post its event only
   environment: FUNCTIONS_URL, AZURITE_BLOB_URL, FUNCTION_NAME, FUNCTIONS_KEY (see the script's header)
@@ -75,10 +75,11 @@ case "$container" in
   project-master) default_function=project_master_blob ;;
   item-catalog) default_function=item_catalog_blob ;;
   stock-snapshots) default_function=stock_snapshots_blob ;;
+  reorder-policy) default_function=reorder_policy_blob ;;
   *) default_function= ;;
 esac
 function_name=${FUNCTION_NAME:-$default_function}
-[ -n "$function_name" ] || fail "no blob-triggered function reads container '$container' (project-master, item-catalog, stock-snapshots); set FUNCTION_NAME to post anyway"
+[ -n "$function_name" ] || fail "no blob-triggered function reads container '$container' (project-master, item-catalog, stock-snapshots, reorder-policy); set FUNCTION_NAME to post anyway"
 
 # Names used verbatim in a URL and in JSON: keep them to characters that need
 # no escaping in either.

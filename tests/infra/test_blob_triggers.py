@@ -62,7 +62,8 @@ def test_every_blob_trigger_has_a_subscription_to_its_own_function() -> None:
     declared = dict(re.findall(r"\{ container: '([^']+)', function: '([^']+)' \}", subscriptions))
     assert declared == _blob_triggers() == {"project-master": "project_master_blob",
                                             "item-catalog": "item_catalog_blob",
-                                            "stock-snapshots": "stock_snapshots_blob"}
+                                            "stock-snapshots": "stock_snapshots_blob",
+                                            "reorder-policy": "reorder_policy_blob"}
     assert "functionName=Host.Functions.${trigger.function}" in subscriptions
     assert "systemKeys.blobs_extension" in subscriptions
     assert "includedEventTypes: ['Microsoft.Storage.BlobCreated']" in subscriptions

@@ -69,4 +69,5 @@ def test_blob_functions_bind_the_three_containers_event_based_on_the_storage_con
         "project_master_blob": ("project-master/{name}", "AzureWebJobsStorage", "EventGrid"),
         "item_catalog_blob": ("item-catalog/{name}", "AzureWebJobsStorage", "EventGrid"),
         "stock_snapshots_blob": ("stock-snapshots/{name}", "AzureWebJobsStorage", "EventGrid"),
+        "reorder_policy_blob": ("reorder-policy/{name}", "AzureWebJobsStorage", "EventGrid"),
     }

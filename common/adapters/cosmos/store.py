@@ -35,6 +35,7 @@ from common.adapters.cosmos.batching import Op, plan
 from common.adapters.cosmos.client import connection_from_settings, get_client, with_retry
 from common.adapters.cosmos.database import CosmosDatabase
 from common.adapters.cosmos.incidents import CosmosIncidents
+from common.adapters.cosmos.replenishment import CosmosReplenishment
 from common.adapters.cosmos.schema import containers, ensure_containers
 from common.adapters.tokens import cursor, cursor_token
 from common.config import Settings
@@ -83,7 +84,7 @@ def _sorted_page(docs: list[dict[str, Any]], kind: str, limit: int) -> tuple[lis
     return page, cursor_token(kind, page[-1]["x_sort"]) if len(docs) > limit else None
 
 
-class CosmosStore(CosmosIncidents, CosmosDatabase):
+class CosmosStore(CosmosIncidents, CosmosReplenishment, CosmosDatabase):
     """The store on Cosmos DB. Shares the process's client; safe to share between threads."""
 
     def __init__(self, client: CosmosClient | Callable[[], CosmosClient], database: str,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -33,12 +33,13 @@ from common.domain.allocation import Demand, Solution, compare, greedy, optimal
 from common.domain.effects import Effect
 from common.domain.eligibility import AllocationRules, Clearance, warehouse_of
 from common.domain.errors import InvalidInput, RunInProgress
-from common.domain.models import JobRun, Order, OrderStatus, Reservation
+from common.domain.models import CatalogItem, JobRun, Order, OrderStatus, Project, Reservation, Stream
 from common.domain.ranking import RankingPolicy, class_indexes, excluded, priority_class, rank
 from common.domain.stock import holds_reservation
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
-from common.service.commands import RunAllocation
+from common.service.commands import EvaluateReplenishment, RunAllocation
+from common.service.handlers.replenishment import replenish_after
 from common.service.handlers.warehouse import apply_held_events
 from common.service.jobs import JobRecorder, job_run, new_job_id
 from common.service.leases import Lease, leased
@@ -129,6 +130,125 @@ class _Plan:
     seen: dict[str, int] = field(default_factory=dict)  # short: on hand per SKU of its lines
 
 
+# ----------------------------------------------------------------- planning
+@dataclass
+class PlanInputs:
+    """What a plan is made of: the candidates and the data they are checked
+    and solved against. A what-if (common/service/handlers/whatif.py) changes
+    these, and only these, before planning."""
+
+    candidates: list[Order]
+    projects: dict[str, Project]
+    catalog: dict[str, CatalogItem]
+    streams: dict[str, Stream]
+    stock: dict[tuple[str, str], int]  # available per (warehouse, SKU)
+    on_hand: dict[tuple[str, str], int]
+    held: dict[str, Reservation] | None = None  # dry runs: what an interrupted run reserved
+
+
+@dataclass
+class Planned:
+    plans: list[_Plan]
+    solution: Solution
+    solver: dict[str, Any]
+    comparison: dict[str, Any] | None = None
+
+
+def load_plan_inputs(deps: Deps, candidates: list[Order], *, dry_run: bool) -> PlanInputs:
+    store = deps.store
+    rows = deps.inventory.stock()
+    return PlanInputs(
+        candidates=candidates,
+        projects=store.get_projects(list({o.project_id for o in candidates})),
+        catalog=store.get_catalog(list({line.sku for o in candidates for line in o.lines})),
+        streams=store.get_streams(list({o.stream.id for o in candidates})),
+        stock={(r.warehouse_id, r.sku): r.available for r in rows},
+        on_hand={(r.warehouse_id, r.sku): r.on_hand for r in rows},
+        held={r.order_id: r for r in deps.inventory.reservations()} if dry_run else None)
+
+
+def plan_orders(inputs: PlanInputs, rules: AllocationRules, mode: str, now: datetime, *, optimal_seconds: float,
+                on_step: Callable[[str], None] = lambda step: None) -> Planned:
+    """Validate, rank and solve: what a run decides for every candidate,
+    before anything is written. Reads nothing: runs, dry runs and what-ifs
+    all plan here."""
+    on_step("validate")
+    projects, candidates, stock = inputs.projects, inputs.candidates, inputs.stock
+    plans: list[_Plan] = []
+    eligible: list[Order] = []
+    if inputs.held is not None:  # a real run would first complete what an interrupted run reserved
+        held = inputs.held
+        completing = {o.order_id for o in candidates
+                      if o.order_id in held and holds_reservation(held[o.order_id], o)}
+        plans.extend(_Plan(o, OrderOutcome(order_id=o.order_id, outcome="allocated",
+                                           reason="completes_interrupted_run"), "allocate")
+                     for o in candidates if o.order_id in completing)
+        candidates = [o for o in candidates if o.order_id not in completing]
+    for order in candidates:
+        why = rules.why_not(order, projects.get(order.project_id), inputs.catalog, inputs.streams.get(order.stream.id),
+                            stock, now)
+        if why is not None:
+            code, detail = why
+            plans.append(_Plan(order, OrderOutcome(order_id=order.order_id, outcome="rejected", reason=code,
+                                                   detail=detail), "reject"))
+        elif excluded(order, rules.ranking):
+            plans.append(_Plan(order, OrderOutcome(
+                order_id=order.order_id, outcome="skipped", reason="gated_excluded",
+                detail="gated orders take no stock under the exclude policy"), "none"))
+        else:
+            eligible.append(order)
+
+    on_step("solve")
+    ranked = rank(eligible, rules.ranking)
+    classes = class_indexes([priority_class(o, rules.ranking) for o in ranked])
+    demands = [Demand(o.order_id, warehouse_of(o, projects.get(o.project_id)) or "", o.quantities(), c)
+               for o, c in zip(ranked, classes, strict=True)]
+    solution, comparison = _solve(demands, stock, mode, optimal_seconds)
+    max_short = rules.max_short_runs
+    for order, verdict in zip(ranked, solution.verdicts, strict=True):
+        outcome = OrderOutcome(order_id=order.order_id, rank=verdict.rank, outcome="allocated")
+        if verdict.allocated:
+            plans.append(_Plan(order, outcome, "allocate", warehouse_of(order, projects.get(order.project_id))))
+            continue
+        outcome.shortfall = [ShortLine(sku=s.sku, needed=s.needed, available=s.available)
+                             for s in verdict.shortfall]
+        outcome.blocked_by = verdict.blocked_by
+        warehouse = warehouse_of(order, projects.get(order.project_id)) or ""
+        seen = {line.sku: inputs.on_hand.get((warehouse, line.sku), 0) for line in order.lines}
+        if rules.too_often_short(order, seen):
+            outcome.outcome, outcome.reason = "rejected", "insufficient_inventory"
+            outcome.detail = f"short of stock for {order.short_runs + 1} runs (limit {max_short})"
+            plans.append(_Plan(order, outcome, "reject"))
+        elif rules.counts_as_short(order, seen):
+            outcome.outcome, outcome.reason = "short", "insufficient_stock"
+            outcome.detail = f"short run {order.short_runs + 1} of {max_short}"
+            plans.append(_Plan(order, outcome, "short", seen=seen))
+        else:
+            outcome.outcome, outcome.reason = "short", "insufficient_stock"
+            outcome.detail = (f"short on the same stock as its last short run: not counted again "
+                              f"({order.short_runs} of {max_short})")
+            plans.append(_Plan(order, outcome, "none"))
+    solver = {"mode": solution.mode, "status": solution.status, "gap": solution.gap,
+              "solve_seconds": round(solution.solve_seconds, 6), "weight": list(solution.weight),
+              "classes": list(solution.classes), "weight_score": str(solution.weight_score),
+              "levels": solution.levels}
+    return Planned(plans, solution, solver, comparison)
+
+
+def _solve(demands: list[Demand], stock: dict[tuple[str, str], int], mode: str,
+           optimal_seconds: float) -> tuple[Solution, dict[str, Any] | None]:
+    base = greedy(demands, stock)
+    if mode != "optimal":
+        return base, None
+    solution = optimal(demands, stock, time_limit=optimal_seconds)
+    comparison = compare(base, solution)
+    for key in ("gained", "displaced"):
+        ids = comparison[key]
+        comparison[f"{key}_count"] = len(ids)
+        comparison[key] = ids[:COMPARISON_IDS_SHOWN]
+    return solution, comparison
+
+
 class _Run:
     def __init__(self, deps: Deps, cmd: RunAllocation, recorder: JobRecorder, lease: Lease | None = None) -> None:
         self.deps = deps
@@ -184,87 +304,12 @@ class _Run:
         self.recorder.step = "load"
         candidates = _orders_in(self.deps, OrderStatus.APPROVED)
         self.recorder.count("considered", len(candidates))
-        store = self.deps.store
-        projects = store.get_projects(list({o.project_id for o in candidates}))
-        catalog = store.get_catalog(list({line.sku for o in candidates for line in o.lines}))
-        streams = store.get_streams(list({o.stream.id for o in candidates}))
-        rows = self.inventory.stock()
-        stock = {(r.warehouse_id, r.sku): r.available for r in rows}
-        on_hand = {(r.warehouse_id, r.sku): r.on_hand for r in rows}
-
-        self.recorder.step = "validate"
-        plans: list[_Plan] = []
-        eligible: list[Order] = []
-        if self.cmd.dry_run:  # a real run would first complete what an interrupted run reserved
-            held = {r.order_id: r for r in self.inventory.reservations()}
-            completing = {o.order_id for o in candidates
-                          if o.order_id in held and holds_reservation(held[o.order_id], o)}
-            plans.extend(_Plan(o, OrderOutcome(order_id=o.order_id, outcome="allocated",
-                                               reason="completes_interrupted_run"), "allocate")
-                         for o in candidates if o.order_id in completing)
-            candidates = [o for o in candidates if o.order_id not in completing]
-        for order in candidates:
-            why = self.rules.why_not(order, projects.get(order.project_id), catalog, streams.get(order.stream.id),
-                                     stock, self.now)
-            if why is not None:
-                code, detail = why
-                plans.append(_Plan(order, OrderOutcome(order_id=order.order_id, outcome="rejected", reason=code,
-                                                       detail=detail), "reject"))
-            elif excluded(order, self.rules.ranking):
-                plans.append(_Plan(order, OrderOutcome(
-                    order_id=order.order_id, outcome="skipped", reason="gated_excluded",
-                    detail="gated orders take no stock under the exclude policy"), "none"))
-            else:
-                eligible.append(order)
-
-        self.recorder.step = "solve"
-        ranked = rank(eligible, self.rules.ranking)
-        classes = class_indexes([priority_class(o, self.rules.ranking) for o in ranked])
-        demands = [Demand(o.order_id, warehouse_of(o, projects.get(o.project_id)) or "", o.quantities(), c)
-                   for o, c in zip(ranked, classes, strict=True)]
-        solution = self._solve(demands, stock)
-        max_short = self.rules.max_short_runs
-        for order, verdict in zip(ranked, solution.verdicts, strict=True):
-            outcome = OrderOutcome(order_id=order.order_id, rank=verdict.rank, outcome="allocated")
-            if verdict.allocated:
-                plans.append(_Plan(order, outcome, "allocate", warehouse_of(order, projects.get(order.project_id))))
-                continue
-            outcome.shortfall = [ShortLine(sku=s.sku, needed=s.needed, available=s.available)
-                                 for s in verdict.shortfall]
-            outcome.blocked_by = verdict.blocked_by
-            warehouse = warehouse_of(order, projects.get(order.project_id)) or ""
-            seen = {line.sku: on_hand.get((warehouse, line.sku), 0) for line in order.lines}
-            if self.rules.too_often_short(order, seen):
-                outcome.outcome, outcome.reason = "rejected", "insufficient_inventory"
-                outcome.detail = f"short of stock for {order.short_runs + 1} runs (limit {max_short})"
-                plans.append(_Plan(order, outcome, "reject"))
-            elif self.rules.counts_as_short(order, seen):
-                outcome.outcome, outcome.reason = "short", "insufficient_stock"
-                outcome.detail = f"short run {order.short_runs + 1} of {max_short}"
-                plans.append(_Plan(order, outcome, "short", seen=seen))
-            else:
-                outcome.outcome, outcome.reason = "short", "insufficient_stock"
-                outcome.detail = (f"short on the same stock as its last short run: not counted again "
-                                  f"({order.short_runs} of {max_short})")
-                plans.append(_Plan(order, outcome, "none"))
-        return plans
-
-    def _solve(self, demands: list[Demand], stock: dict[tuple[str, str], int]) -> Solution:
-        base = greedy(demands, stock)
-        solution = base
-        if self.cmd.mode == "optimal":
-            solution = optimal(demands, stock, time_limit=self.deps.settings.allocation_optimal_seconds)
-            comparison = compare(base, solution)
-            for key in ("gained", "displaced"):
-                ids = comparison[key]
-                comparison[f"{key}_count"] = len(ids)
-                comparison[key] = ids[:COMPARISON_IDS_SHOWN]
-            self.report.comparison = comparison
-        self.report.solver = {"mode": solution.mode, "status": solution.status, "gap": solution.gap,
-                              "solve_seconds": round(solution.solve_seconds, 6),
-                              "weight": list(solution.weight), "classes": list(solution.classes),
-                              "weight_score": str(solution.weight_score), "levels": solution.levels}
-        return solution
+        inputs = load_plan_inputs(self.deps, candidates, dry_run=self.cmd.dry_run)
+        planned = plan_orders(inputs, self.rules, self.cmd.mode, self.now,
+                              optimal_seconds=self.deps.settings.allocation_optimal_seconds,
+                              on_step=lambda step: setattr(self.recorder, "step", step))
+        self.report.solver, self.report.comparison = planned.solver, planned.comparison
+        return planned.plans
 
     # ----------------------------------------------------------------- apply
     def _effect(self, plan: _Plan) -> Effect | None:
@@ -428,6 +473,8 @@ def _run(deps: Deps, cmd: RunAllocation, source: str, run_id: str, lease: Lease 
     report.status = recorder.run.status
     report.ended_at = recorder.run.ended_at
     report.counts = dict(recorder.run.counts)
+    if not cmd.dry_run:  # reorder thresholds after the run's reservations and rejections; never raises
+        replenish_after(deps, EvaluateReplenishment("allocation", correlation_id=run_id))
     return report
 
 

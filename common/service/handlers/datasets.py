@@ -30,16 +30,32 @@ import pyarrow.parquet as pq
 
 from common.domain.models import CatalogItem, JobRun, Project, QuarantineRecord, Reason
 from common.domain.orders import MASTER_FIELDS
+from common.domain.replenishment import ReorderPolicy
 from common.ingest.limits import Limits
 from common.ingest.pipeline import Plan, plan
 from common.ingest.reader import Rejected, Source
-from common.ingest.schema import DATASETS, ITEM_CATALOG, PROJECT_MASTER, STOCK_SNAPSHOTS, DatasetSchema, dataset
+from common.ingest.schema import (
+    DATASETS,
+    ITEM_CATALOG,
+    PROJECT_MASTER,
+    REORDER_POLICY,
+    STOCK_SNAPSHOTS,
+    DatasetSchema,
+    dataset,
+)
 from common.ingest.snapshots import Snapshots
 from common.ingest.validate import KEY, ROW
 from common.service.bootstrap import Deps
-from common.service.commands import ConfirmDataset, FollowProjectMaster, IngestDataset, ReevaluateParkedDesigns
+from common.service.commands import (
+    ConfirmDataset,
+    EvaluateReplenishment,
+    FollowProjectMaster,
+    IngestDataset,
+    ReevaluateParkedDesigns,
+)
 from common.service.handlers.engineering import reevaluate_parked_designs
 from common.service.handlers.projects import follow_project_master
+from common.service.handlers.replenishment import replenish_after
 from common.service.jobs import JobRecorder, job_run
 from common.service.paging import every
 from common.service.quarantine import CONTAINER as QUARANTINE_CONTAINER
@@ -47,6 +63,11 @@ from common.service.quarantine import quarantine
 
 log = logging.getLogger("oms.datasets")
 
+# The datasets after whose load the reorder thresholds are evaluated, as what triggered it.
+REPLENISHMENT_TRIGGERS = {STOCK_SNAPSHOTS.name: "snapshot", PROJECT_MASTER.name: "master",
+                          REORDER_POLICY.name: "policy"}
+# on_progress(stage, done, total): "reading" rows read, "writing" rows written.
+OnProgress = Callable[[str, int, int], None]
 # CLI and other short names of the datasets.
 ALIASES = {"master": PROJECT_MASTER.name, "catalog": ITEM_CATALOG.name, "stock": STOCK_SNAPSHOTS.name}
 COUNTS = ("rows_read", "new", "changed", "unchanged", "removed", "quarantined")
@@ -245,11 +266,20 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
         _write_projects(deps, recorder, result, writer)
     elif ds is ITEM_CATALOG:
         _write_catalog(deps, result, writer)
+    elif ds is REORDER_POLICY:
+        _write_policies(deps, result, writer)
     else:
         _write_stock(deps, recorder, result, writer)
     if result.good_count or result.partial:
         recorder.step = "write snapshot"
         snapshots.save(ds.name, result.snapshot())
+    trigger = REPLENISHMENT_TRIGGERS.get(ds.name)
+    if trigger is not None and (delta.new.num_rows or delta.changed.num_rows or delta.removed_count):
+        recorder.step = "replenishment"
+        report = replenish_after(deps, EvaluateReplenishment(trigger, correlation_id=recorder.run.job_id,
+                                                             arrived=_counted_keys(ds, delta)))
+        if report is not None and report.changes:
+            recorder.details["replenishment"] = report.to_json()
     # else: no good row says nothing about what is stored; the snapshot stays.
     if progress is not None:
         progress.done()
@@ -312,7 +342,7 @@ def _hold(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, h
     name = f"{ds.name}/held-{digest[:32]}.parquet"
     data = cmd.source if isinstance(cmd.source, bytes) else Path(cmd.source).read_bytes()
     deps.blobs.write(QUARANTINE_CONTAINER, name, data)
-    what = "remove" if ds is PROJECT_MASTER else "deactivate"
+    what = "deactivate" if ds is ITEM_CATALOG else "remove"
     reason = Reason(loc=["file"], type="needs_confirmation", msg=(
         f"the file would {what} {held['removed'] + held['deactivated']} of the {held['stored']} rows stored "
         f"({held['share']:.1%}, more than OMS_INGEST_MAX_REMOVE_SHARE={held['limit']:g}): confirm it to apply "
@@ -488,6 +518,27 @@ def _write_catalog(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
     # An item gone from the catalogue is kept, inactive: orders naming it stay explainable.
     writer.write("removed", delta.removed, lambda rows: deps.store.put_catalog(
         CatalogItem.model_validate({**r, "active": False}) for r in _rows(rows)))
+
+
+def _counted_keys(ds: DatasetSchema, delta: Any) -> frozenset[tuple[str, str]]:
+    """The (warehouse, SKU)s a snapshot counted anew: stock came in for them
+    as far as replenishment is concerned."""
+    if ds is not STOCK_SNAPSHOTS:
+        return frozenset()
+    keys: set[tuple[str, str]] = set()
+    for table in (delta.new, delta.changed):
+        keys.update(zip(table["warehouse_id"].to_pylist(), table["sku"].to_pylist(), strict=True))
+    return frozenset(keys)
+
+
+def _write_policies(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
+    delta = result.delta
+    for part, table in (("new", delta.new), ("changed", delta.changed)):
+        writer.write(part, table, lambda rows: deps.store.put_reorder_policies(
+            ReorderPolicy.model_validate({**r, "updated_at": deps.clock.now()}) for r in _rows(rows)))
+    # A policy gone from the dataset is kept, removed: its requests stay explainable.
+    writer.write("removed", delta.removed, lambda rows: deps.store.put_reorder_policies(
+        ReorderPolicy.model_validate({**r, "removed": True, "updated_at": deps.clock.now()}) for r in _rows(rows)))
 
 
 def _put_stock(deps: Deps, rows: pa.Table) -> int:

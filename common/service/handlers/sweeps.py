@@ -1,10 +1,12 @@
 """The periodic sweep (timer `OMS_SLA_SCHEDULE`, and the local scheduler):
-flag SLA breaches, and apply or expire warehouse events held on orders."""
+flag SLA breaches, apply or expire warehouse events held on orders, and
+evaluate the reorder thresholds (replenishment)."""
 
 from __future__ import annotations
 
 from common.domain.models import JobRun
 from common.service.bootstrap import Deps
+from common.service.handlers.replenishment import sweep_replenishment
 from common.service.handlers.sla import sweep_sla
 from common.service.handlers.warehouse import sweep_held_events
 
@@ -14,4 +16,7 @@ def run_sweeps(deps: Deps) -> JobRun:
     try:
         return sweep_sla(deps)
     finally:
-        sweep_held_events(deps)
+        try:
+            sweep_held_events(deps)
+        finally:
+            sweep_replenishment(deps)

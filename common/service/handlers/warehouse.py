@@ -56,6 +56,7 @@ from common.service.bootstrap import Deps
 from common.service.commands import WAREHOUSE_SOURCE, ApplyWarehouseEvents
 from common.service.faults import PoisonEvent, guard, mark_kept
 from common.service.handlers.batch import EventBatch, EventResult, IngestReport, event_id_of, in_job, messages
+from common.service.handlers.replenishment import after_warehouse_batch
 from common.service.jobs import JobRecorder, job_run
 from common.service.paging import every
 from common.service.quarantine import quarantine
@@ -354,6 +355,7 @@ def _apply(deps: Deps, cmd: ApplyWarehouseEvents, recorder: JobRecorder) -> Inge
         batch.keep_unsettled(error, lambda index: {"order_id": orders.get(index)})
         mark_kept(error)
         raise
+    after_warehouse_batch(deps, valid, batch.results, recorder.run.job_id)  # reorder thresholds, never raises
     return batch.report()
 
 
