@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="OMS_SMTP_TO")
     notify_webhook_url: str | None = Field(None, validation_alias="OMS_NOTIFY_WEBHOOK_URL")
     job_max_minutes: float = Field(120, validation_alias="OMS_JOB_MAX_MINUTES")
+    # A running job run without a heartbeat (one a minute while it works) for
+    # this long is marked abandoned by the sweep: its process stopped.
+    job_abandon_minutes: float = Field(15, gt=0, validation_alias="OMS_JOB_ABANDON_MINUTES")
     # Incidents (docs/incidents.md). Stakeholders from settings: a JSON array of
     # {"market" | "project_id", "mail" | "webhook", "name"?} ("market": "*" hears
     # of every incident); more are added over the API. An SLA breach wave: this

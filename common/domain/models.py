@@ -332,7 +332,9 @@ class Marker(_Model):
 
 # rejected: the job's input was refused whole (a file that is not Parquet, an
 # event file that is not JSON): it is quarantined and nothing else changed.
-JobStatus = Literal["running", "succeeded", "failed", "rejected"]
+# abandoned: the run's process stopped without ending it (no heartbeat for
+# OMS_JOB_ABANDON_MINUTES); the sweep says so (common/service/jobs.py).
+JobStatus = Literal["running", "succeeded", "failed", "rejected", "abandoned"]
 
 
 class JobRun(_Model):
@@ -342,6 +344,7 @@ class JobRun(_Model):
     started_at: datetime
     ended_at: datetime | None = None
     status: JobStatus = "running"
+    heartbeat_at: datetime | None = None  # a running run's last sign of life
     counts: dict[str, int] = Field(default_factory=dict)
     error: dict[str, Any] | None = None
     details: dict[str, Any] = Field(default_factory=dict)

@@ -5,6 +5,7 @@ told to the notifier."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -25,18 +26,46 @@ def new_job_id(job: str) -> str:
     return f"{job}-{uuid.uuid4().hex[:12]}"
 
 
+# A running run writes a sign of life at most this often, as it counts or
+# moves to its next step; the sweep calls a run without one for
+# OMS_JOB_ABANDON_MINUTES abandoned.
+HEARTBEAT_SECONDS = 60.0
+
+
 class JobRecorder:
     def __init__(self, deps: Deps, job: str, source: str | None, job_id: str | None = None) -> None:
         self.deps = deps
         self.counts: Counter[str] = Counter(dict.fromkeys(BASE_COUNTS, 0))
-        self.step = "start"
+        self._step = "start"
+        self._beat = time.monotonic()
         self.rejected = False
         self.details: dict[str, Any] = {}
         self.run = JobRun(job_id=job_id or new_job_id(job), job=job, source=source,
                           started_at=deps.clock.now())
 
+    @property
+    def step(self) -> str:
+        return self._step
+
+    @step.setter
+    def step(self, value: str) -> None:
+        self._step = value
+        self.beat()
+
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] += n
+        self.beat()
+
+    def beat(self) -> None:
+        """Tell the store the run is alive (throttled; never fails the run)."""
+        if time.monotonic() - self._beat < HEARTBEAT_SECONDS or self.run.status != "running":
+            return
+        self._beat = time.monotonic()
+        self.run = self.run.model_copy(update={"heartbeat_at": self.deps.clock.now(), "counts": dict(self.counts)})
+        try:
+            self.deps.store.put_job(self.run)
+        except Exception:
+            log.warning("could not record the heartbeat of job run %s", self.run.job_id, exc_info=True)
 
     def _summary(self) -> str:
         shown = ", ".join(f"{k} {v}" for k, v in _ordered(self.counts) if v or k in BASE_COUNTS)
@@ -155,6 +184,33 @@ def end_message(run: JobRun) -> str:
     lines += ["", "Counts:"]
     lines += [f"  {name:<20} {value:>8}" for name, value in _ordered(run.counts) if value or name in BASE_COUNTS]
     return "\n".join(lines)
+
+
+def abandon_dead_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
+    """Job runs still `running` whose process stopped (killed, timed out,
+    the machine gone): no heartbeat for OMS_JOB_ABANDON_MINUTES. Each is
+    marked `abandoned` with what is known, and people are told (as for a
+    failure: mail, webhook, an incident)."""
+    now = deps.clock.now()
+    limit = timedelta(minutes=deps.settings.job_abandon_minutes)
+    abandoned = []
+    for run in deps.store.list_jobs(scan):
+        last = run.heartbeat_at or run.started_at
+        if run.status != "running" or now - last <= limit:
+            continue
+        minutes = (now - last).total_seconds() / 60
+        error = {"step": None, "type": "Abandoned", "failed_at": now.isoformat(),
+                 "started_at": run.started_at.isoformat(), "affected": [],
+                 "message": f"no sign of life for {minutes:.0f} min (since {last.isoformat()}): its process "
+                            "stopped before it could end the run; what it wrote before stands (every write is "
+                            "atomic and idempotent): run it again"}
+        dead = run.model_copy(update={"status": "abandoned", "ended_at": now, "error": error})
+        deps.store.put_job(dead)
+        deps.notifier.notify(f"[OMS] ABANDONED {run.job}: no sign of life for {minutes:.0f} min",
+                             end_message(dead), level="error", data=dead.model_dump(mode="json"))
+        open_incident_for(deps, dead)
+        abandoned.append(dead)
+    return abandoned
 
 
 def alert_overdue_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:

@@ -16,7 +16,7 @@ from common.domain.sla import Breach, new_breaches
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
 from common.service.incidents import on_sla_breaches
-from common.service.jobs import JobRecorder, alert_overdue_jobs, job_run
+from common.service.jobs import JobRecorder, abandon_dead_jobs, alert_overdue_jobs, job_run
 from common.service.paging import every
 from common.service.retry import retry_conflicts
 from common.service.unit_of_work import UnitOfWork
@@ -102,6 +102,8 @@ def _summary(breaches: list[Breach]) -> str:
 def sweep_sla(deps: Deps) -> JobRun:
     """One sweep: flag new breaches, alert on overdue job runs, notify a summary."""
     with job_run(deps, "sla-sweep", "timer") as recorder:
+        recorder.step = "abandoned jobs"
+        recorder.count("abandoned_jobs", len(abandon_dead_jobs(deps)))
         recorder.step = "overdue jobs"
         overdue = alert_overdue_jobs(deps)
         recorder.count("overdue_jobs", len(overdue))
