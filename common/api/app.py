@@ -21,6 +21,7 @@ from common.api.routers import (
     dashboard,
     deadletters,
     health,
+    incidents,
     intake,
     inventory,
     jobs,
@@ -30,7 +31,8 @@ from common.api.routers import (
 )
 from common.api.schemas import OrderPatch, Problem
 
-ROUTERS = (health, orders, audit, intake, allocation, projects, jobs, quarantine, deadletters, inventory, dashboard)
+ROUTERS = (health, orders, audit, intake, allocation, projects, jobs, quarantine, deadletters, inventory, dashboard,
+           incidents)
 
 # Errors any route may answer, beside the ones FastAPI documents itself.
 COMMON_ERRORS = {
