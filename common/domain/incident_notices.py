@@ -11,12 +11,12 @@ for machines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from common.domain.incidents import SYSTEM_NAMES, Impact, Incident, IncidentStatus, OrderAtRisk
+from common.domain.incidents import SYSTEM_NAMES, Impact, Incident, IncidentStatus, OrderAtRisk, Subscription
 
 SHOWN = 20  # orders listed in a message; the numbers count them all
 
@@ -165,3 +165,50 @@ def render(incident: Incident, kind: MessageKind, mine: Impact, *, update: str |
             "scope": {"markets": markets or [], "projects": projects or [], "all": everything},
             "impact": _counts(mine), "overall": _counts(overall)}
     return Message(subject=subject, body="\n".join(lines), level=level, data=data)
+
+
+# ------------------------------------------------------------------ who hears what
+@dataclass
+class Delivery:
+    """One message to one recipient, for their part of the impact."""
+
+    channel: str
+    address: str
+    kind: MessageKind
+    markets: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    everything: bool = False
+
+    @property
+    def recipient(self) -> str:
+        return f"{self.channel}:{self.address}"
+
+
+def plan(subscriptions: list[Subscription], incident: Incident, kind: MessageKind) -> list[Delivery]:
+    """Who hears of `incident` now, and with which message: a recipient not
+    told yet gets the notice (or, at resolution, the summary); one told
+    already gets `kind` (and nothing when `kind` is the notice)."""
+    by_recipient: dict[str, Delivery] = {}
+    names = set(incident.impact.market_names)
+    projects = set(incident.impact.project_ids)
+    for sub in subscriptions:
+        if not sub.matches(incident.impact):
+            continue
+        told = sub.recipient in incident.notified
+        what = kind if told or kind == MessageKind.SUMMARY else MessageKind.NOTICE
+        if told and kind == MessageKind.NOTICE:
+            continue
+        delivery = by_recipient.setdefault(sub.recipient, Delivery(sub.channel.value, sub.address, what))
+        if sub.market == "*":
+            delivery.everything = True
+        elif sub.market in names and sub.market not in delivery.markets:
+            delivery.markets.append(sub.market)
+        elif sub.project_id in projects and sub.project_id not in delivery.projects:
+            delivery.projects.append(sub.project_id)
+    return list(by_recipient.values())
+
+
+def describe(deliveries: list[Delivery]) -> dict[str, Any]:
+    """What the audit entry records of a round of messages."""
+    return {kind.value: sorted(d.recipient for d in deliveries if d.kind == kind)
+            for kind in MessageKind if any(d.kind == kind for d in deliveries)}

@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from common.adapters.stakeholders import StakeholderMessenger
-from common.domain.incident_notices import MessageKind, render
+from common.domain.incident_notices import Delivery, MessageKind, describe, plan, render
 from common.domain.incidents import Incident, Subscription, SubscriptionChannel, scoped
 from common.domain.models import Actor, Reason
 from common.ports import Messenger
@@ -112,44 +110,7 @@ def subscribe(deps: Deps, *, market: str | None, project_id: str | None, mail: s
 
 
 # ------------------------------------------------------------------ telling
-@dataclass
-class Delivery:
-    """One message to one recipient, for their part of the impact."""
-
-    channel: str
-    address: str
-    kind: MessageKind
-    markets: list[str] = field(default_factory=list)
-    projects: list[str] = field(default_factory=list)
-    everything: bool = False
-
-    @property
-    def recipient(self) -> str:
-        return f"{self.channel}:{self.address}"
-
-
-def plan(subscriptions: list[Subscription], incident: Incident, kind: MessageKind) -> list[Delivery]:
-    """Who hears of `incident` now, and with which message: a recipient not
-    told yet gets the notice (or, at resolution, the summary); one told
-    already gets `kind` (and nothing when `kind` is the notice)."""
-    by_recipient: dict[str, Delivery] = {}
-    names = set(incident.impact.market_names)
-    projects = set(incident.impact.project_ids)
-    for sub in subscriptions:
-        if not sub.matches(incident.impact):
-            continue
-        told = sub.recipient in incident.notified
-        what = kind if told or kind == MessageKind.SUMMARY else MessageKind.NOTICE
-        if told and kind == MessageKind.NOTICE:
-            continue
-        delivery = by_recipient.setdefault(sub.recipient, Delivery(sub.channel.value, sub.address, what))
-        if sub.market == "*":
-            delivery.everything = True
-        elif sub.market in names and sub.market not in delivery.markets:
-            delivery.markets.append(sub.market)
-        elif sub.project_id in projects and sub.project_id not in delivery.projects:
-            delivery.projects.append(sub.project_id)
-    return list(by_recipient.values())
+__all__ = ["Delivery", "MessageKind", "describe", "plan", "send"]
 
 
 def send(deps: Deps, incident: Incident, deliveries: list[Delivery], update: str | None = None) -> int:
@@ -167,9 +128,3 @@ def send(deps: Deps, incident: Incident, deliveries: list[Delivery], update: str
         except Exception:  # a messenger never should; one failing recipient must not stop the others
             log.exception("could not send incident %s to %s", incident.incident_id, delivery.recipient)
     return sent
-
-
-def describe(deliveries: list[Delivery]) -> dict[str, Any]:
-    """What the audit entry records of a round of messages."""
-    return {kind.value: sorted(d.recipient for d in deliveries if d.kind == kind)
-            for kind in MessageKind if any(d.kind == kind for d in deliveries)}
