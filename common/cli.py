@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from common.cli_incidents import incidents_app
 from common.domain.models import Actor, ActorType, OrderStatus
 from common.service.bootstrap import Deps, get_deps
 
@@ -279,6 +280,7 @@ def simulate(
 
 deadletters_app = typer.Typer(no_args_is_help=True, help="Event Hub batches the store could not take.")
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(incidents_app, name="incidents")  # common/cli_incidents.py
 
 
 @deadletters_app.command("list")
