@@ -13,11 +13,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from common.api import problems
+from common.api import access_log, problems
 from common.api.deps import deps_of
 from common.api.routers import (
     allocation,
+    allocation_runs,
+    api_docs,
     audit,
+    console,
     dashboard,
     deadletters,
     health,
@@ -25,14 +28,18 @@ from common.api.routers import (
     intake,
     inventory,
     jobs,
+    order_context,
     orders,
     projects,
     quarantine,
+    work_queue,
 )
 from common.api.schemas import OrderPatch, Problem
 
 ROUTERS = (health, orders, audit, intake, allocation, projects, jobs, quarantine, deadletters, inventory, dashboard,
            incidents)
+# The review console's page and reads, and the offline API docs (docs/console.md).
+CONSOLE_ROUTERS = (console, api_docs, work_queue, order_context, allocation_runs)
 
 # Errors any route may answer, beside the ones FastAPI documents itself.
 COMMON_ERRORS = {
@@ -59,12 +66,13 @@ def create_app() -> FastAPI:
         description="Orders from engineering designs: review, correct, approve, reprocess, and read what happened. "
                     "Errors are application/problem+json (RFC 9457).",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served offline by common.api.routers.api_docs
         redoc_url=None,
     )
-    for module in ROUTERS:
+    for module in ROUTERS + CONSOLE_ROUTERS:
         app.include_router(module.api)
     problems.install(app)
+    access_log.redact_keys_in_access_log()
     app.add_middleware(problems.GuardMiddleware, max_body_bytes=lambda: deps_of(app).settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -112,10 +112,13 @@ def test_an_edit_through_the_function_trigger_is_what_the_asgi_app_reads_back(
 
 
 def test_without_credentials_the_app_itself_answers_401_through_the_anonymous_function(trigger: Any) -> None:
-    for path in ("/api/orders", "/api/dashboard", "/api/metrics/flow", "/api/dead-letters"):
+    for path in ("/api/orders", "/api/metrics/flow", "/api/dead-letters", "/api/queue"):
         response = call(trigger, "GET", path, {})
         assert response.status_code == 401, path
         assert response.headers["content-type"] == "application/problem+json", path
-    # What a browser loads without a key: the page's assets and the API description.
-    assert call(trigger, "GET", "/api/dashboard/dashboard.js", {}).status_code == 200
+    # What a browser loads without a key: the pages (no data in them), their
+    # assets, the API docs and the API description.
+    for path in ("/api/dashboard", "/api/dashboard/dashboard.js", "/api/console", "/api/console/assets/app.js",
+                 "/api/docs", "/api/docs/assets/swagger-ui-bundle.js"):
+        assert call(trigger, "GET", path, {}).status_code == 200, path
     assert call(trigger, "GET", "/api/openapi.json", {}).status_code == 200

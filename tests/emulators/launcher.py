@@ -39,7 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HOME = ROOT / ".emulators"
 HERE = Path(__file__).resolve().parent
-PACKAGES = {"azurite": "~3.35.0", "@vercel/cosmosdb-server": "1.0.1"}
+# axe-core is no stand-in: the browser tests inject it into the console's pages
+# (tests/helpers/browser.py); it is installed here so one npm install brings all.
+PACKAGES = {"azurite": "~3.35.0", "@vercel/cosmosdb-server": "1.0.1", "axe-core": "~4.14.1"}
 NODE_MAJOR = 20
 START_TIMEOUT = 60.0
 

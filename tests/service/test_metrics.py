@@ -90,18 +90,23 @@ def test_flow_metrics_agree_with_the_store(client: TestClient, seeded: Deps) -> 
     assert data["quarantine"]["recent"][0]["reason"]
 
 
-def test_the_dashboard_page_needs_a_viewer_by_header_or_key_parameter(client: TestClient) -> None:
-    missing = client.get("/api/dashboard")
+def test_the_dashboard_page_needs_no_key_and_takes_none_from_the_url_its_data_needs_a_viewer(
+        client: TestClient) -> None:
+    # A reload or a bookmark must get the page, never a 401 (issue 14): the
+    # page holds no data; its script reads the metrics with the tab's sign-in.
+    assert client.get("/api/dashboard").status_code == 200
+    assert client.get("/api/dashboard", headers={"X-API-Key": "key-int"}).status_code == 200
+    for key in ("key-viewer", "not-a-key"):
+        sent_on = client.get(f"/api/dashboard?key={key}", follow_redirects=False)
+        assert sent_on.status_code == 303 and sent_on.headers["location"] == "/api/dashboard"
+    missing = client.get("/api/metrics/flow")
     assert missing.status_code == 401 and missing.headers["content-type"] == "application/problem+json"
-    assert client.get("/api/dashboard?key=not-a-key").status_code == 401
-    assert client.get("/api/dashboard?key=key-int").status_code == 403
-    assert client.get("/api/dashboard", headers={"X-API-Key": "key-int"}).status_code == 403
-    assert client.get("/api/dashboard", headers={"X-API-Key": "key-viewer"}).status_code == 200
-    assert client.get("/api/dashboard?key=key-viewer").status_code == 200
+    assert client.get("/api/metrics/flow", headers={"X-API-Key": "key-int"}).status_code == 403
+    assert client.get("/api/metrics/flow", headers={"X-API-Key": "key-viewer"}).status_code == 200
 
 
 def test_the_dashboard_page_and_its_assets_are_served_offline(client: TestClient) -> None:
-    page = client.get("/api/dashboard?key=key-viewer")
+    page = client.get("/api/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/api/dashboard/dashboard.js" in page.text
     assert "http://" not in page.text and "https://" not in page.text

@@ -1,10 +1,11 @@
 """The order-flow dashboard: a static page (no CDN, works offline) and the
 data it shows, `GET /api/metrics/flow`.
 
-The page needs the viewer role like any other read (CONTRACT.md). A browser
-cannot add a header when it navigates, so besides `X-API-Key` (or the App
-Service principal) the page takes the key as `?key=`; its script then asks for
-the metrics with that key. The two static assets hold no data and need none.
+The page and its assets hold no data and need no credentials, so a reload or
+a bookmark always gets the page; its script asks for the metrics with the key
+the user signed in with in this tab (sessionStorage, shared with the review
+console, sent as `X-API-Key`) or, in Azure, the App Service principal. A key
+is never taken from the URL: an old `?key=` link is sent on without it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
-from starlette.datastructures import MutableHeaders
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from common.api.auth import API_KEY_HEADER, Identity, authorize, identify
-from common.api.deps import Deps, Role, provide_deps, require, settings_of
+from common.api.auth import Identity
+from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
 from common.api.routers.common import router
 from common.service.handlers.metrics import flow_metrics
@@ -38,16 +38,12 @@ def metrics_flow(
     return flow_metrics(deps, days=days)
 
 
-@api.get("/dashboard", response_class=HTMLResponse, summary="The dashboard page (HTML; viewer role)",
-         responses={401: {"description": "no credentials"}, 403: {"description": "not a viewer"}})
-def dashboard(
-    request: Request,
-    key: Annotated[str | None, Query(description="a viewer's API key, for browsers (same as X-API-Key)")] = None,
-) -> HTMLResponse:
-    headers = MutableHeaders(raw=list(request.headers.raw))
-    if key and API_KEY_HEADER not in headers:
-        headers[API_KEY_HEADER] = key
-    authorize(identify(headers, settings_of(request)), Role.VIEWER)
+@api.get("/dashboard", response_class=HTMLResponse,
+         summary="The dashboard page (HTML, no data; its script reads /api/metrics/flow as a viewer)",
+         responses={303: {"description": "a key in the URL: the same page without it (the key is not used)"}})
+def dashboard(request: Request) -> Response:
+    if "key" in request.query_params:
+        return RedirectResponse("/api/dashboard", status_code=303)
     return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"), headers=NO_STORE)
 
 

@@ -1,29 +1,11 @@
-// The OMS order-flow dashboard: fetches /api/metrics/flow with a viewer API
-// key and draws it with plain DOM and inline SVG (no libraries, works offline).
-"use strict";
+// The OMS order-flow dashboard: fetches /api/metrics/flow as a viewer and
+// draws it with plain DOM and inline SVG (no libraries, works offline). The
+// sign-in is the review console's: the key stays in this tab's
+// sessionStorage and goes out as X-API-Key, never in the address.
+import { authHeaders, forgetKey, signInForm, whoAmI } from "/api/console/assets/session.js";
 
 (function () {
-  const KEY_STORE = "oms.apiKey";
   const SVG = "http://www.w3.org/2000/svg";
-
-  function apiKey() {
-    const params = new URLSearchParams(window.location.search);
-    const given = params.get("key");
-    if (given) {
-      window.localStorage.setItem(KEY_STORE, given);
-      // Keep the key out of the address bar and the history.
-      params.delete("key");
-      const rest = params.toString();
-      window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
-      return given;
-    }
-    let key = window.localStorage.getItem(KEY_STORE);
-    if (!key) {
-      key = window.prompt("API key with the viewer role (X-API-Key):") || "";
-      if (key) window.localStorage.setItem(KEY_STORE, key);
-    }
-    return key;
-  }
 
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -172,20 +154,34 @@
     box.hidden = false;
   }
 
+  async function signIn() {
+    const main = document.querySelector("main");
+    const box = document.getElementById("signin");
+    forgetKey();
+    main.hidden = true;
+    box.hidden = false;
+    document.body.dataset.ready = "signin";
+    await signInForm(box, "The dashboard needs an API key with the viewer role.");
+    box.replaceChildren();
+    box.hidden = true;
+    main.hidden = false;
+  }
+
   async function load() {
-    const key = apiKey();
     document.getElementById("error").hidden = true;
-    if (!key) {
-      showError("An API key with the viewer role is needed: open this page as /api/dashboard?key=YOUR_KEY.");
-      document.body.dataset.ready = "error";
-      return;
-    }
     try {
-      const response = await fetch("/api/metrics/flow", { headers: { "X-API-Key": key, Accept: "application/json" } });
+      if (!(await whoAmI())) {
+        await signIn();
+      }
+      const response = await fetch("/api/metrics/flow", { headers: { ...authHeaders(), Accept: "application/json" } });
+      if (response.status === 401) {
+        await signIn();
+        await load();
+        return;
+      }
       if (!response.ok) {
         let detail = response.statusText;
         try { detail = (await response.json()).detail || detail; } catch (ignored) { /* not problem+json */ }
-        if (response.status === 401 || response.status === 403) window.localStorage.removeItem(KEY_STORE);
         showError("Could not load the metrics (" + response.status + "): " + detail);
         document.body.dataset.ready = "error";
         return;
@@ -199,10 +195,10 @@
   }
 
   document.getElementById("refresh").addEventListener("click", load);
-  document.getElementById("forget-key").addEventListener("click", () => {
-    window.localStorage.removeItem(KEY_STORE);
-    load();
+  document.getElementById("forget-key").addEventListener("click", async () => {
+    await signIn();
+    await load();
   });
   load();
-  window.setInterval(load, 60000);
+  window.setInterval(() => { if (document.body.dataset.ready !== "signin") load(); }, 60000);
 })();
