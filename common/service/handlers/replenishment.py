@@ -175,7 +175,12 @@ def _settle(deps: Deps, cmd: EvaluateReplenishment, policy: ReorderPolicy, posit
     next_seq = None
     for _ in range(ATTEMPTS):
         if request is None and next_seq is None:
-            next_seq = max((r.seq for r in deps.store.replenishment_requests(*policy.key)), default=0) + 1
+            # About to open one: the key's whole history, read now, names the
+            # next number and shows a request another evaluation opened since
+            # the open requests were read.
+            history = deps.store.replenishment_requests(*policy.key)
+            request = _open_by_key(history).get(policy.key)
+            next_seq = max((r.seq for r in history), default=0) + 1
         change = decide(policy, position, request, next_seq=next_seq or 1, now=deps.clock.now(), actor=cmd.actor,
                         trigger=cmd.trigger, correlation_id=cmd.correlation_id, arrived=policy.key in cmd.arrived)
         if change is None:
