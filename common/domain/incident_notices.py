@@ -67,8 +67,13 @@ def impact_in_words(impact: Impact) -> str:
     if not impact.order_count and not impact.projects:
         return "No order or project is known to be affected."
     markets = ", ".join(impact.market_names) or "no market on record"
-    text = (f"{_plural(impact.order_count, 'order')} in {_plural(len(impact.projects), 'project')} "
-            f"({markets}) are affected.")
+    projects = _plural(len(impact.projects), "project")
+    if impact.order_count:
+        verb = "is" if impact.order_count == 1 else "are"
+        text = f"{_plural(impact.order_count, 'order')} in {projects} ({markets}) {verb} affected."
+    else:
+        verb = "is" if len(impact.projects) == 1 else "are"
+        text = f"{projects} ({markets}) {verb} affected, with no order yet."
     if impact.breached:
         text += f" {_plural(impact.breached, 'order')} already missed an SLA."
     first = next((o for o in impact.orders if o.due is not None), None)
@@ -79,7 +84,7 @@ def impact_in_words(impact: Impact) -> str:
 
 
 def _impact_lines(impact: Impact) -> list[str]:
-    lines = [impact_in_words(impact), ""]
+    lines = [f"  {impact_in_words(impact)}", ""]
     lines += [f"  Orders affected:    {impact.order_count:>6}", f"  Projects affected:  {len(impact.projects):>6}",
               f"  Markets affected:   {len(impact.markets):>6}", f"  SLAs missed:        {impact.breached:>6}"]
     if impact.markets:
@@ -146,7 +151,7 @@ def render(incident: Incident, kind: MessageKind, mine: Impact, *, update: str |
     if incident.occurrences > 1:
         lines.append(f"  It happened {incident.occurrences} times, last at {_when(incident.last_seen_at)}.")
     lines += ["", f"Impact in your scope ({scope})", *_impact_lines(mine), ""]
-    if not everything:
+    if not everything and (mine.order_count, len(mine.projects)) != (overall.order_count, len(overall.projects)):
         lines += ["Overall", f"  {impact_in_words(overall)}", ""]
     lines += ["Systems touched", *[f"  - {SYSTEM_NAMES.get(s, s)}" for s in overall.systems], ""]
     lines += ["Timeline", *_timeline(incident)]

@@ -60,7 +60,7 @@ def test_oms_incidents_list_and_show_the_impact_and_the_changes(
 
     assert run(["incidents", "show", incident.incident_id]) == 0
     shown = capsys.readouterr().out
-    assert "1 order in 1 project (New York) are affected" in shown and "opened" in shown
+    assert "1 order in 1 project (New York) is affected" in shown and "opened" in shown
 
     assert run(["incidents", "list", "--json", "--status", "live", "--market", "Chicago"]) == 0
     assert capsys.readouterr().out.strip() == ""

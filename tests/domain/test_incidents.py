@@ -151,8 +151,12 @@ def test_a_message_says_the_impact_in_the_subscribers_scope_and_overall() -> Non
 
     message = render(incident, MessageKind.NOTICE, mine, markets=["Dallas"])
 
-    assert "1 order in 1 project (Dallas) are affected." in message.body
+    assert "1 order in 1 project (Dallas) is affected." in message.body
     assert "3 orders in 2 projects (Boston, Dallas) are affected." in message.body
     assert message.subject.endswith("Opened: t - 1 order, 1 project in market Dallas")
     assert message.data["impact"]["order_ids"] == ["P2~S~NewBuild~3"] and message.data["overall"]["orders"] == 3
     assert impact_in_words(rules.Impact()) == "No order or project is known to be affected."
+    whole = render(incident, MessageKind.NOTICE, incident.impact, everything=True)
+    assert "Overall" not in whole.body and "3 orders in 2 projects (Boston, Dallas) are affected." in whole.body
+    new_site = rules.assess([], PROJECTS, T0, SLA, systems=[], project_ids=["P2"])
+    assert impact_in_words(new_site) == "1 project (Dallas) is affected, with no order yet."

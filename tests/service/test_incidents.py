@@ -102,7 +102,7 @@ def test_a_failing_job_opens_one_incident_with_exactly_the_orders_and_projects_i
     ny = mails_to(smtp_server, NY_MAIL)
     assert len(ny) == 1 and "Opened" in str(ny[0]["Subject"]) and incident.incident_id in str(ny[0]["Subject"])
     text = body(ny[0])
-    assert "1 order in 1 project (New York) are affected" in text  # their scope, in words
+    assert "1 order in 1 project (New York) is affected" in text  # their scope, in words
     assert "2 orders in 2 projects (Dallas, New York) are affected" in text  # and overall
     assert ny_order[0] in text and dal_order[0] not in text.split("Overall")[0]
     assert mails_to(smtp_server, DAL_PROJECT_MAIL) and len(mails_to(smtp_server, DAL_PROJECT_MAIL)) == 1
