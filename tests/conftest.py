@@ -55,3 +55,16 @@ def load_samples(deps: Deps) -> None:
 def seeded(deps: Deps) -> Deps:
     load_samples(deps)
     return deps
+
+
+@pytest.fixture
+def released(seeded: Deps) -> Deps:
+    """A Released order for the sample design of PRJ-0000101 (tests/helpers/warehouse.py ORDER), its stock reserved."""
+    from tests.helpers.warehouse import ORDER, allocate, approve, design, release, stock_up
+
+    stock_up(seeded, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
+    design(seeded)
+    approve(seeded, ORDER)
+    allocate(seeded, ORDER)
+    release(seeded, ORDER)
+    return seeded

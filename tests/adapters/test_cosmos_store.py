@@ -78,15 +78,21 @@ def test_two_concurrent_updates_with_the_same_etag_exactly_one_wins(cosmos_store
     assert len(cosmos_store.order_audit(base.order_id)) == 2  # the first write and the winner's
 
 
-def test_changes_over_100_operations_commit_whole_and_keep_each_event_together(
-        cosmos_store: ScratchCosmosStore) -> None:
-    parts = [effect(order(site=f"S-{i:03d}"), 1, f"evt-big-{i}") for i in range(40)]  # 40 x 4 = 160 operations
+def _merged(parts: list[PartitionChanges]) -> PartitionChanges:
+    """Many events' changes of partition PRJ-7 as one commit."""
     merged = PartitionChanges(partition="PRJ-7")
     for part in parts:
         merged.orders.update(part.orders)
         merged.audit += part.audit
         merged.outbox += part.outbox
         merged.markers += part.markers
+    return merged
+
+
+def test_changes_over_100_operations_commit_whole_and_keep_each_event_together(
+        cosmos_store: ScratchCosmosStore) -> None:
+    parts = [effect(order(site=f"S-{i:03d}"), 1, f"evt-big-{i}") for i in range(40)]  # 40 x 4 = 160 operations
+    merged = _merged(parts)
     assert merged.operation_count() == 160
     assert cosmos_store.commit([merged]).ok
     assert len(cosmos_store.get_orders([o for p in parts for o in p.orders])) == 40
@@ -108,12 +114,7 @@ def test_changes_over_2_mb_in_one_partition_commit_whole_in_batches_under_the_re
     lines = [OrderLine(line_no=n, sku=f"SKU-{n:04d}-{'X' * 80}", qty=1) for n in range(1, 1001)]
     parts = [effect(order(site=f"S-{i:03d}").model_copy(update={"lines": lines}), 1, f"evt-mb-{i}")
              for i in range(30)]
-    merged = PartitionChanges(partition="PRJ-7")
-    for part in parts:
-        merged.orders.update(part.orders)
-        merged.audit += part.audit
-        merged.outbox += part.outbox
-        merged.markers += part.markers
+    merged = _merged(parts)
     assert merged.operation_count() == 120
 
     assert cosmos_store.commit([merged]).ok

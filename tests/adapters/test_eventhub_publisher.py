@@ -100,7 +100,8 @@ class _OneAtATimeProducer(_Producer):
         self.overlaps = 0
         self._guard = threading.Lock()
 
-    def create_batch(self, partition_key: str | None = None) -> _Batch:
+    def _enter_and_leave(self) -> None:
+        """Stay inside a moment, noting whether another call is inside too."""
         with self._guard:
             self.inside += 1
             if self.inside > 1:
@@ -108,16 +109,13 @@ class _OneAtATimeProducer(_Producer):
         time.sleep(0.002)
         with self._guard:
             self.inside -= 1
+
+    def create_batch(self, partition_key: str | None = None) -> _Batch:
+        self._enter_and_leave()
         return super().create_batch(partition_key)
 
     def send_batch(self, batch: _Batch) -> None:
-        with self._guard:
-            self.inside += 1
-            if self.inside > 1:
-                self.overlaps += 1
-        time.sleep(0.002)
-        with self._guard:
-            self.inside -= 1
+        self._enter_and_leave()
         super().send_batch(batch)
 
 

@@ -22,22 +22,10 @@ from common.ports import BlobSource, OrderQuery, Store
 from common.service.bootstrap import Deps
 from common.service.commands import ENGINEERING_SOURCE, WAREHOUSE_SOURCE
 from common.service.deadletters import list_dead_letters, receive_batch, replay_dead_letters
+from tests.helpers.outages import down
 from tests.helpers.warehouse import AT, WH, design_event, on_hand, stock_up
 
 CONTAINER = "dead-letters"
-
-
-class DownStore:
-    """The real store, unreachable: every call fails as a store that stays down does."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        def fail(*_: Any, **__: Any) -> Any:
-            raise sqlite3.OperationalError("unable to open database file")
-
-        return fail
 
 
 class CommitFails:
@@ -51,10 +39,6 @@ class CommitFails:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-def down(deps: Deps) -> Deps:
-    return dataclasses.replace(deps, store=cast(Store, DownStore(deps.store)))
 
 
 def bodies(*events: Any) -> list[bytes]:

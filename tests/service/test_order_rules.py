@@ -16,7 +16,7 @@ import pytest
 
 from common.adapters.notify import MemoryNotifier
 from common.domain.models import OrderStatus
-from common.ports import OrderQuery, Store
+from common.ports import OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import IngestEngineeringEvents, RunAllocation
 from common.service.handlers.allocation import run_allocation
@@ -32,6 +32,7 @@ from common.service.handlers.review import (
     reject_order,
 )
 from tests.conftest import SAMPLES
+from tests.helpers.outages import down
 from tests.helpers.warehouse import (
     APPROVER,
     ORDER,
@@ -175,20 +176,9 @@ def test_a_parked_design_that_revises_an_allocated_order_returns_its_reservation
 
 # ------------------------------------------------------------------ jobs
 
-class DownStore:
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        def fail(*_: Any, **__: Any) -> Any:
-            raise sqlite3.OperationalError("unable to open database file")
-
-        return fail
-
-
 def test_a_job_that_cannot_even_start_still_tells_people(seeded: Deps) -> None:
     notifier = MemoryNotifier()
-    deps = dataclasses.replace(seeded, store=cast(Store, DownStore(seeded.store)), notifier=notifier)
+    deps = dataclasses.replace(down(seeded), notifier=notifier)
 
     with pytest.raises(sqlite3.OperationalError):
         ingest_engineering_events(deps, IngestEngineeringEvents([design_event()], channel="file"))

@@ -15,20 +15,10 @@ from common.api.signing import SIGNATURE_HEADER, sign, verify
 from common.domain.models import OrderStatus
 from common.service.bootstrap import Deps, set_deps
 from functions.warehouse_events import warehouse_events
-from tests.helpers.warehouse import ORDER, allocate, approve, completed, design, on_hand, release, snapshot, stock_up
+from tests.helpers.warehouse import ORDER, completed, on_hand, snapshot
 
 SECRET = "s3cret-for-tests"
 KEYS = {"key-integration": {"user": "wms", "roles": ["integration"]}, "key-viewer": {"user": "v", "roles": ["viewer"]}}
-
-
-@pytest.fixture
-def released(seeded: Deps) -> Deps:
-    stock_up(seeded, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
-    design(seeded)
-    approve(seeded, ORDER)
-    allocate(seeded, ORDER)
-    release(seeded, ORDER)
-    return seeded
 
 
 @pytest.fixture

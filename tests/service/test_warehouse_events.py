@@ -31,16 +31,6 @@ from tests.helpers.warehouse import (
 )
 
 
-@pytest.fixture
-def released(seeded: Deps) -> Deps:
-    stock_up(seeded, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
-    design(seeded)
-    approve(seeded, ORDER)
-    allocate(seeded, ORDER)
-    release(seeded, ORDER)
-    return seeded
-
-
 def _order(deps: Deps) -> Any:
     order = deps.store.get_order(ORDER)
     assert order is not None

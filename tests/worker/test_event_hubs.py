@@ -14,13 +14,9 @@ from common.service.bootstrap import Deps
 from tests.helpers.warehouse import (
     ORDER,
     adjusted,
-    allocate,
-    approve,
     completed,
-    design,
     design_event,
     on_hand,
-    release,
     stock_up,
 )
 from tests.worker import payloads
@@ -88,17 +84,6 @@ def test_a_redelivered_collection_bytes_batch_is_skipped_and_a_body_that_is_not_
     assert record.payload == "{not json"
     assert [(r.loc, r.type) for r in record.reasons] == [([], "json_invalid")]
     assert len(seeded.store.order_audit(ORDER)) == 1
-
-
-@pytest.fixture
-def released(seeded: Deps) -> Deps:
-    """A Released order for the sample design of PRJ-0000101, its stock reserved."""
-    stock_up(seeded, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
-    design(seeded)
-    approve(seeded, ORDER)
-    allocate(seeded, ORDER)
-    release(seeded, ORDER)
-    return seeded
 
 
 @pytest.mark.invokes("warehouse_events")
