@@ -64,7 +64,8 @@ def test_infra_declares_the_containers_hubs_and_consumer_group_of_the_design() -
     assert "loadJsonContent('../../common/adapters/cosmos/containers.json')" in cosmos
     described = {c["name"]: c["partitionKey"] for c in json.loads(COSMOS_DESCRIPTION.read_text())["containers"]}
     assert described == {"orders": "/project_id", "inventory": "/warehouse_id", "projects": "/project_id",
-                         "catalog": "/sku", "jobs": "/job_id", "quarantine": "/id", "leases": "/id"}
+                         "catalog": "/sku", "jobs": "/job_id", "quarantine": "/id", "leases": "/id",
+                         "incidents": "/pk"}  # docs/incidents.md, Storage
     assert "disableLocalAuth: true" in cosmos and "EnableServerless" in cosmos
     hubs = (INFRA / "app" / "eventhubs.bicep").read_text()
     assert "['engineering-events', 'warehouse-events', 'order-events']" in hubs and "name: 'oms'" in hubs
