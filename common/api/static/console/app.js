@@ -9,6 +9,7 @@ import { orderPage } from "./pages/order.js";
 import { quarantinePage } from "./pages/quarantine.js";
 import { allocationPage, runPage } from "./pages/allocation.js";
 import { jobsPage } from "./pages/jobs.js";
+import { incidentPage, incidentsPage } from "./pages/incidents.js";
 
 const ROUTES = [
   [/^#\/orders\/(.+)$/, (me, m) => orderPage(me, decodeURIComponent(m[1])), "queue"],
@@ -16,6 +17,8 @@ const ROUTES = [
   [/^#\/allocation\/runs\/(.+)$/, (me, m) => runPage(me, decodeURIComponent(m[1])), "allocation"],
   [/^#\/allocation(\?.*)?$/, (me, m, refresh) => allocationPage(me, refresh), "allocation"],
   [/^#\/jobs(\?.*)?$/, (me) => jobsPage(me), "jobs"],
+  [/^#\/incidents\/(.+)$/, (me, m, refresh) => incidentPage(me, decodeURIComponent(m[1]), refresh), "incidents"],
+  [/^#\/incidents(\?.*)?$/, (me, m) => incidentsPage(me, params(m[1])), "incidents"],
   [/^#\/queue(\?.*)?$/, (me, m) => queuePage(me, params(m[1])), "queue"],
 ];
 
