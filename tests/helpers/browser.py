@@ -115,14 +115,20 @@ def ready(driver: WebDriver) -> str:
 def sign_in_as(driver: WebDriver, base: str, key: str) -> None:
     """The tab's sign-in, as the sign-in form leaves it (the form itself is
     exercised by its own test)."""
-    driver.get(f"{base}/api/console#/queue")
+    driver.get(f"{base}/api/console#/jobs")
     driver.execute_script("window.sessionStorage.setItem('oms.apiKey', arguments[0]);", key)
+    driver.refresh()
+    assert ready(driver) == "1", driver.find_element(By.TAG_NAME, "body").text[:800]
 
 
 def open_page(driver: WebDriver, base: str, route: str) -> None:
     """A console page by its address, as a link, a bookmark or typing it does."""
     driver.execute_script("if (document.body) document.body.dataset.ready = '0';")
-    driver.get(f"{base}/api/console{route}")
+    url = f"{base}/api/console{route}"
+    if driver.current_url == url:
+        driver.refresh()
+    else:
+        driver.get(url)  # another hash of the same page: the console draws it, as after a click
     assert ready(driver) == "1", driver.find_element(By.TAG_NAME, "body").text[:800]
 
 
