@@ -74,6 +74,7 @@ HOLDING_STOCK = frozenset({OrderStatus.ALLOCATED, OrderStatus.RELEASED})
 NO_SLA = DELIVERED_STATUSES | {OrderStatus.CANCELLED}
 
 LISTED = 2000  # affected orders kept on the incident (a Cosmos DB document is at most 2 MB); counts stay exact
+SIGNALS = 500  # occurrences kept on the incident, newest; `occurrences` counts them all
 
 
 def systems_of_job(job: str) -> list[str]:
@@ -451,7 +452,7 @@ def recur(incident: Incident, signal: Signal, impact: Impact, projects: Mapping[
     merged = merge(incident.impact, impact, projects, signal.at)
     after = incident.model_copy(update={
         "impact": merged, "severity": max(incident.severity, severity(merged, risk_hours), key=_rank),
-        "signals": [*incident.signals, signal][-100:], "occurrences": incident.occurrences + 1,
+        "signals": [*incident.signals, signal][-SIGNALS:], "occurrences": incident.occurrences + 1,
         "last_seen_at": signal.at, "updated_at": signal.at, "revision": incident.revision + 1})
     changes = [Change(path="occurrences", old=incident.occurrences, new=after.occurrences),
                Change(path="impact", old=_counts(incident.impact), new=_counts(merged)),

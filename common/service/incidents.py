@@ -19,6 +19,7 @@ logged (the support team's own technical message went out already).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -257,6 +258,34 @@ def on_dead_letter(deps: Deps, document: dict[str, Any], container: str) -> Inci
                           records=[r["event_id"] for r in refs if r.get("event_id")])
 
 
+CATCH_UP = 100  # waiting dead letters looked at per sweep
+
+
+def catch_up_dead_letters(deps: Deps) -> list[Incident]:
+    """Dead letters still waiting that no incident names: a batch is
+    dead-lettered when the store is down, so its incident usually could not
+    be written then. The sweep, once the store is back, opens (or adds to)
+    the incident of each; one named by an incident already, even a resolved
+    one, is not raised again."""
+    from common.service.deadletters import list_dead_letters  # it imports this module
+
+    container = deps.settings.deadletter_container
+    raised: list[Incident] = []
+    try:
+        letters = list_dead_letters(deps)[:CATCH_UP]
+        if not letters:
+            return raised
+        known = {s.ref for i in deps.store.list_incidents(limit=1000).items for s in i.signals
+                 if s.kind == IncidentSource.DEAD_LETTER}
+        for letter in letters:
+            if letter.name not in known:
+                found = on_dead_letter(deps, json.loads(deps.blobs.read(container, letter.name)), container)
+                raised += [found] if found is not None else []
+    except Exception:  # the sweep goes on; the next one tries again
+        log.exception("could not look for dead letters without an incident")
+    return raised
+
+
 def wave_threshold(deps: Deps, market: str) -> int:
     waves = deps.settings.incident_sla_wave
     return int(waves.get(market, waves.get("*", 0)))
@@ -386,5 +415,6 @@ def _words(action: str, incident: Incident, actor: Actor, note: str | None) -> s
     return said
 
 
-__all__ = ["IncidentConflict", "IncidentNotFound", "change", "event_refs", "get", "on_dead_letter",
+__all__ = ["IncidentConflict", "IncidentNotFound", "catch_up_dead_letters", "change", "event_refs", "get",
+           "on_dead_letter",
            "on_held_releases", "on_job_failed", "on_sla_breaches", "raise_incident"]

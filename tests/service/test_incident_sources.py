@@ -138,3 +138,29 @@ def test_a_failed_allocation_run_names_the_orders_it_was_to_allocate(deps: Deps)
                                                                    f"{DAL}~DAL-00555~NewBuild~1"]
     assert incident.impact.systems == ["warehouse", "order-events"]
     assert sorted(m["address"] for m in sent(deps)) == ["dal@example.test", "ny@example.test"]
+
+
+def test_a_batch_dead_lettered_while_the_store_was_down_gets_its_incident_at_the_next_sweep(deps: Deps) -> None:
+    class DownStore:
+        """The store as it is when batches are dead-lettered: nothing answers."""
+
+        def __getattr__(self, name: str) -> Any:
+            def down(*args: Any, **kwargs: Any) -> Any:
+                raise sqlite3.OperationalError("unable to open database file")
+            return down
+
+    ingest_engineering_events(deps, IngestEngineeringEvents(designs(NY, "NYC-00417", ("NewBuild",)), channel="file"))
+    down = build(deps.settings, store=DownStore(), inventory=deps.inventory, clock=deps.clock,
+                 notifier=deps.notifier, extras=deps.extras, blobs=deps.blobs)
+    name = dead_letter(down, "engineering-events", designs(NY, "NYC-00417", ("NewBuild",), prefix="late"),
+                       sqlite3.OperationalError("unable to open database file"))
+    assert name is not None and deps.store.list_incidents().items == []
+
+    first = sweep_sla(deps)
+    second = sweep_sla(deps)
+
+    [incident] = deps.store.list_incidents().items
+    assert incident.key == "dead-letter:engineering-events" and incident.signals[0].ref == name
+    assert [o.order_id for o in incident.impact.orders] == [f"{NY}~NYC-00417~NewBuild~1"]
+    assert first.counts["incidents"] == 1 and second.counts["incidents"] == 0
+    assert [m["address"] for m in sent(deps)] == ["ny@example.test"]

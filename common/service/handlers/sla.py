@@ -15,7 +15,7 @@ from common.domain.models import SYSTEM, JobRun, Order, OrderStatus
 from common.domain.sla import Breach, new_breaches
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
-from common.service.incidents import on_sla_breaches
+from common.service.incidents import catch_up_dead_letters, on_sla_breaches
 from common.service.jobs import JobRecorder, abandon_dead_jobs, alert_overdue_jobs, job_run
 from common.service.paging import every
 from common.service.retry import retry_conflicts
@@ -107,6 +107,8 @@ def sweep_sla(deps: Deps) -> JobRun:
         recorder.step = "overdue jobs"
         overdue = alert_overdue_jobs(deps)
         recorder.count("overdue_jobs", len(overdue))
+        recorder.step = "dead-letter incidents"
+        recorder.count("incidents", len(catch_up_dead_letters(deps)))  # written while the store was down: none
         recorder.step = "purge"
         for kind, n in deps.store.purge_expired(deps.clock.now()).items():  # Cosmos DB: TTL does it
             recorder.count(f"purged_{kind}", n)
