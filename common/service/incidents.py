@@ -83,8 +83,9 @@ def _affected(deps: Deps, refs: Sequence[dict[str, str]]) -> tuple[list[Order], 
                   if r.get("project_id") and r.get("site_code") and r.get("order_type")}
     for stream in deps.store.get_streams(sorted(stream_ids)).values():
         order_ids.update(stream.order_ids)
+    named = {r["order_id"] for r in refs if r.get("order_id")}  # a stream's closed orders are not touched
     orders = [o for o in deps.store.get_orders(sorted(order_ids)).values()
-              if o.order_id in {r.get("order_id") for r in refs} or o.status not in rules.NO_SLA]
+              if o.order_id in named or o.status not in rules.NO_SLA]
     project_ids.update(o.project_id for o in orders)
     return orders, project_ids
 
