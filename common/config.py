@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.domain.replenishment import ClassDefault
@@ -34,12 +34,33 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
 }
 
 
+# The roles an API key may grant (common/api/auth.py Role holds the same names).
+API_ROLES = ("viewer", "planner", "approver", "operator", "integration", "admin")
+API_KEYS_EXAMPLE = '{"<key>": {"user": "ana", "roles": ["planner"]}}'
+
+
+def project_root() -> Path | None:
+    """The source checkout this package runs from (`scripts/run`, an
+    editable install), if it runs from one."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def default_data_dir() -> Path:
+    """`<checkout>/.oms` when running from a checkout, else `./.oms`: one
+    place whatever directory `oms` or `oms serve` is started from."""
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / ".oms"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=True)
 
     store: Literal["sqlite", "cosmos"] = Field("sqlite", validation_alias="OMS_STORE")
-    sqlite_path: str = Field(".oms/oms.db", validation_alias="OMS_SQLITE_PATH")
-    data_dir: str = Field(".oms", validation_alias="OMS_DATA_DIR")
+    # Both absolute once read (`_one_store_location`): the CLI and the server
+    # find the same store whatever their working directory.
+    sqlite_path: str = Field("", validation_alias="OMS_SQLITE_PATH")  # default: <data_dir>/oms.db
+    data_dir: str = Field("", validation_alias="OMS_DATA_DIR")  # default: default_data_dir()
 
     cosmos_endpoint: str | None = Field(None, validation_alias="COSMOS_CONNECTION__accountEndpoint")
     cosmos_credential: str | None = Field(None, validation_alias="COSMOS_CONNECTION__credential")
@@ -243,6 +264,34 @@ class Settings(BaseSettings):
             if len(scopes) != 1 or len(channels) != 1:
                 raise ValueError(f"subscriber {n}: name one of market / project_id and one of mail / webhook")
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_key_entries(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """A key whose roles are missing or misspelt would let nobody in,
+        silently: refused here, naming the key's user and what to write."""
+        for entry in value.values():
+            who = entry.get("user") or "an entry without a user"  # never the key itself: it is a secret
+            roles = entry.get("roles")
+            if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+                raise ValueError(f"{who}: roles must be a non-empty list of role names, e.g. {API_KEYS_EXAMPLE}")
+            unknown = sorted(set(roles) - set(API_ROLES))
+            if unknown:
+                raise ValueError(f"{who}: unknown role {', '.join(unknown)} (roles: {', '.join(API_ROLES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _one_store_location(self) -> Settings:
+        """Relative paths resolved against the working directory once, here,
+        so every later reader (and what is printed) names one place."""
+        data = Path(self.data_dir).expanduser() if self.data_dir.strip() else default_data_dir()
+        self.data_dir = str(data.absolute())
+        path = self.sqlite_path.strip()
+        if not path:
+            self.sqlite_path = str(data.absolute() / "oms.db")
+        elif not path.startswith((":", "file:")):  # :memory: and URIs as given
+            self.sqlite_path = str(Path(path).expanduser().absolute())
+        return self
 
     @property
     def data_path(self) -> Path:

@@ -96,6 +96,22 @@ IF_MATCH_DOC = ("The order's ETag as read (quoted or bare), `*`, or a comma-sepa
                 "strongly (a weak `W/` tag never matches). Stale: 412.")
 
 
+# Which list's continuation token each paged route takes (the stores'
+# cursor kinds, common/adapters/tokens.py): the document names it as the
+# parameter's format, so a client (or a fuzzer) knows a token of one list is
+# no token of another.
+CONTINUATION_FORMATS = {"/api/orders": "orders", "/api/audit": "audit", "/api/projects": "projects",
+                        "/api/quarantine": "quarantine", "/api/incidents": "incidents", "/api/queue": "orders"}
+
+
+def _continuation(path: str, operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query" and parameter.get("name") == "continuation" and path in CONTINUATION_FORMATS:
+            for schema in (parameter.get("schema", {}), *parameter.get("schema", {}).get("anyOf", [])):
+                if schema.get("type") == "string":
+                    schema["format"] = f"oms-continuation-{CONTINUATION_FORMATS[path]}"
+
+
 def _if_match(operation: dict[str, Any]) -> None:
     """If-Match is required where the route answers 428 without it (PATCH),
     optional on the action routes; both say what it accepts."""
@@ -103,6 +119,9 @@ def _if_match(operation: dict[str, Any]) -> None:
         if parameter.get("in") == "header" and parameter.get("name", "").lower() == "if-match":
             required = operation.get("operationId", "").startswith("patch_order")
             parameter["required"] = required
+            for schema in (parameter.get("schema", {}), *parameter.get("schema", {}).get("anyOf", [])):
+                if schema.get("type") == "string":
+                    schema["minLength"] = 1  # an empty If-Match is no ETag: 428 on PATCH, 412 elsewhere
             parameter["description"] = IF_MATCH_DOC + (" Required: without it, 428." if required else "")
 
 
@@ -129,6 +148,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             for status, description in errors.items():
                 responses[status] = _problem_response(responses.get(status, {}).get("description") or description)
             _if_match(operation)
+            _continuation(path, operation)
             if path == "/api/orders/{order_id}" and "200" in responses:
                 responses["200"]["headers"] = {"ETag": {"description": "the order's etag in double quotes",
                                                         "schema": {"type": "string"}}}

@@ -5,6 +5,7 @@ bench/ingest.py times exactly this."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,16 +84,19 @@ def with_keys(table: pa.Table, ds: DatasetSchema) -> pa.Table:
 
 
 def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: Resolver | None = None,
-         batch_rows: int = BATCH_ROWS, partial: bool = False, limits: Limits = Limits()) -> Plan:
+         batch_rows: int = BATCH_ROWS, partial: bool = False, limits: Limits = Limits(),
+         on_rows: Callable[[int, int], None] | None = None) -> Plan:
     """Raises `reader.Rejected` when the whole file is refused. `partial`: the
     file holds some rows only (reprocessed bad rows): nothing is removed, and
     a row older than the snapshot's row of its key is left out as stale. A
-    file with no good row removes nothing either."""
+    file with no good row removes nothing either. `on_rows(read, total)`
+    after each batch read."""
     opened = check_file(source, ds, limits)
     sink = ReasonSink(limits.listed_reasons)
     batches: list[pa.RecordBatch] = []
     invalid: list[pa.Array] = []
     nulled: dict[str, list[pa.Array]] = {}
+    read = 0
     for part in iter_normalized(opened, ds, sink, batch_rows, limits):
         for name in {c.name for c in ds.columns}:
             mask = part.nulled.get(name)
@@ -100,6 +104,9 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
                                                pa.array(np.zeros(part.batch.num_rows, dtype=bool)))
         batches.append(part.batch)
         invalid.append(part.invalid)
+        read += part.batch.num_rows
+        if on_rows is not None:
+            on_rows(read, opened.rows)
     table = pa.Table.from_batches(batches)
     del batches
     lookup = None

@@ -116,6 +116,13 @@ def get_deps() -> Deps:
         return _deps
 
 
+def built_deps() -> Deps | None:
+    """The process-wide dependencies if built or set already; builds nothing
+    (the CLI checks a store exists before a read would create it)."""
+    with _lock:
+        return _deps
+
+
 def set_deps(deps: Deps | None) -> None:
     """Replace the process-wide dependencies (tests, `oms serve`)."""
     global _deps

@@ -199,11 +199,11 @@ def abandon_dead_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
         if run.status != "running" or now - last <= limit:
             continue
         minutes = (now - last).total_seconds() / 60
-        error = {"step": None, "type": "Abandoned", "failed_at": now.isoformat(),
-                 "started_at": run.started_at.isoformat(), "affected": [],
-                 "message": f"no sign of life for {minutes:.0f} min (since {last.isoformat()}): its process "
-                            "stopped before it could end the run; what it wrote before stands (every write is "
-                            "atomic and idempotent): run it again"}
+        error: dict[str, Any] = {
+            "step": None, "type": "Abandoned", "failed_at": now.isoformat(), "started_at": run.started_at.isoformat(),
+            "affected": [], "message": f"no sign of life for {minutes:.0f} min (since {last.isoformat()}): its process "
+                                       "stopped before it could end the run; what it wrote before stands (every "
+                                       "write is atomic and idempotent): run it again"}
         dead = run.model_copy(update={"status": "abandoned", "ended_at": now, "error": error})
         deps.store.put_job(dead)
         deps.notifier.notify(f"[OMS] ABANDONED {run.job}: no sign of life for {minutes:.0f} min",

@@ -16,11 +16,11 @@ SAMPLES = ROOT / "samples"
 OMS = Path(sys.executable).with_name("oms")
 
 
-def oms(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def oms(workdir: Path, *args: str, columns: int = 200, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMS_STORE": "sqlite", "OMS_SQLITE_PATH": str(workdir / "oms.db"),
-           "OMS_DATA_DIR": str(workdir / "data"), "COLUMNS": "200", "NO_COLOR": "1"}
+           "OMS_DATA_DIR": str(workdir / "data"), "COLUMNS": str(columns), "NO_COLOR": "1"}
     command = [str(OMS)] if OMS.exists() else [sys.executable, "-m", "common.cli"]
-    return subprocess.run([*command, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120,
+    return subprocess.run([*command, *args], cwd=cwd or workdir, env=env, capture_output=True, text=True, timeout=120,
                           check=False)
 
 

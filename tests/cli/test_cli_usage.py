@@ -13,10 +13,10 @@ import pytest
 OMS = Path(sys.executable).with_name("oms")
 
 
-def oms(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def oms(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # A narrow console: a long reason must still be one line.
     env = {**os.environ, "OMS_STORE": "sqlite", "OMS_SQLITE_PATH": str(workdir / "oms.db"),
-           "OMS_DATA_DIR": str(workdir / "data"), "COLUMNS": "50", "NO_COLOR": "1"}
+           "OMS_DATA_DIR": str(workdir / "data"), "COLUMNS": "50", "NO_COLOR": "1", **(env or {})}
     command = [str(OMS)] if OMS.exists() else [sys.executable, "-m", "common.cli"]
     return subprocess.run([*command, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120,
                           check=False)
@@ -41,3 +41,39 @@ def test_a_usage_error_exits_2_with_a_one_line_reason(tmp_path: Path, args: tupl
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("oms: ") and len(lines[0]) > len("oms: ")
+
+
+@pytest.mark.parametrize(("args", "named", "fix"), [
+    (("serve", "--port", "99999"), "--port", "at most 65535"),
+    (("serve", "--port", "0"), "--port", "at least 1"),
+    (("allocate", "--mode", "best"), "--mode", "'greedy', 'optimal'"),
+    (("orders", "--limit", "0"), "--limit", "at least 1"),
+    (("jobs", "--limit", "many"), "--limit", "whole number"),
+    (("orders", "--status", "Shipped"), "--status", "'Draft'"),
+], ids=lambda value: " ".join(value) if isinstance(value, tuple) else None)
+def test_a_bad_option_value_is_one_line_naming_the_option_what_to_fix_and_what_was_given(
+        tmp_path: Path, args: tuple[str, ...], named: str, fix: str) -> None:
+    done = oms(tmp_path, *args)
+
+    assert done.returncode == 2
+    [line] = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"oms: {args[0]} {named}: ") and fix in line and args[-1] in line, line
+
+
+@pytest.mark.parametrize(("value", "fix"), [
+    ("{not json", "is not valid JSON"),
+    ('{"sk-secret-1": "ana"}', "valid dictionary"),
+    ('{"sk-secret-1": {"user": "ana", "roles": ["admn"]}}', "unknown role admn"),
+    ('{"sk-secret-1": {"user": "ana"}}', "roles must be a non-empty list"),
+], ids=["not-json", "not-an-object", "unknown-role", "no-roles"])
+def test_bad_api_keys_are_one_line_naming_oms_api_keys_and_never_echo_a_key(
+        tmp_path: Path, value: str, fix: str) -> None:
+    # `oms serve` too, before it binds a port or prints a key that could not work.
+    command = ("serve", "--port", "1") if fix.startswith("unknown role") else ("orders",)
+    done = oms(tmp_path, *command, env={"OMS_API_KEYS": value})
+
+    assert done.returncode == 2
+    [line] = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith("oms: OMS_API_KEYS") and fix in line and '"roles": ["planner"]' in line, line
+    assert "sk-secret-1" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr

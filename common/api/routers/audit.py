@@ -10,7 +10,7 @@ from fastapi import Depends, Query
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
-from common.api.routers.common import Continuation, paged, router
+from common.api.routers.common import Continuation, IsoDateTime, paged, router
 from common.api.schemas import AuditPage
 
 api = router("audit")
@@ -21,8 +21,8 @@ def query_audit(
     deps: Annotated[Deps, Depends(provide_deps)],
     _: Annotated[Identity, Depends(require(Role.VIEWER))],
     project_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: datetime | None = None,
-    until: Annotated[datetime | None, Query(description="exclusive")] = None,
+    since: IsoDateTime | None = None,
+    until: Annotated[IsoDateTime | None, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     continuation: Continuation = None,
 ) -> AuditPage:

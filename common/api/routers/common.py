@@ -3,11 +3,14 @@ the problem responses declared in the OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BeforeValidator
 
 from common.api.bodies import parse_json
 from common.api.deps import GuardedRoute
@@ -23,6 +26,19 @@ CONTINUATION_DOC = ("Opaque token from the previous page's `continuation`, for t
                     "absent on the last page. Any other value is refused with 422.")
 Continuation = Annotated[str | None, Query(max_length=1024, description=CONTINUATION_DOC)]
 T = TypeVar("T")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic reads "0.5" as seconds since 1970: the document says date-time.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("an ISO 8601 date-time is needed, e.g. 2026-11-20T08:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 def paged(read: Callable[[], T]) -> T:

@@ -3,7 +3,6 @@ and each order's audit trail."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Header, Query, Request, Response
@@ -13,7 +12,7 @@ from pydantic import ValidationError
 from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
-from common.api.routers.common import Continuation, correlation_id, json_body, paged, router
+from common.api.routers.common import Continuation, IsoDateTime, correlation_id, json_body, paged, router
 from common.api.schemas import (
     AddItemsIn,
     ApproveIn,
@@ -65,7 +64,7 @@ def list_orders(
     site_code: Annotated[str | None, Query(max_length=128)] = None,
     market: Annotated[str | None, Query(max_length=128)] = None,
     kind: OrderKind | None = None,
-    updated_since: datetime | None = None,
+    updated_since: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     continuation: Continuation = None,
 ) -> OrderPage:

@@ -68,6 +68,8 @@ REPLENISHMENT_TRIGGERS = {STOCK_SNAPSHOTS.name: "snapshot", PROJECT_MASTER.name:
                           REORDER_POLICY.name: "policy"}
 # on_progress(stage, done, total): "reading" rows read, "writing" rows written.
 OnProgress = Callable[[str, int, int], None]
+# on_progress(stage, done, total): "reading" rows read, "writing" rows written.
+OnProgress = Callable[[str, int, int], None]
 # CLI and other short names of the datasets.
 ALIASES = {"master": PROJECT_MASTER.name, "catalog": ITEM_CATALOG.name, "stock": STOCK_SNAPSHOTS.name}
 COUNTS = ("rows_read", "new", "changed", "unchanged", "removed", "quarantined")
@@ -95,10 +97,12 @@ class NotReprocessable(ValueError):
 
 
 # ------------------------------------------------------------------ entry points
-def ingest_dataset_file(deps: Deps, dataset_name: str, path: Path | str, channel: str = "file") -> JobRun:
+def ingest_dataset_file(deps: Deps, dataset_name: str, path: Path | str, channel: str = "file",
+                        on_progress: OnProgress | None = None) -> JobRun:
     """`oms ingest master|catalog|stock FILE.parquet` and the inbox folders."""
     path = Path(path)
-    return ingest_dataset(deps, IngestDataset(ALIASES.get(dataset_name, dataset_name), path, path.name, channel))
+    return ingest_dataset(deps, IngestDataset(ALIASES.get(dataset_name, dataset_name), path, path.name, channel),
+                          on_progress=on_progress)
 
 
 def ingest_dataset_path(deps: Deps, dataset_name: str, path: Path | str) -> JobRun:
@@ -139,8 +143,12 @@ def reprocess_dataset_rows(deps: Deps, record_id: str) -> JobRun:
     return ingest_dataset(deps, cmd, _Reprocess(record, rows))
 
 
-def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None = None) -> JobRun:
+def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None = None,
+                   on_progress: OnProgress | None = None) -> JobRun:
+    """`on_progress(stage, done, total)`: rows read ("reading") as each batch
+    is read, rows written ("writing") as each chunk is written."""
     ds = dataset(cmd.dataset)
+    reading = None if on_progress is None else partial(on_progress, "reading")
     started = time.perf_counter()
     with job_run(deps, ds.job, f"{cmd.channel}:{cmd.name}") as recorder:
         for name in COUNTS:
@@ -152,7 +160,7 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None 
         recorder.step = "validate and diff"
         try:
             result = plan(cmd.source, ds, previous, _Resolver(deps, snapshots) if ds.references else None,
-                          partial=reprocess is not None, limits=limits_of(deps))
+                          partial=reprocess is not None, limits=limits_of(deps), on_rows=reading)
         except Rejected as rejected:
             _reject(deps, recorder, ds, cmd, rejected)
         else:
@@ -162,7 +170,7 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None 
                 _hold(deps, recorder, cmd, result, held)
             else:
                 deadline = started + cmd.time_budget if cmd.time_budget else None
-                _apply(deps, recorder, cmd, result, snapshots, reprocess, deadline)
+                _apply(deps, recorder, cmd, result, snapshots, reprocess, deadline, on_progress)
         recorder.details["duration_s"] = round(time.perf_counter() - started, 3)
     return recorder.run
 
@@ -235,7 +243,8 @@ class _Resolver:
 
 # ------------------------------------------------------------------ apply
 def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, snapshots: Snapshots,
-           reprocess: _Reprocess | None = None, deadline: float | None = None) -> None:
+           reprocess: _Reprocess | None = None, deadline: float | None = None,
+           on_progress: OnProgress | None = None) -> None:
     ds, delta = result.dataset, result.delta
     recorder.count("rows_read", result.rows_read)
     recorder.count("new", delta.new.num_rows)
@@ -262,6 +271,11 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
     recorder.step = "write"
     progress = None if reprocess is not None else Progress(deps, ds.name, _digest(cmd.source))
     writer = _ChunkWriter(recorder, progress, deadline)
+    if on_progress is not None:
+        # Removed stock rows are not written (a snapshot never deletes stock).
+        removed = delta.removed_count if ds in (PROJECT_MASTER, ITEM_CATALOG) else 0
+        total = delta.new.num_rows + delta.changed.num_rows + removed
+        writer.on_written = lambda written: on_progress("writing", min(written, total), total)
     if ds is PROJECT_MASTER:
         _write_projects(deps, recorder, result, writer)
     elif ds is ITEM_CATALOG:
@@ -441,6 +455,8 @@ class _ChunkWriter:
         self.deadline = deadline
         self.resumed = 0
         self.wrote = False
+        self.written = 0
+        self.on_written: Callable[[int], None] | None = None
 
     def write(self, part: str, table: pa.Table | None, put: Callable[[pa.Table], object]) -> None:
         if table is None or not table.num_rows:
@@ -461,6 +477,9 @@ class _ChunkWriter:
             put(chunk)
             self.wrote = True
             self.recorder.count("rows_written", chunk.num_rows)
+            self.written += chunk.num_rows
+            if self.on_written is not None:
+                self.on_written(self.written)
             if self.progress is not None:
                 self.progress.save(part, start + chunk.num_rows)
 
