@@ -68,8 +68,6 @@ REPLENISHMENT_TRIGGERS = {STOCK_SNAPSHOTS.name: "snapshot", PROJECT_MASTER.name:
                           REORDER_POLICY.name: "policy"}
 # on_progress(stage, done, total): "reading" rows read, "writing" rows written.
 OnProgress = Callable[[str, int, int], None]
-# on_progress(stage, done, total): "reading" rows read, "writing" rows written.
-OnProgress = Callable[[str, int, int], None]
 # CLI and other short names of the datasets.
 ALIASES = {"master": PROJECT_MASTER.name, "catalog": ITEM_CATALOG.name, "stock": STOCK_SNAPSHOTS.name}
 COUNTS = ("rows_read", "new", "changed", "unchanged", "removed", "quarantined")
