@@ -96,7 +96,7 @@ def test_the_queue_needs_a_reader(client: TestClient, loaded: Deps) -> None:
 
 
 def test_an_orders_context_holds_its_facts_reservation_events_and_last_allocation(
-        client: TestClient, loaded: Deps) -> None:
+        client: TestClient, loaded: Deps, clock: FixedClock) -> None:
     order_id = first_order(loaded)
     review.approve_order(loaded, ApproveOrder(order_id=order_id, actor=APPROVER))
     before = client.get(f"/api/orders/{order_id}/context", headers=auth("viewer")).json()
@@ -115,6 +115,7 @@ def test_an_orders_context_holds_its_facts_reservation_events_and_last_allocatio
     assert {s["sku"] for s in last["explanation"]["shortfall"]} <= {line["sku"] for line in short["order"]["lines"]}
 
     stock_up(loaded, {line["sku"]: 100 for line in short["order"]["lines"]}, short["order"]["warehouse_id"])
+    clock.advance(timedelta(minutes=5))
     run_allocation(loaded, RunAllocation(dry_run=False))
     done = client.get(f"/api/orders/{order_id}/context", headers=auth("viewer")).json()
     assert done["order"]["status"] == "Released"

@@ -34,19 +34,16 @@ from common.service.commands import IngestEngineeringEvents, decode_json
 from common.service.handlers.engineering import ingest_engineering_events
 from tests.conftest import SAMPLES, load_samples
 from tests.helpers.browser import (
-    DESKTOP,
-    TABLET,
     axe_source,
     browser_skip_reason,
     by_id,
-    console_problems,
+    check_page,
     new_driver,
     open_page,
     quit_driver,
     ready,
     redrawn,
     screenshot,
-    serious_violations,
     serving,
     sign_in_as,
     stale,
@@ -179,22 +176,6 @@ def driver(world: World) -> Iterator[WebDriver]:
 @pytest.fixture(scope="module")
 def axe() -> str:
     return axe_source()
-
-
-def check_page(driver: WebDriver, axe: str, name: str) -> None:
-    """Screenshot, accessibility and a clean console, at desktop and tablet width."""
-    screenshot(driver, name)
-    assert serious_violations(driver, axe) == [], name
-    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth;")
-    assert overflow <= 1, f"{name}: the page is {overflow}px wider than the window"
-    driver.set_window_size(*TABLET)
-    try:
-        screenshot(driver, f"{name}-tablet")
-        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth;")
-        assert overflow <= 1, f"{name} on a tablet: the page is {overflow}px wider than the window"
-    finally:
-        driver.set_window_size(*DESKTOP)
-    assert console_problems(driver) == [], name
 
 
 def submit(driver: WebDriver, form_id: str) -> None:

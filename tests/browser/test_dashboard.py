@@ -13,7 +13,6 @@ import itertools
 import json
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,15 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websocket
 
 from common.adapters.clock import FixedClock
-from common.api.app import create_app
-from common.api.deps import provide_deps
 from common.config import Settings
 from common.service.bootstrap import Deps
-from tests.service.conftest import free_port
+from tests.helpers.browser import serving
 from tests.service.test_metrics import KEYS, populate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,23 +54,8 @@ def settings(tmp_path: Path) -> Settings:
 def server(seeded: Deps, clock: FixedClock) -> Iterator[str]:
     """The API as `oms serve` runs it: uvicorn on 127.0.0.1, a free port, a thread."""
     populate(seeded, clock)
-    app = create_app()
-    app.dependency_overrides[provide_deps] = lambda: seeded
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
+    with serving(seeded) as base:
+        yield base
 
 
 @dataclass

@@ -195,3 +195,21 @@ def serious_violations(driver: WebDriver, source: str) -> list[str]:
     violations = json.loads(result)
     return [f"{v['id']} ({v['impact']}): {v['help']} at {[n.get('target') for n in v.get('nodes', [])][:5]}"
             for v in violations if v.get("impact") in ("serious", "critical")]
+
+
+def check_page(driver: WebDriver, axe: str, name: str) -> None:
+    """A page checked as the browser tests check every page: a screenshot,
+    axe-core without serious or critical violations, no horizontal overflow
+    at 1280 px nor at tablet width (a screenshot of that too), no page error."""
+    screenshot(driver, name)
+    assert serious_violations(driver, axe) == [], name
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth;")
+    assert overflow <= 1, f"{name}: the page is {overflow}px wider than the window"
+    driver.set_window_size(*TABLET)
+    try:
+        screenshot(driver, f"{name}-tablet")
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth;")
+        assert overflow <= 1, f"{name} on a tablet: the page is {overflow}px wider than the window"
+    finally:
+        driver.set_window_size(*DESKTOP)
+    assert console_problems(driver) == [], name

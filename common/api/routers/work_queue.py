@@ -4,6 +4,7 @@ many orders each state holds under the same filters."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -19,38 +20,43 @@ from common.service.handlers.work_queue import QueueFilters, QueueSort, queue_co
 api = router("work queue")
 
 Text = Annotated[str | None, Query(max_length=128)]
-Breached = Annotated[bool, Query(description="only orders in their state longer than its SLA (OMS_SLA_HOURS)")]
-MinAge = Annotated[float | None, Query(ge=0, le=100_000, description="only orders in their state longer than this")]
 
 
-def _filters(status: OrderStatus | None, project_id: str | None, site_code: str | None, market: str | None,
-             kind: OrderKind | None, sla_breached: bool, min_age_hours: float | None) -> QueueFilters:
-    return QueueFilters(status=status.value if status else None, project_id=project_id or None,
-                        site_code=site_code or None, market=market or None, kind=kind.value if kind else None,
-                        sla_breached=sla_breached, min_age_hours=min_age_hours)
+def filters(
+    project_id: Text = None,
+    site_code: Text = None,
+    market: Text = None,
+    kind: OrderKind | None = None,
+    sla_breached: Annotated[bool, Query(description="only orders in their state longer than its SLA "
+                                                    "(OMS_SLA_HOURS)")] = False,
+    min_age_hours: Annotated[float | None, Query(ge=0, le=100_000,
+                                                 description="only orders in their state longer than this")] = None,
+) -> QueueFilters:
+    """The filters the queue and its counts share (every one but the state)."""
+    return QueueFilters(project_id=project_id or None, site_code=site_code or None, market=market or None,
+                        kind=kind.value if kind else None, sla_breached=sla_breached, min_age_hours=min_age_hours)
+
+
+Filters = Annotated[QueueFilters, Depends(filters)]
 
 
 @api.get("/queue", response_model=QueuePage, summary="The work queue: orders filtered, sorted and paged")
 def queue(
     deps: Annotated[Deps, Depends(provide_deps)],
     _: Annotated[Identity, Depends(require(Role.VIEWER))],
+    shared: Filters,
     status: OrderStatus | None = None,
-    project_id: Text = None,
-    site_code: Text = None,
-    market: Text = None,
-    kind: OrderKind | None = None,
-    sla_breached: Breached = False,
-    min_age_hours: MinAge = None,
     sort: Annotated[QueueSort, Query(description="order_id, or waiting: the longest in its state first")] = "order_id",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     continuation: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> QueuePage:
-    filters = _filters(status, project_id, site_code, market, kind, sla_breached, min_age_hours)
     try:
-        page = work_queue(deps, filters, sort=sort, limit=limit, continuation=continuation)
+        page = work_queue(deps, replace(shared, status=status.value if status else None), sort=sort, limit=limit,
+                          continuation=continuation)
     except ValueError as error:  # a token this list (with this sort) did not hand out
         raise ProblemError(422, "the continuation token is not valid", kind="validation-error",
-                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token"}]) from error
+                           errors=[{"loc": ["query", "continuation"], "msg": "not a continuation token",
+                                    "type": "invalid_continuation"}]) from error
     return QueuePage(items=[QueueItemOut.of_item(i) for i in page.items], continuation=page.continuation)
 
 
@@ -58,12 +64,7 @@ def queue(
 def counts(
     deps: Annotated[Deps, Depends(provide_deps)],
     _: Annotated[Identity, Depends(require(Role.VIEWER))],
-    project_id: Text = None,
-    site_code: Text = None,
-    market: Text = None,
-    kind: OrderKind | None = None,
-    sla_breached: Breached = False,
-    min_age_hours: MinAge = None,
+    shared: Filters,
 ) -> QueueCounts:
-    found = queue_counts(deps, _filters(None, project_id, site_code, market, kind, sla_breached, min_age_hours))
+    found = queue_counts(deps, shared)
     return QueueCounts(counts=found, total=sum(found.values()))
