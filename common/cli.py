@@ -467,10 +467,15 @@ def serve(
     allocation and SLA schedules, the outbox dispatcher and the inbox folders."""
     import logging
 
+    from common.local.server import ServeRefused
     from common.local.server import serve as run_server
 
     logging.getLogger("oms").setLevel(logging.INFO)
-    run_server(host=host, port=port, samples=load_samples, say=lambda text: out.print(text, highlight=False))
+    _settings()  # a setting that does not parse is named before anything starts
+    try:
+        run_server(host=host, port=port, samples=load_samples, say=lambda text: _say(out, text))
+    except ServeRefused as refused:
+        raise CliError(str(refused), 1) from refused
 
 
 @app.command()

@@ -3,11 +3,17 @@ the outbox dispatcher and the inbox folders on background threads."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import logging
+import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,117 @@ from common.service.bootstrap import Deps
 log = logging.getLogger("oms.local")
 
 LOCAL_ADMIN = "local-admin"
+RUNTIME_FILE = "server.json"  # in OMS_DATA_DIR while a server runs on that store
+
+
+class ServeRefused(RuntimeError):
+    """The server cannot start here (the port is taken by another program)."""
+
+
+@dataclass(frozen=True)
+class Running:
+    """An `oms serve` of this store, alive and answering."""
+
+    url: str
+    pid: int
+    store: str
+    key: str | None  # its local admin key, when it made one and the key works
+
+
+def runtime_path(settings: Settings) -> Path:
+    return settings.data_path / RUNTIME_FILE
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _answers(url: str, key: str | None = None) -> bool:
+    import httpx
+
+    try:
+        headers = {"X-API-Key": key} if key else {}
+        return httpx.get(url, headers=headers, timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def running_server(settings: Settings) -> Running | None:
+    """The server this store's runtime file names, when its process is alive
+    and answers; a file left by a server that died is ignored."""
+    try:
+        info = json.loads(runtime_path(settings).read_text(encoding="utf-8"))
+        url, pid = str(info["url"]), info["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _alive(pid) or not _answers(f"{url}/health"):
+        return None
+    key = info.get("key")
+    usable = key if isinstance(key, str) and _answers(f"{url}/orders?limit=1", key) else None
+    return Running(url=url, pid=int(pid), store=str(info.get("store", settings.sqlite_path)), key=usable)
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether uvicorn could bind: the same probe, SO_REUSEADDR as uvicorn."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def _write_runtime(settings: Settings, url: str, key: str | None) -> Path:
+    """Where this server runs, for a second `oms serve` of the same store.
+    Readable by the owner only: it holds this process's admin key, the
+    same secret the store beside it already trusts its owner with."""
+    path = runtime_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = {"pid": os.getpid(), "url": url, "store": settings.sqlite_path,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "key": key}
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(info, out)
+    return path
+
+
+def _remove_runtime(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+
+
+def already_running(settings: Settings, host: str, port: int, say: Callable[[str], None]) -> bool:
+    """A second `oms serve` (a second `scripts/run`) of a store that a server
+    runs on says where that one is, with its key when it works, and starts
+    nothing; a port taken by anything else is refused before a key is made."""
+    running = running_server(settings)
+    if running is not None:
+        say(f"an OMS server is already running on {running.url} (pid {running.pid}, store {running.store}); "
+            "not starting another")
+        if running.key:
+            say(f"local admin API key (of the running server): {running.key}")
+        elif settings.api_keys:
+            say("API keys: as configured in OMS_API_KEYS")
+        else:
+            say("use the local admin API key it printed when it started")
+        return True
+    if not port_free(host, port):
+        raise ServeRefused(f"port {port} on {host} is in use by another program (no OMS server of the store "
+                           f"{settings.sqlite_path} runs there): stop it, or pass --port with a free port")
+    return False
 
 
 def samples_dir() -> Path | None:
@@ -99,6 +216,8 @@ def serve(host: str = "127.0.0.1", port: int = 7071, samples: bool = False,
     from common.telemetry import configure
 
     base = settings or get_settings()
+    if already_running(base, host, port, say):
+        return
     if base.store != "sqlite":
         log.warning("oms serve runs on the embedded store; OMS_STORE=%s is used as configured", base.store)
     configured, key = with_local_admin(base)
@@ -120,8 +239,27 @@ def serve(host: str = "127.0.0.1", port: int = 7071, samples: bool = False,
         say(f'  try: curl -H "X-API-Key: {key}" {url}/orders')
     else:
         say("API keys: as configured in OMS_API_KEYS")
+    # A wildcard address listens everywhere; a client on this machine connects to loopback.
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    runtime = _write_runtime(configured, f"http://{f'[{local}]' if ':' in local else local}:{port}/api", key)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Here, not after run(): after a SIGTERM uvicorn re-raises the
+            # signal once it has shut down, and the process ends there.
+            try:
+                await super().shutdown(sockets)
+            finally:
+                _remove_runtime(runtime)
+
+    server = Server(uvicorn.Config(create_app(), host=host, port=port, log_level="info"))
     try:
-        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
+        _remove_runtime(runtime)
         background.stop()
         set_deps(None)
+    if not server.started:
+        raise ServeRefused(f"the server could not start on {host}:{port} (see the log above)")

@@ -3,6 +3,7 @@ the whole server started the way the README starts it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -18,7 +19,7 @@ import pytest
 from common.config import Settings
 from common.local.inbox import Inbox
 from common.local.scheduler import Scheduler, next_fire
-from common.local.server import load_samples, samples_dir, with_local_admin
+from common.local.server import load_samples, running_server, runtime_path, samples_dir, with_local_admin
 from common.service.bootstrap import Deps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +124,85 @@ def test_oms_serve_starts_with_the_samples_and_answers_with_the_printed_key(tmp_
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def _start(tmp_path: Path, port: int) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """`oms serve --load-samples` as scripts/run starts it; its printed key once it answers."""
+    process = subprocess.Popen([sys.executable, "-c", "from common.cli import main; main()", "serve",
+                                "--port", str(port), "--load-samples"], cwd=ROOT, env=_env(tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if match := re.search(r"API key \(this process only\): (\S+)", line):
+            key = match.group(1)
+            break
+    else:
+        raise AssertionError("".join(lines))
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return process, key, lines
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    env.update(OMS_SQLITE_PATH=str(tmp_path / "oms.db"), OMS_DATA_DIR=str(tmp_path / "data"),
+               PYTHONUNBUFFERED="1", COLUMNS="200")
+    return env
+
+
+def _serve_again(tmp_path: Path, port: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from common.cli import main; main()", "serve", "--port", str(port),
+                           "--load-samples"], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.mark.slow
+def test_a_second_serve_of_the_same_store_names_the_running_server_and_its_working_key(tmp_path: Path) -> None:
+    port = _free_port()
+    first, key, _ = _start(tmp_path, port)
+    try:
+        jobs_before = httpx.get(f"http://127.0.0.1:{port}/api/jobs", headers={"X-API-Key": key}).json()
+
+        again = _serve_again(tmp_path, port)
+
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"already running on http://127.0.0.1:{port}/api" in again.stdout
+        assert str(tmp_path / "oms.db") in again.stdout  # the store it runs on
+        printed = re.findall(r"oms-local-\S+", again.stdout)
+        assert printed == [key]  # the key that works, never a fresh one
+        assert first.poll() is None  # the first server still serves, with the same data
+        assert httpx.get(f"http://127.0.0.1:{port}/api/jobs", headers={"X-API-Key": key}).json() == jobs_before
+    finally:
+        first.terminate()
+        first.wait(timeout=20)
+    assert not (tmp_path / "data" / "server.json").exists()  # gone with its server
+
+
+def test_a_port_taken_by_another_program_is_refused_in_one_line_before_any_key_is_made(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+
+        done = _serve_again(tmp_path, port)
+
+    assert done.returncode == 1
+    [line] = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"oms: port {port} on 127.0.0.1 is in use by another program") and "--port" in line
+    assert "oms-local-" not in done.stdout + done.stderr
+
+
+def test_a_runtime_file_left_by_a_server_that_died_is_ignored(settings: Settings) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    runtime_path(settings).parent.mkdir(parents=True, exist_ok=True)
+    runtime_path(settings).write_text(json.dumps({"pid": int(dead.stdout), "url": "http://127.0.0.1:9/api",
+                                                  "key": "oms-local-gone"}))
+
+    assert running_server(settings) is None
