@@ -32,12 +32,14 @@ from common.api.routers import (
     orders,
     projects,
     quarantine,
+    replenishment,
+    simulations,
     work_queue,
 )
 from common.api.schemas import OrderPatch, Problem
 
 ROUTERS = (health, orders, audit, intake, allocation, projects, jobs, quarantine, deadletters, inventory, dashboard,
-           incidents)
+           incidents, replenishment, simulations)
 # The review console's page and reads, and the offline API docs (docs/console.md).
 CONSOLE_ROUTERS = (console, api_docs, work_queue, order_context, allocation_runs)
 

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from common.domain.bounds import MAX_ON_HAND
 from common.domain.errors import InvalidInput
@@ -57,13 +57,13 @@ class _In(BaseModel):
 class StockOverride(_In):
     warehouse_id: Ident
     sku: Ident
-    qty: int = Field(ge=-MAX_ON_HAND, le=MAX_ON_HAND, description="units added (negative: taken away)")
+    qty: StrictInt = Field(ge=-MAX_ON_HAND, le=MAX_ON_HAND, description="units added (negative: taken away)")
 
 
 class ProjectOverride(_In):
     project_id: Ident
-    national_priority: int | None = Field(None, ge=1, le=1000)
-    gated: bool | None = None
+    national_priority: StrictInt | None = Field(None, ge=1, le=1000)
+    gated: StrictBool | None = None
     plan_type: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
@@ -258,6 +258,27 @@ def _difference(baseline: Planned, what_if: Planned, base_view: PlanView, view: 
 
 
 # ------------------------------------------------------------------ handler
+def unblocked_by(deps: Deps, deliveries: Sequence[StockOverride], mode: str = "greedy") -> list[list[str]]:
+    """For each delivery alone, the orders the next run would allocate with
+    it and not without (the data is read once, the baseline planned once)."""
+    if not deliveries:
+        return []
+    now = deps.clock.now()
+    rules = allocation_rules(deps)
+    seconds = deps.settings.allocation_optimal_seconds
+    candidates = _orders_in(deps, OrderStatus.APPROVED)
+    base_inputs = load_plan_inputs(deps, candidates, dry_run=True)
+    before = {p.order.order_id for p in plan_orders(base_inputs, rules, mode, now, optimal_seconds=seconds).plans
+              if p.outcome.outcome == "allocated"}
+    out = []
+    for delivery in deliveries:
+        inputs = _overridden(deps, WhatIf(extra_stock=[delivery]), base_inputs, {}, now, [])
+        after = plan_orders(inputs, rules, mode, now, optimal_seconds=seconds)
+        out.append(sorted(p.order.order_id for p in after.plans
+                          if p.outcome.outcome == "allocated" and p.order.order_id not in before))
+    return out
+
+
 def run_what_if(deps: Deps, what: WhatIf) -> WhatIfReport:
     """The plan with the overrides, the plan without, and their difference.
     Raises InvalidInput (every reason, with its place in the request) when
