@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,18 @@ def _remove_runtime(path: Path) -> None:
             path.unlink()
 
 
+def cli_hint() -> str:
+    """How to reach the CLI on this same store from any directory: the `oms`
+    script beside this Python (the venv's, which is not on PATH), else
+    `python -m common.cli`."""
+    script = Path(sys.executable).with_name("oms")
+    command = str(script) if os.access(script, os.X_OK) else f"{sys.executable} -m common.cli"
+    hint = f"the oms CLI, on this store from any directory: {command} orders (or jobs, simulate, --help)"
+    if sys.prefix != sys.base_prefix:
+        hint += f"; `source {Path(sys.prefix) / 'bin' / 'activate'}` puts oms on PATH"
+    return hint
+
+
 def already_running(settings: Settings, host: str, port: int, say: Callable[[str], None]) -> bool:
     """A second `oms serve` (a second `scripts/run`) of a store that a server
     runs on says where that one is, with its key when it works, and starts
@@ -129,6 +142,7 @@ def already_running(settings: Settings, host: str, port: int, say: Callable[[str
             say("API keys: as configured in OMS_API_KEYS")
         else:
             say("use the local admin API key it printed when it started")
+        say(cli_hint())
         return True
     if not port_free(host, port):
         raise ServeRefused(f"port {port} on {host} is in use by another program (no OMS server of the store "
@@ -239,6 +253,7 @@ def serve(host: str = "127.0.0.1", port: int = 7071, samples: bool = False,
         say(f'  try: curl -H "X-API-Key: {key}" {url}/orders')
     else:
         say("API keys: as configured in OMS_API_KEYS")
+    say(cli_hint())
     # A wildcard address listens everywhere; a client on this machine connects to loopback.
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     runtime = _write_runtime(configured, f"http://{f'[{local}]' if ':' in local else local}:{port}/api", key)

@@ -121,9 +121,24 @@ def test_oms_serve_starts_with_the_samples_and_answers_with_the_printed_key(tmp_
         assert len(orders.json()["items"]) >= 3
         assert httpx.get(f"{base}/orders").status_code == 401
         assert any(f"http://127.0.0.1:{port}/api" in line for line in lines)
+        # The CLI is named by a path that works from any directory, on the same store.
+        cli = _printed_cli(process, lines)
+        listed = subprocess.run([*cli, "orders", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=120, check=False)
+        assert listed.returncode == 0, listed.stderr
+        assert len(listed.stdout.splitlines()) == len(orders.json()["items"])
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def _printed_cli(process: subprocess.Popen[str], lines: list[str]) -> list[str]:
+    """The command the server printed for the CLI, as argv."""
+    assert process.stdout is not None
+    for line in [*lines, *(process.stdout.readline() for _ in range(5))]:
+        if match := re.search(r"the oms CLI, on this store from any directory: (.+?) orders ", line):
+            return match.group(1).split()
+    raise AssertionError("no CLI named in: " + "".join(lines))
 
 
 def _start(tmp_path: Path, port: int) -> tuple[subprocess.Popen[str], str, list[str]]:
