@@ -196,7 +196,10 @@ def _ingest_dataset(deps: Deps, dataset: Dataset, path: Path, as_json: bool) -> 
     if path.suffix.lower() in {".json", ".jsonl"} and dataset in (Dataset.master, Dataset.catalog):
         from common.service.handlers.fixtures import load_fixture
 
-        counts = load_fixture(deps, name, path)
+        try:
+            counts = load_fixture(deps, name, path)
+        except ValueError as error:  # JSON that does not parse: the job run failed, and says so
+            raise CliError(f"{path.name} is neither JSON lines nor a JSON array: {error}", 1) from error
         if as_json:
             _json({"job": f"ingest-{name}", "status": "succeeded", "counts": counts})
         else:

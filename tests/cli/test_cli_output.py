@@ -78,3 +78,14 @@ def test_ingest_json_reports_the_rejected_job_as_json(tmp_path: Path) -> None:
     assert done.returncode == 1
     job = json.loads(done.stdout)
     assert job["status"] == "rejected" and job["details"]["rejected"] is True
+
+
+def test_a_master_fixture_that_is_not_json_is_exit_1_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "master.jsonl"
+    bad.write_text("project_id,site_code\nPRJ-1,NYC-1\n")
+
+    done = oms(tmp_path, "ingest", "master", str(bad))
+
+    assert done.returncode == 1
+    reasons = [line for line in done.stderr.splitlines() if line.startswith("oms: ")]
+    assert len(reasons) == 1 and reasons[0].startswith("oms: master.jsonl is neither JSON lines nor a JSON array: ")
