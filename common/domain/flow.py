@@ -36,8 +36,9 @@ Counts = dict[str, int]
 def stamp(at: datetime) -> str:
     """Fixed-width UTC time (naive counts as UTC): sorts as the instants do;
     the stores index an order's `entered_at` by it."""
-    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="microseconds") + "Z"
 
 
 def entered(order: Order) -> datetime:

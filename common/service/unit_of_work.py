@@ -23,6 +23,7 @@ It also performs each effect's stock side, in the order the effect says
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,20 +220,23 @@ class UnitOfWork:
         refused: dict[str, StockRefusal] = {}
         reserved: list[Reservation] = []
         after: list[StockEffect] = []
-        for effect in self._stocked:
-            stock = effect.stock
-            if stock.reserve is not None:
-                outcome = self._reserve(stock.reserve)
-                if isinstance(outcome, StockRefusal):
-                    refused[effect.order.order_id] = outcome
-                    self._drop(effect)
-                    continue
-                if outcome:
-                    reserved.append(stock.reserve)
-            if stock.first:
-                apply_stock(self.inventory, stock)
-            else:
-                after.append(stock)
+        # One inventory write for them all (SQLite: one transaction, committed
+        # before the order write below, which another connection makes).
+        with self.inventory.batched() if self._stocked else nullcontext():
+            for effect in self._stocked:
+                stock = effect.stock
+                if stock.reserve is not None:
+                    outcome = self._reserve(stock.reserve)
+                    if isinstance(outcome, StockRefusal):
+                        refused[effect.order.order_id] = outcome
+                        self._drop(effect)
+                        continue
+                    if outcome:
+                        reserved.append(stock.reserve)
+                if stock.first:
+                    apply_stock(self.inventory, stock)
+                else:
+                    after.append(stock)
         parts = [p for p in self._parts.values() if not p.is_empty()]
         stored = self.store.commit(parts) if parts else CommitResult()
         for part in parts:

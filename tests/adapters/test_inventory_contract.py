@@ -162,3 +162,21 @@ def test_skus_with_characters_a_document_id_cannot_hold_are_stocked_and_reserved
     assert held is not None and held.lines == {odd: 4}
     assert inventory.consume_reservation("o1") is True
     assert levels(inventory)[odd] == (3, 0)
+
+
+def test_calls_in_a_batch_answer_as_alone_and_what_they_finished_stays(inventory: InventoryStore) -> None:
+    inventory.set_on_hand([("WH-1", "A", 5), ("WH-1", "B", 2)], T0)
+    with pytest.raises(RuntimeError), inventory.batched():
+        assert inventory.reserve(res("o1", {"A": 3, "B": 1})) is True
+        assert inventory.reserve(res("o1", {"A": 3, "B": 1})) is False  # held: idempotent inside too
+        with pytest.raises(InsufficientStock) as refused:
+            inventory.reserve(res("o2", {"A": 1, "B": 2}))  # sees o1's units gone; changes nothing
+        assert refused.value.shortfall == [{"sku": "B", "needed": 2, "available": 1}]
+        assert inventory.release_reservation("o1") is True
+        assert inventory.reserve(res("o3", {"A": 2})) is True
+        assert levels(inventory) == {"A": (5, 2), "B": (2, 0)}
+        raise RuntimeError("the caller fails after its calls")
+    assert levels(inventory) == {"A": (5, 2), "B": (2, 0)}
+    assert inventory.get_reservation("o3") is not None and inventory.get_reservation("o2") is None
+    with pytest.raises(InsufficientStock):  # stored: the batch's reservation still holds its units
+        inventory.reserve(res("o4", {"A": 4}))

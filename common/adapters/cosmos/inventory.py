@@ -47,10 +47,11 @@ Limits, stated rather than hidden:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -257,6 +258,10 @@ class CosmosInventory(CosmosDatabase):
 
     def _held(self, order_id: str, warehouse_id: str) -> dict[str, Any] | None:
         return self._point(d.doc_id(RESERVATION, order_id), warehouse_id)
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        yield  # each call is its own transactional batch (they span the stock rows of one warehouse)
 
     def reserve(self, reservation: Reservation) -> bool:
         lines = {sku: int(qty) for sku, qty in reservation.lines.items() if qty != 0}

@@ -48,8 +48,19 @@ class SqliteDatabase:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE takes the write lock up front,
-        so two processes never both read-then-write the same rows)."""
+        so two processes never both read-then-write the same rows). Inside
+        `batched`, a savepoint of the batch's transaction: all or none alone."""
         with self._lock:
+            if self._db.in_transaction:
+                self._db.execute("SAVEPOINT nested")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK TO nested")
+                    raise
+                finally:
+                    self._db.execute("RELEASE nested")
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -57,6 +68,23 @@ class SqliteDatabase:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """The transactions of the block as one (one commit for many small
+        writes, e.g. an allocation chunk's reservations), committed when the
+        block ends however it ends: what a call finished stays, as it would
+        have one by one. Other connections wait for the write lock meanwhile,
+        so nothing in the block may wait on one of them."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                self._db.execute("COMMIT")
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -392,6 +392,9 @@ class _Run:
             self.report.released = [p.order.order_id for p in plans if p.action == "allocate"]
             return
         allocated = _orders_in(self.deps, OrderStatus.ALLOCATED)
+        # One read of the reservations, not one per order: one that goes back
+        # meanwhile goes with a write to its order, which then fails its ETag.
+        reservations = {r.order_id: r for r in self.inventory.reservations()} if allocated else {}
         released: list[str] = []
         missing: list[str] = []
         for chunk in _chunks(allocated):
@@ -399,7 +402,7 @@ class _Run:
             uow.adopt_orders(chunk)
             batch = []
             for order in chunk:
-                held = self.inventory.get_reservation(order.order_id)
+                held = reservations.get(order.order_id)
                 if held is None or not holds_reservation(held, order):
                     missing.append(order.order_id)
                     continue

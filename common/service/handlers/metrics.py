@@ -55,6 +55,7 @@ class _Entries:
     def __init__(self, store: Store, days: dict[str, dict[str, int]]) -> None:
         self.store, self.days = store, days
         self._read: dict[tuple[str, str], list[datetime]] = {}
+        self._newest_first = {status: sorted(counts.items(), reverse=True) for status, counts in days.items()}
 
     def on(self, status: str, day: str) -> list[datetime]:
         key = (status, day)
@@ -66,8 +67,7 @@ class _Entries:
     def newest(self, status: str, k: int) -> datetime:
         """The k-th newest entry (1-based) into `status`."""
         seen = 0
-        for day in sorted(self.days[status], reverse=True):
-            n = self.days[status][day]
+        for day, n in self._newest_first[status]:
             if seen + n >= k:
                 return self.on(status, day)[-(k - seen)]
             seen += n
