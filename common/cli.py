@@ -81,8 +81,8 @@ def version() -> str:
 
 
 def _settings() -> Settings:
-    """The settings of this process (`SettingsInvalid`, a usage error, when
-    one does not parse: main names it)."""
+    """The settings of this process; one that does not parse raises, and
+    main names the setting in one line (a usage error)."""
     built = built_deps()
     if built is not None:
         settings: Settings = built.settings
