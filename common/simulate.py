@@ -12,9 +12,9 @@ so `oms serve` shows it on the dashboard.
 
 Every run has its own namespace on the store it runs on: a tag (`S<seed>`,
 or `S<seed>R<n>` when the store holds that seed's run already) prefixes its
-projects, warehouses and event ids, and its master-data dumps carry every
-row the store's snapshot held besides its own (a dump is the whole master:
-a project missing from it would count as removed). So a simulation can run
+projects, warehouses and event ids, and its master and catalogue dumps
+carry every row the store's snapshot held besides its own (a dump is the
+whole master: a project missing from it would count as removed). So a simulation can run
 on the store `scripts/run` filled with the samples, and again on the same
 store, and leave each run consistent.
 
@@ -208,14 +208,16 @@ class Simulation:
             table = table.set_column(table.schema.get_field_index("as_of"), "as_of",
                                      pa.array([self.clock.at] * len(rows), pa.timestamp("us", tz="UTC")))
         path = self.workdir / f"{dataset}-{self.clock.at:%Y%m%d}.parquet"
-        pq.write_table(self._whole(dataset, table), path)
+        # A stock snapshot removes nothing: ours alone (other rows would be checked against a master
+        # that may not name their warehouses). The other datasets are whole dumps.
+        pq.write_table(table if dataset == "stock-snapshots" else self._whole(dataset, table), path)
         ingest_dataset_file(self.deps, dataset, path)
         self.summary.master_loader = "parquet"
 
     def _whole(self, dataset: str, ours: pa.Table) -> pa.Table:
         """Our rows and every other row of the dataset's snapshot, as the
         source system would send its whole dump: rows of other runs and of
-        other loads stay unchanged, never removed."""
+        other loads stay unchanged, never removed or deactivated."""
         previous = snapshots_of(self.deps).load(dataset)
         if previous is None or not previous.num_rows:
             return ours

@@ -114,10 +114,15 @@ def _simulate(deps: Deps, seed: int = 7) -> Simulation:
 def test_a_simulation_on_the_store_the_samples_filled_keeps_every_invariant(tmp_path: Path) -> None:
     deps = _samples_store(tmp_path)
     samples_stock = {(r.warehouse_id, r.sku): r.on_hand for r in deps.inventory.stock()}
+    samples_quarantine = {r.id for r in all_quarantine(deps.store)}
 
     sim = _simulate(deps)
 
     assert sim.summary.violations == []
+    # Nothing of the samples is quarantined by the run: what it quarantined are its own invalid events.
+    added = [r for r in all_quarantine(deps.store) if r.id not in samples_quarantine]
+    assert added and all((r.event_id or "").startswith(sim.prefix) for r in added), \
+        [(r.source, r.event_id, r.reasons[0].msg) for r in added if not (r.event_id or "").startswith(sim.prefix)]
     # The samples' newer stock snapshot is neither overwritten nor counted against the run.
     after = {(r.warehouse_id, r.sku): r.on_hand for r in deps.inventory.stock()}
     assert {key: after[key] for key in samples_stock} == samples_stock
