@@ -27,6 +27,8 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from common.cli_incidents import incidents_app
+from common.cli_replenishment import replenishment_app, run_what_if_file
 from common.domain.models import Actor, ActorType, OrderStatus
 from common.service.bootstrap import Deps, built_deps, get_deps
 
@@ -46,6 +48,7 @@ class Dataset(StrEnum):
     master = "master"
     catalog = "catalog"
     stock = "stock"
+    reorder_policy = "reorder-policy"
 
 
 def _print_version(value: bool) -> None:
@@ -192,8 +195,10 @@ def _ingest_events(deps: Deps, dataset: Dataset, path: Path, as_json: bool) -> i
 
 
 def _ingest_dataset(deps: Deps, dataset: Dataset, path: Path, as_json: bool) -> int:
-    name = {"master": "project-master", "catalog": "item-catalog", "stock": "stock-snapshots"}[dataset.value]
-    if path.suffix.lower() in {".json", ".jsonl"} and dataset in (Dataset.master, Dataset.catalog):
+    name = {"master": "project-master", "catalog": "item-catalog", "stock": "stock-snapshots",
+            "reorder-policy": "reorder-policy"}[dataset.value]
+    if path.suffix.lower() in {".json", ".jsonl"} and dataset in (Dataset.master, Dataset.catalog,
+                                                                  Dataset.reorder_policy):
         from common.service.handlers.fixtures import load_fixture
 
         try:
@@ -222,7 +227,7 @@ def _ingest_dataset(deps: Deps, dataset: Dataset, path: Path, as_json: bool) -> 
 
 @app.command()
 def ingest(
-    dataset: Annotated[Dataset, typer.Argument(help="events | warehouse | master | catalog | stock")],
+    dataset: Annotated[Dataset, typer.Argument(help="events | warehouse | master | catalog | stock | reorder-policy")],
     file: Annotated[Path, typer.Argument(help="JSON lines (events) or Parquet (datasets)")],
     as_json: Annotated[bool, typer.Option("--json", help="the job run as JSON instead of a table")] = False,
 ) -> None:
@@ -392,10 +397,17 @@ def allocate(
     wait: Annotated[float, typer.Option(min=0, help="seconds to wait for a run in progress to end (default: "
                                                     "refuse at once, exit 1)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="the run report as JSON (as the API answers it)")] = False,
+    what_if: Annotated[Path | None, typer.Option("--what-if", metavar="FILE", help=(
+        "plan with the overrides of a JSON file (extra_stock, projects, exclude_orders, force_approved) and "
+        "show the difference from the plain plan; writes nothing, takes no lease"))] = None,
 ) -> None:
     """One allocation run: rank, reserve, allocate and release Approved orders.
     One run at a time: while another holds the allocation lease this one is
     refused (exit 1, naming the running run), or waits with --wait."""
+    if what_if is not None:  # common/cli_replenishment.py
+        if dry_run or wait:
+            raise CliError("--what-if writes nothing and takes no lease: --dry-run and --wait do not apply", 2)
+        raise typer.Exit(run_what_if_file(_deps(), what_if, mode.value, as_json))
     from common.domain.errors import RunInProgress
     from common.service.commands import RunAllocation
     from common.service.handlers.allocation import run_allocation
@@ -527,6 +539,8 @@ def simulate(
 
 deadletters_app = typer.Typer(no_args_is_help=True, help="Event Hub batches the store could not take.")
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(incidents_app, name="incidents")  # common/cli_incidents.py
+app.add_typer(replenishment_app, name="replenishment")  # common/cli_replenishment.py
 
 
 @deadletters_app.command("list")
@@ -684,6 +698,9 @@ def _print_simulation(summary: Any, path: str) -> None:
         ("events per second", f"{summary.events_per_second:,.0f}"),
         ("wall time", f"{summary.seconds:.1f} s"),
         ("master data loaded by", summary.master_loader),
+        *((("replenishment", "{requested:.0f} requested ({raised:.0f} raised), {fulfilled:.0f} fulfilled in "
+            "{mean_days_to_fulfil} days on average, {open:.0f} open".format(**summary.replenishment)),)
+          if summary.replenishment else ()),
         ("invariants", "all hold" if not summary.violations else f"{len(summary.violations)} violated"),
     ]
     for name, value in rows:

@@ -60,6 +60,7 @@ from common.service.handlers.review import approve_order, cancel_order
 from common.service.handlers.sla import sweep_sla
 from common.service.handlers.warehouse import apply_warehouse_events
 from common.service.paging import all_audit, all_quarantine, every
+from common.simulate_replenishment import ReplenishmentSim
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 WAREHOUSES = ("WH-EAST", "WH-WEST", "WH-CENTRAL")
@@ -97,6 +98,7 @@ class Summary:
     notifications: Counter[str] = field(default_factory=Counter)
     master_loader: str = ""
     violations: list[str] = field(default_factory=list)
+    replenishment: dict[str, float] = field(default_factory=dict)  # common/simulate_replenishment.py
 
     @property
     def fill_rate(self) -> float:
@@ -115,7 +117,7 @@ class Summary:
                 "orders_by_state": self.orders_by_state, "orders_by_kind": self.orders_by_kind,
                 "sla_flagged": self.sla_flagged, "sla_open": self.sla_open, "quarantine": self.quarantine,
                 "notifications": dict(self.notifications), "master_loader": self.master_loader,
-                "violations": self.violations}
+                "violations": self.violations, "replenishment": self.replenishment}
 
 
 class CountingNotifier:
@@ -160,6 +162,7 @@ class Simulation:
         self.initial: dict[tuple[str, str], int] = {}
         self.adjusted: Counter[tuple[str, str]] = Counter()
         self._adjustments: dict[str, tuple[tuple[str, str], int]] = {}
+        self.replenishment = ReplenishmentSim(deps, self.warehouses, self._event_id)
 
     # ---------------------------------------------------------------- helpers
     def _event_id(self, prefix: str) -> str:
@@ -247,6 +250,8 @@ class Simulation:
             for w in self.warehouses for sku in SKUS]
         self.initial = {(r["warehouse_id"], r["sku"]): r["on_hand"] for r in stock}
         self._load("stock-snapshots", stock)
+        self._load("reorder-policy", self.replenishment.policies(
+            self.initial, random.Random(f"reorder-{self.summary.seed}")))
 
     # ------------------------------------------------------------------ days
     def _engineering(self, day: int) -> None:
@@ -347,6 +352,12 @@ class Simulation:
         if events:
             redelivered = self.rng.sample(events, max(0, len(events) // 25))
             self._send_warehouse(events + redelivered, apply_warehouse_events, ApplyWarehouseEvents)
+        # The supplier answers the replenishment requests whose lead time has passed.
+        deliveries = self.replenishment.deliveries(self.clock.at, now)
+        for event in deliveries:
+            self._adjustments[event["event_id"]] = ((event["warehouse_id"], event["sku"]), event["delta"])
+        if deliveries:
+            self._send_warehouse(deliveries, apply_warehouse_events, ApplyWarehouseEvents)
 
     def _send_warehouse(self, events: list[dict[str, Any]], handler: Any, command: Any) -> None:
         for start in range(0, len(events), EVENT_BATCH):
@@ -402,7 +413,9 @@ class Simulation:
         self.summary.sla_open = sum(len(breaches_of(o, now, self.deps.settings.sla_hours)) for o in orders)
         self.summary.quarantine = dict(Counter(r.source for r in all_quarantine(self.deps.store)
                                                if (r.event_id or "").startswith(self.prefix)))
+        self.summary.replenishment, replenishment_problems = self.replenishment.check()
         self.summary.violations = check_invariants(self.deps, self.prefix, self.initial, dict(self.adjusted))
+        self.summary.violations += replenishment_problems
 
 
 def fresh_tag(deps: Deps, seed: int) -> str:

@@ -148,6 +148,35 @@ import { authHeaders, forgetKey, signInForm, whoAmI } from "/api/console/assets/
     }), "nothing in quarantine");
   }
 
+  function orderList(ids) {
+    if (ids === null || ids === undefined) return "–";
+    return ids.length ? ids.slice(0, 5).join(", ") + (ids.length > 5 ? " +" + (ids.length - 5) : "") : "none";
+  }
+
+  // The replenishment panel reads its own route: whatever it answers, the
+  // rest of the dashboard still shows.
+  async function loadReplenishment() {
+    try {
+      const response = await fetch("/api/inventory/replenishment",
+        { headers: { ...authHeaders(), Accept: "application/json" } });
+      if (!response.ok) {
+        fillRows("replenishment", [], "could not load the requests (" + response.status + ")");
+        return;
+      }
+      const data = await response.json();
+      fillRows("replenishment", data.items.map((r) => {
+        const tr = el("tr", { "data-request": r.request_id });
+        tr.append(el("td", {}, r.request_id), el("td", {}, r.sku), el("td", {}, r.warehouse_id),
+          cell(r.quantity, "num"), cell(r.position.projected, "num"),
+          el("td", r.overdue ? { class: "breach" } : {}, when(r.due_at) + (r.overdue ? " (overdue)" : "")),
+          el("td", {}, orderList(r.short_orders)), el("td", {}, orderList(r.would_unblock)));
+        return tr;
+      }), "no replenishment request is open");
+    } catch (error) {
+      fillRows("replenishment", [], "could not load the requests: " + error.message);
+    }
+  }
+
   function showError(message) {
     const box = document.getElementById("error");
     box.textContent = message;
@@ -187,6 +216,7 @@ import { authHeaders, forgetKey, signInForm, whoAmI } from "/api/console/assets/
         return;
       }
       render(await response.json());
+      await loadReplenishment();
       document.body.dataset.ready = "1";
     } catch (error) {
       showError("Could not load the metrics: " + error.message);

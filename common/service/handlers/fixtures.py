@@ -12,10 +12,12 @@ from pydantic import ValidationError
 
 from common.domain.inbound import reasons_from
 from common.domain.models import CatalogItem, Project
+from common.domain.replenishment import ReorderPolicy
 from common.service.bootstrap import Deps
-from common.service.commands import FollowProjectMaster, ReevaluateParkedDesigns
+from common.service.commands import EvaluateReplenishment, FollowProjectMaster, ReevaluateParkedDesigns
 from common.service.handlers.engineering import reevaluate_parked_designs
 from common.service.handlers.projects import follow_project_master
+from common.service.handlers.replenishment import replenish_after
 from common.service.jobs import job_run
 from common.service.quarantine import quarantine
 
@@ -30,8 +32,10 @@ def read_json_records(path: Path) -> list[Any]:
 
 
 def load_fixture(deps: Deps, dataset: str, path: Path) -> dict[str, int]:
-    """Load `project-master` or `item-catalog` rows from a JSON fixture."""
-    model: type[Project] | type[CatalogItem] = Project if dataset == "project-master" else CatalogItem
+    """Load `project-master`, `item-catalog` or `reorder-policy` rows from a JSON fixture."""
+    models: dict[str, type[Project] | type[CatalogItem] | type[ReorderPolicy]] = {
+        "project-master": Project, "reorder-policy": ReorderPolicy}
+    model = models.get(dataset, CatalogItem)
     with job_run(deps, f"ingest-{dataset}", f"file:{path.name}") as recorder:
         rows = read_json_records(path)
         good: list[Any] = []
@@ -52,6 +56,9 @@ def load_fixture(deps: Deps, dataset: str, path: Path) -> dict[str, int]:
             recorder.count("parked_applied", len(parked.results))
             followed = follow_project_master(deps, FollowProjectMaster(ids, recorder.run.job_id))
             recorder.count("orders_following_master", len(followed.updated))
+        elif model is ReorderPolicy:
+            deps.store.put_reorder_policies(good)
+            replenish_after(deps, EvaluateReplenishment("policy", correlation_id=recorder.run.job_id))
         else:
             deps.store.put_catalog(good)
         recorder.count("modified", len(good))
