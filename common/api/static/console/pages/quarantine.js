@@ -43,10 +43,9 @@ export async function quarantinePage(me, filters, refresh) {
   const page = await get("/api/quarantine", queryOf({ source: filters.source, status, limit: 50,
     continuation: filters.after }));
   const operator = me.acts_as.includes("operator");
-  const results = h("div", { id: "reprocess-results", "aria-live": "polite" });
 
+  // Each record in turn; then the page is read again and the results shown on it.
   async function reprocess(ids) {
-    results.replaceChildren();
     const lines = [];
     for (const id of ids) {
       try {
@@ -90,7 +89,7 @@ export async function quarantinePage(me, filters, refresh) {
       else say("Select the records to reprocess first.", "error");
     } }, "Reprocess selected")) : h("p", { class: "note", id: "role-note" },
       `Reprocessing needs the operator role; you have ${me.roles.join(", ")}.`),
-    results,
+    h("div", { id: "reprocess-results", "aria-live": "polite" }),
     table("Quarantined inputs", headers, rows, { id: "quarantine", empty: "Nothing quarantined matches." }),
     h("nav", { class: "pager", "aria-label": "Pages" },
       filters.after ? h("a", { href: hashOf({ ...filters, after: "" }), class: "button" }, "First page") : null,
