@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.domain.models import Reason
-from common.ingest.delta import Delta, diff
-from common.ingest.delta import lookup as lookup_index
+from common.ingest.delta import Delta, diff, positions
 from common.ingest.limits import Limits, ReasonSink
 from common.ingest.reader import BATCH_ROWS, Source, check_file, iter_normalized
+from common.ingest.rows import take
 from common.ingest.schema import DatasetSchema
 from common.ingest.validate import KEY, ROW, Lookup, Resolver, check_rows, row_keys
 
@@ -114,7 +114,7 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
         # An empty snapshot too: a partial plan's snapshot() filters it by KEY.
         previous = with_keys(previous, ds)
         if previous.num_rows:
-            lookup = Lookup(lookup_index(table[KEY], previous[KEY]), previous.num_rows)
+            lookup = Lookup(positions(table[KEY], previous[KEY]), previous.num_rows)
     checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, sink, lookup,
                          {name: pa.chunked_array(masks, pa.bool_()) for name, masks in nulled.items()})
     bad_count = int(pc.sum(checked.bad).as_py() or 0)
@@ -128,7 +128,7 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
         if stale:
             good = pc.invert(older) if good is None else pc.and_(good, pc.invert(older))
     compare = [n for n in _union(table, previous) if n not in (KEY, *ds.key)]
-    delta, carried = diff(table, good, previous, compare, lookup.index if lookup else None)
+    delta, carried = diff(table, good, previous, compare, lookup.positions if lookup else None)
     if partial or bad_count == table.num_rows:
         # Some rows only, or no good row at all: neither can say what is gone.
         delta.removed, delta.carried, carried = None, 0, None
@@ -137,7 +137,7 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
     else:
         # The first bad rows are kept for reprocessing; the rest are counted.
         rows = pc.indices_nonzero(checked.bad).slice(0, limits.kept_bad_rows)
-        bad = table.take(rows).append_column(ROW, rows.cast(pa.int64()))
+        bad = take(table, rows).append_column(ROW, rows.cast(pa.int64()))
     return Plan(dataset=ds, rows_read=table.num_rows, bad=bad, reasons=checked.reasons, delta=delta,
                 table=table, good_mask=good, carried=carried, partial=partial, previous=previous, stale=stale,
                 bad_count=bad_count, reason_counts=sink.summary())

@@ -10,6 +10,7 @@ arbitrary one).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 
 from common.domain.models import Reason
 from common.ingest.limits import ReasonSink
+from common.ingest.rows import take
 from common.ingest.schema import Column, DatasetSchema, Kind
 
 KEY = "__key"  # the row's key as one string (composite keys joined with KEY_SEP)
@@ -225,6 +227,12 @@ class RowCheck:
         return int(pc.sum(self.bad).as_py() or 0)
 
 
+def _reason(loc: list[str | int], msg: str, kind: str) -> Reason:
+    """A row's reason, built from values of our own making: a file with
+    thousands of bad rows words them without validating each one again."""
+    return Reason.model_construct(loc=loc, msg=msg, type=kind)
+
+
 def _label(key: object) -> str:
     return "(no key)" if key is None else str(key)
 
@@ -240,19 +248,24 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
     # (mask, column, problem type, message template with {key} and {value})
     found: list[tuple[pa.Array | pa.ChunkedArray, str, str, str]] = []
 
+    # A rule whose column cannot break it (no null, no NaN, minimum and
+    # maximum inside the bounds: counted, not scanned) adds no mask.
     for column in ds.columns:
         values = table[column.name]
-        missing = pc.is_null(values)
-        if nulled and column.name in nulled:
-            # A value that could not be converted was nulled: it is not also "missing".
-            missing = pc.and_(missing, pc.invert(nulled[column.name]))
-        if column.name in ds.key:
-            found.append((missing, column.name, "missing", f"key {column.name} is null"))
-        else:
-            found.append((missing, column.name, "missing", "{key}: required value " + column.name + " is null"))
-        if column.kind is Kind.DOUBLE:
+        if values.null_count:
+            missing = pc.is_null(values)
+            if nulled and column.name in nulled:
+                # A value that could not be converted was nulled: it is not also "missing".
+                missing = pc.and_(missing, pc.invert(nulled[column.name]))
+            if column.name in ds.key:
+                found.append((missing, column.name, "missing", f"key {column.name} is null"))
+            else:
+                found.append((missing, column.name, "missing", "{key}: required value " + column.name + " is null"))
+        if column.kind is Kind.DOUBLE and not _finite_sum(values):
             found.append((pc.fill_null(pc.is_nan(values), False), column.name, "nan",
                           "{key}: " + column.name + " is NaN"))
+        if _within(values, column.minimum, column.maximum):
+            continue
         bounds = []
         if column.minimum is not None:
             bounds.append(pc.less(values, pa.scalar(column.minimum).cast(values.type)))
@@ -289,9 +302,9 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
         def words(n: int, mask: pa.Array | pa.ChunkedArray = mask, name: str = name, kind: str = kind,
                   template: str = template) -> list[Reason]:
             rows = _first(mask, n)
-            return [Reason(loc=["row", row, name], msg=template.format(key=_label(key), value=value), type=kind)
-                    for row, key, value in zip(rows.to_pylist(), keys.take(rows).to_pylist(),
-                                               table[name].take(rows).to_pylist(), strict=True)]
+            return [_reason(["row", row, name], template.format(key=_label(key), value=value), kind)
+                    for row, key, value in zip(rows.to_pylist(), take(keys, rows).to_pylist(),
+                                               take(table[name], rows).to_pylist(), strict=True)]
 
         sink.add(name, kind, int(pc.sum(mask).as_py() or 0), words)
 
@@ -305,6 +318,26 @@ def check_rows(table: pa.Table, ds: DatasetSchema, invalid: pa.ChunkedArray | pa
     return RowCheck(bad=bad, reasons=reasons)
 
 
+def _finite_sum(values: pa.Array | pa.ChunkedArray) -> bool:
+    """No NaN in a float column (a NaN makes the sum NaN; so do infinities of
+    both signs, which then get the full check)."""
+    total = pc.sum(values).as_py()
+    return total is None or math.isfinite(total)
+
+
+def _within(values: pa.Array | pa.ChunkedArray, minimum: float | None, maximum: float | None) -> bool:
+    """Every value inside the bounds, told from the column's minimum and
+    maximum (NaNs are not out of range, nulls neither)."""
+    if minimum is None and maximum is None:
+        return True
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        return False
+    low, high = (v.as_py() for v in pc.min_max(values).values())
+    if low is None:
+        return True
+    return (minimum is None or low >= minimum) and (maximum is None or high <= maximum)
+
+
 def _num(value: float | None) -> str:
     if value is None:
         return ""
@@ -313,10 +346,15 @@ def _num(value: float | None) -> str:
 
 @dataclass
 class Lookup:
-    """Each row's position in the previous snapshot's keys (null: not there)."""
+    """Each row's position in the previous snapshot's keys (-1: not there)."""
 
-    index: pa.Array | pa.ChunkedArray
+    positions: np.ndarray
     size: int  # rows in the previous snapshot
+
+    @property
+    def index(self) -> pa.Array:
+        """The positions with nulls for the rows not there."""
+        return pa.array(self.positions, mask=self.positions < 0)
 
 
 def duplicate_mask(keys: pa.Array | pa.ChunkedArray, lookup: Lookup | None = None
@@ -328,18 +366,18 @@ def duplicate_mask(keys: pa.Array | pa.ChunkedArray, lookup: Lookup | None = Non
     are hashed as strings."""
     if lookup is None:
         return _duplicates_by_value(keys)
-    found = pc.is_valid(lookup.index)
-    positions = pc.fill_null(lookup.index, 0).to_numpy(zero_copy_only=False)
-    counts = np.bincount(positions[found.to_numpy(zero_copy_only=False)], minlength=lookup.size)
-    by_position = pa.array((counts[positions] > 1) & found.to_numpy(zero_copy_only=False))
-    unseen = pc.and_(pc.invert(found), pc.is_valid(keys))
-    if not pc.any(unseen).as_py():
-        return by_position if pc.any(by_position).as_py() else None
-    among_new = _duplicates_by_value(keys.filter(unseen))
-    if among_new is None:
-        return by_position if pc.any(by_position).as_py() else None
-    values = pc.drop_null(keys.filter(unseen).filter(among_new).unique())
-    return pc.or_(by_position, pc.fill_null(pc.and_(unseen, pc.is_in(keys, value_set=values)), False))
+    positions = lookup.positions
+    found = positions >= 0
+    counts = np.bincount(positions[found], minlength=lookup.size)
+    duplicated = found & (counts[np.where(found, positions, 0)] > 1)
+    # A key not in the previous snapshot cannot equal one that is: the new
+    # keys are counted among themselves.
+    unseen = np.flatnonzero(~found & pc.is_valid(keys).to_numpy(zero_copy_only=False))
+    if len(unseen):
+        among_new = _duplicates_by_value(take(keys, unseen))
+        if among_new is not None:
+            duplicated[unseen[among_new.to_numpy(zero_copy_only=False)]] = True
+    return pa.array(duplicated) if duplicated.any() else None
 
 
 def _duplicates_by_value(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
@@ -360,7 +398,7 @@ def _duplicate_reasons(keys: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.Chu
     """The first `n` duplicate rows worded (each naming the others of its key,
     among the rows looked at)."""
     rows = _first(mask, n)
-    sampled = keys.take(rows)
+    sampled = take(keys, rows)
     # How often each sampled key appears in the whole file (Arrow counts, no row lists).
     counts = pc.value_counts(keys.filter(pc.fill_null(pc.is_in(keys, value_set=pc.unique(sampled)), False)))
     if isinstance(counts, pa.ChunkedArray):
@@ -375,6 +413,6 @@ def _duplicate_reasons(keys: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.Chu
         many = total.get(key, len(occurrences))
         listed = ", ".join(map(str, occurrences[:20])) + (", ..." if many > 20 or len(occurrences) > 20 else "")
         for row in occurrences:
-            reasons.append(Reason(loc=["row", row, where], msg=f"key {key} appears in {many} rows ({listed})",
-                                  type="duplicate_key"))
+            reasons.append(_reason(["row", row, where], f"key {key} appears in {many} rows ({listed})",
+                                   "duplicate_key"))
     return reasons
