@@ -13,7 +13,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from common.domain.models import (
     CatalogItem,
     JobRun,
     Order,
+    OrderStatus,
     OutboxEvent,
     Project,
     QuarantineRecord,
@@ -38,6 +39,7 @@ from common.domain.models import (
 from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges, Retention
 
 M = TypeVar("M", bound=BaseModel)
+ALL_STATUSES = frozenset(s.value for s in OrderStatus)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -47,8 +49,6 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_project ON orders(project_id);
 CREATE INDEX IF NOT EXISTS orders_status ON orders(status, id);
 CREATE INDEX IF NOT EXISTS orders_updated ON orders(updated_at);
-CREATE INDEX IF NOT EXISTS orders_entered ON orders(status,
-  julianday(COALESCE(json_extract(doc, '$.status_since'), json_extract(doc, '$.created_at'))), id);
 CREATE TABLE IF NOT EXISTS streams (
   id TEXT PRIMARY KEY, project_id TEXT NOT NULL, parked INTEGER NOT NULL, etag TEXT NOT NULL,
   doc TEXT NOT NULL);
@@ -84,6 +84,9 @@ CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, 
 FLOW_SCHEMA = """
 CREATE TABLE IF NOT EXISTS flow (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS orders_since ON orders(status, since, id);
+-- The work queue's "longest waiting first" over every state (OrderQuery.sort).
+CREATE INDEX IF NOT EXISTS orders_since_any ON orders(since, id);
+DROP INDEX IF EXISTS orders_entered;
 DROP INDEX IF EXISTS orders_need_by;
 CREATE INDEX IF NOT EXISTS orders_status_need_by ON orders(status, need_by, id) WHERE need_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS orders_hold ON orders(hold_at, id) WHERE hold_at IS NOT NULL;
@@ -92,10 +95,6 @@ FLOW_COLUMNS = ("since", "need_by", "hold_at", "flow")
 _BUILT = "_built"  # the flow row saying the counters cover every order and audit entry
 
 _CHUNK = 500  # stays under SQLite's host-parameter limit
-# When an order entered its current status (its SLA clock starts there), as
-# a Julian day: stored times differ in precision, so they compare as instants.
-# Spelled as in the orders_entered index, so SQLite uses it.
-_ENTERED = "julianday(COALESCE(json_extract(doc, '$.status_since'), json_extract(doc, '$.created_at')))"
 
 
 class _Conflict(Exception):
@@ -410,25 +409,36 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
             where.append("updated_at >= ?")
             params.append(_iso(query.updated_since))
         if query.entered_before is not None:
-            terms = [f"(status = ? AND {_ENTERED} < julianday(?))" for _ in query.entered_before]
-            where.append(f"({' OR '.join(terms) or '0'})")
+            # `since` is the fixed-width stamp of when the order entered its
+            # status. One range per cutoff, and none on the status when every
+            # status shares it: then "longest waiting first" walks orders_since_any.
+            by_cutoff: dict[str, list[str]] = {}
             for status, before in query.entered_before.items():
-                params += [status, _iso(before)]
+                by_cutoff.setdefault(flow.stamp(before), []).append(status)
+            terms = []
+            for cutoff, statuses in by_cutoff.items():
+                if set(statuses) >= ALL_STATUSES:
+                    terms.append("since < ?")
+                    params.append(cutoff)
+                else:
+                    terms.append(f"(since < ? AND status IN ({','.join('?' * len(statuses))}))")
+                    params += [cutoff, *statuses]
+            where.append(f"({' OR '.join(terms) or '0'})")
         return where, params
 
     def query_orders(self, query: OrderQuery) -> Page[Order]:
         where, params = self._order_filters(query)
         by_entered = query.sort == "entered"
         if query.continuation and by_entered:
-            entered, after = _cursor("orders-entered", query.continuation, (float, str))
-            where.append(f"({_ENTERED} > ? OR ({_ENTERED} = ? AND id > ?))")
-            params += [entered, entered, after]
+            entered, after = _cursor("orders-entered", query.continuation, (str, str))
+            where.append("(since, id) > (?, ?)")
+            params += [entered, after]
         elif query.continuation:
             where.append("id > ?")
             params.append(cursor("orders", query.continuation))
         limit = max(1, min(query.limit, 1000))
-        order_by = f"{_ENTERED}, id" if by_entered else "id"
-        rows = self._rows(f"SELECT doc, etag, id, {_ENTERED if by_entered else 'NULL'} FROM orders "
+        order_by = "since, id" if by_entered else "id"
+        rows = self._rows("SELECT doc, etag, id, since FROM orders "
                           f"WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT ?", (*params, limit + 1))
         items = []
         for doc, etag, _, _entered in rows[:limit]:
@@ -439,16 +449,26 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         if last is None:
             continuation = None
         elif by_entered:
-            continuation = cursor_token("orders-entered", [float(last[3]), last[2]])
+            continuation = cursor_token("orders-entered", [last[3], last[2]])
         else:
             continuation = cursor_token("orders", last[2])
         return Page(items=items, continuation=continuation)
 
     def count_orders(self, query: OrderQuery) -> dict[str, int]:
-        where, params = self._order_filters(query)
-        rows = self._rows(f"SELECT status, COUNT(*) FROM orders WHERE {' AND '.join(where)} GROUP BY status",
-                          tuple(params))
-        return {status: int(count) for status, count in rows}
+        if query.entered_before is None:
+            where, params = self._order_filters(query)
+            rows = self._rows(f"SELECT status, COUNT(*) FROM orders WHERE {' AND '.join(where)} GROUP BY status",
+                              tuple(params))
+            return {status: int(count) for status, count in rows}
+        # One count per status: each a range of orders_since (status, since).
+        counts = {}
+        for status, before in query.entered_before.items():
+            if query.status is None or query.status == status:
+                where, params = self._order_filters(replace(query, status=status, entered_before={status: before}))
+                count = self._rows(f"SELECT COUNT(*) FROM orders WHERE {' AND '.join(where)}", tuple(params))[0][0]
+                if count:
+                    counts[status] = int(count)
+        return counts
 
     def order_audit(self, order_id: str) -> list[AuditEntry]:
         rows = self._rows("SELECT doc FROM audit WHERE order_id = ? ORDER BY at, rowid", (order_id,))
