@@ -73,6 +73,10 @@ SYSTEM_NAMES: dict[str, str] = {
 HOLDING_STOCK = frozenset({OrderStatus.ALLOCATED, OrderStatus.RELEASED})
 NO_SLA = DELIVERED_STATUSES | {OrderStatus.CANCELLED}
 
+# Blank text: these characters only. Spelled out (not \s), so the API's document,
+# pydantic and Python agree on what is blank (their \s differ on control characters).
+BLANK = " \t\n\r\f\v"
+NOT_BLANK = r"[^ \t\n\r\f\v]"
 LISTED = 2000  # affected orders kept on the incident (a Cosmos DB document is at most 2 MB); counts stay exact
 SIGNALS = 500  # occurrences kept on the incident, newest; `occurrences` counts them all
 
@@ -473,7 +477,7 @@ def grew(before: Impact, after: Impact) -> bool:
 
 
 def _text(value: str | None, field: str, *, required: bool, limit: int = 4000) -> str | None:
-    text = (value or "").strip()
+    text = (value or "").strip(BLANK)
     if required and not text:
         raise IncidentInvalid(f"{field} is required", [Reason(loc=["body", field], msg="required", type="missing")])
     if len(text) > limit:

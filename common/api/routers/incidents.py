@@ -5,7 +5,7 @@ docs/incidents.md has the tables."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,13 +14,21 @@ from common.api.auth import Identity
 from common.api.deps import Deps, Role, provide_deps, require
 from common.api.problems import ProblemError
 from common.api.routers.common import correlation_id, router
-from common.domain.incidents import Incident, IncidentAudit, IncidentInvalid, IncidentRefused, Subscription
+from common.domain.incidents import (
+    NOT_BLANK,
+    Incident,
+    IncidentAudit,
+    IncidentInvalid,
+    IncidentRefused,
+    Subscription,
+)
 from common.service import incidents, stakeholders
+from common.service.stakeholders import MAIL_PATTERN, WEBHOOK_PATTERN
 
 api = router("incidents")
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the incident's ETag, quoted or bare")]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Text = Annotated[str, Field(min_length=1, max_length=4000, pattern=NOT_BLANK)]
 
 
 class _Body(BaseModel):
@@ -58,13 +66,27 @@ class IncidentAuditList(BaseModel):
     items: list[IncidentAudit]
 
 
+Scope = Annotated[str, Field(min_length=1, max_length=128, pattern=NOT_BLANK)]
+
+
+def _absent() -> Any:
+    """A field left out: None (typed as the field, which refuses an explicit null)."""
+    return None
+
+
 class SubscriptionIn(_Body):
-    market: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
-        None, description='a market, or "*" for every incident')
-    project_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    mail: Annotated[str, Field(max_length=254)] | None = None
-    webhook: Annotated[str, Field(max_length=2048)] | None = None
-    name: Annotated[str, Field(max_length=200)] | None = None
+    """Exactly one scope and one channel, as the document says (`oneOf`). A
+    field left out is None; an explicit null is refused (not a string)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [
+        {"oneOf": [{"required": ["market"]}, {"required": ["project_id"]}]},
+        {"oneOf": [{"required": ["mail"]}, {"required": ["webhook"]}]}]})
+
+    market: Scope = Field(default_factory=_absent, description='a market, or "*" for every incident')
+    project_id: Scope = Field(default_factory=_absent)
+    mail: Annotated[str, Field(max_length=254, pattern=MAIL_PATTERN)] = Field(default_factory=_absent)
+    webhook: Annotated[str, Field(max_length=2048, pattern=WEBHOOK_PATTERN)] = Field(default_factory=_absent)
+    name: Annotated[str, Field(max_length=200)] = Field(default_factory=_absent)
 
 
 class SubscriptionList(BaseModel):
@@ -199,7 +221,8 @@ def list_subscriptions(
 
 
 @api.post("/incident-subscriptions", response_model=Subscription, status_code=201,
-          summary="Subscribe a mail address or webhook to a market's or project's incidents")
+          summary="Subscribe a mail address or webhook to a market's or project's incidents",
+          responses={200: {"model": Subscription, "description": "The same subscriber and scope exist already"}})
 def subscribe(
     body: SubscriptionIn, response: Response,
     deps: Annotated[Deps, Depends(provide_deps)],
