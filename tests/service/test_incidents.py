@@ -241,3 +241,63 @@ def test_an_incident_that_cannot_be_written_never_breaks_the_failing_job(
 
     assert "could not raise the incident job:ingest-engineering-events" in caplog.text
     assert seeded.store.list_incidents().items == []
+
+
+def test_of_two_operators_acknowledging_at_once_one_wins_and_the_other_is_refused(world: Deps) -> None:
+    import threading
+
+    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    [incident] = world.store.list_incidents().items
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def ack(who: str) -> None:
+        start.wait()
+        try:
+            incidents.change(world, incident.incident_id, "acknowledge", actor=Actor(type=ActorType.USER, id=who))
+            outcomes.append("done")
+        except IncidentRefused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=ack, args=(who,)) for who in ("olga", "omar")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["done", "refused"]
+    assert [a.action for a in world.store.incident_audit(incident.incident_id)] == ["opened", "acknowledged"]
+
+
+def test_a_recurrence_racing_an_operator_is_applied_after_it_and_neither_is_lost(
+        world: Deps, smtp_server: SmtpServer) -> None:
+    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    [incident] = world.store.list_incidents().items
+    acked = incidents.change(world, incident.incident_id, "acknowledge", actor=OPERATOR)
+
+    class StaleFirst(BrokenCommitStore):
+        """Hands out the incident as it was before the acknowledgement once,
+        as a reader that lost the race to it would have read it."""
+
+        served = False
+
+        def open_incident(self, item: Any, audit: Any) -> Any:
+            if not StaleFirst.served:
+                StaleFirst.served = True
+                return incident, False
+            return self.inner.open_incident(item, audit)
+
+    racing = build(world.settings, store=StaleFirst(world.store), inventory=world.inventory, clock=world.clock,
+                   notifier=world.notifier, extras=world.extras)
+    with pytest.raises(sqlite3.OperationalError):
+        ingest_engineering_events(racing, IngestEngineeringEvents(
+            [design("e-dal-9", DAL, "DAL-00555", "NewBuild", 2, kind="DesignRevised")], channel="http"))
+
+    [after] = world.store.list_incidents().items
+    assert after.status == IncidentStatus.ACKNOWLEDGED and after.acknowledged_at == acked.acknowledged_at
+    assert after.occurrences == 2 and after.impact.market_names == ["Dallas", "New York"]
+    audit = world.store.incident_audit(incident.incident_id)
+    assert [a.action for a in audit] == ["opened", "acknowledged", "recurred"]
+    told = next(c.new for c in audit[2].changes if c.path == "told")
+    assert told == {"notice": [f"mail:{DAL_PROJECT_MAIL}"], "update": [f"mail:{NY_MAIL}",
+                                                                      f"webhook:{world.settings.incident_subscribers[1]['webhook']}"]}
