@@ -1,0 +1,60 @@
+"""Incidents end to end on the Cosmos DB store (the local server): a failing
+job opens one incident with exactly the orders it could not change, a second
+failure adds to it, and the lifecycle's changes land with their audit
+entries in the incidents container."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+from common.adapters.stakeholders import MemoryMessenger
+from common.domain.incidents import IncidentStatus
+from common.domain.models import Actor, ActorType
+from common.service import incidents
+from common.service.bootstrap import Deps, build
+from common.service.commands import IngestEngineeringEvents
+from common.service.handlers.engineering import ingest_engineering_events
+from common.service.stakeholders import MESSENGER
+from tests.conftest import load_samples
+from tests.service.test_notifications import BrokenCommitStore
+
+NY = "PRJ-0000101"
+
+
+def design(event_id: str, version: int) -> dict[str, Any]:
+    return {"event_id": event_id, "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
+            "project_id": NY, "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": version,
+            "items": [{"sku": "ANT-4T4R-B41", "qty": version, "uom": "EA"}]}
+
+
+def test_a_failing_job_on_cosmos_opens_one_incident_and_its_lifecycle_is_audited(cosmos_deps: Deps) -> None:
+    cosmos_deps.extras[MESSENGER] = MemoryMessenger()
+    cosmos_deps.settings = cosmos_deps.settings.model_copy(update={"incident_subscribers": [
+        {"market": "New York", "mail": "ny@example.test"}]})
+    load_samples(cosmos_deps)
+    ingest_engineering_events(cosmos_deps, IngestEngineeringEvents([design("e-1", 1)], channel="http"))
+    broken = build(cosmos_deps.settings, store=BrokenCommitStore(cosmos_deps.store), inventory=cosmos_deps.inventory,
+                   clock=cosmos_deps.clock, notifier=cosmos_deps.notifier, extras=cosmos_deps.extras)
+
+    for event_id, version in (("e-2", 2), ("e-3", 3)):
+        with pytest.raises(sqlite3.OperationalError):
+            ingest_engineering_events(broken, IngestEngineeringEvents([design(event_id, version)], channel="http"))
+
+    [incident] = cosmos_deps.store.list_incidents(market="New York").items
+    assert [o.order_id for o in incident.impact.orders] == [f"{NY}~NYC-00417~NewBuild~1"]
+    assert incident.occurrences == 2 and sorted(incident.impact.records) == ["e-2", "e-3"]
+    operator = Actor(type=ActorType.USER, id="olga")
+    incidents.change(cosmos_deps, incident.incident_id, "acknowledge", actor=operator, if_match=incident.etag)
+    done = incidents.change(cosmos_deps, incident.incident_id, "resolve", actor=operator, root_cause="disk",
+                            resolution="grown")
+
+    assert done.status == IncidentStatus.RESOLVED
+    assert [a.action for a in cosmos_deps.store.incident_audit(incident.incident_id)] == [
+        "opened", "recurred", "acknowledged", "resolved"]
+    sent: list[dict[str, Any]] = cosmos_deps.extras[MESSENGER].sent
+    assert [m["data"]["type"] for m in sent] == ["oms.incident.notice", "oms.incident.update",
+                                                 "oms.incident.resolved"]
+    assert cosmos_deps.store.list_incidents(status="live").items == []
