@@ -16,7 +16,7 @@ from common.service.bootstrap import Deps
 from common.service.commands import ApplyWarehouseEvents, RunAllocation
 from common.service.handlers.allocation import run_allocation
 from common.service.handlers.warehouse import apply_warehouse_events
-from common.service.handlers.whatif import ProjectOverride, StockOverride, WhatIf, run_what_if
+from common.service.handlers.whatif import ProjectOverride, StockOverride, WhatIf, run_what_if, unblocked_by
 from common.service.unit_of_work import UnitOfWork
 from tests.helpers.allocation import approved
 
@@ -161,3 +161,16 @@ def test_a_what_if_takes_no_lease_and_answers_while_a_run_holds_it(short_world: 
 
     assert report.plan.allocated == [orders["P1"]] and dump(world) == before
 
+
+
+def test_what_each_delivery_unblocks_is_what_a_whole_what_if_moves_in(
+        short_world: tuple[Deps, dict[str, str]]) -> None:
+    world, _ = short_world
+    approved(world, "PW2", {"A": 7})  # WH-2 holds 5
+    deliveries = [StockOverride(warehouse_id=w, sku=sku, qty=qty)
+                  for w, sku, qty in (("WH-1", "A", 6), ("WH-2", "A", 2), ("WH-1", "B", 1), ("WH-9", "A", 50))]
+
+    answers = unblocked_by(world, deliveries)
+
+    assert answers == [run_what_if(world, WhatIf(extra_stock=[d])).difference.moved_in for d in deliveries]
+    assert [len(a) for a in answers] == [1, 1, 0, 0]

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from common.domain.bounds import MAX_ON_HAND
+from common.domain.eligibility import warehouse_of
 from common.domain.errors import InvalidInput
 from common.domain.models import Order, OrderStatus, Reason
 from common.domain.ranking import priority_class
@@ -260,7 +262,9 @@ def _difference(baseline: Planned, what_if: Planned, base_view: PlanView, view: 
 # ------------------------------------------------------------------ handler
 def unblocked_by(deps: Deps, deliveries: Sequence[StockOverride], mode: str = "greedy") -> list[list[str]]:
     """For each delivery alone, the orders the next run would allocate with
-    it and not without (the data is read once, the baseline planned once)."""
+    it and not without (the data is read once, the baseline planned once).
+    Stock is per warehouse, so a delivery is planned with the candidates of
+    its warehouse only: the others' outcomes cannot change."""
     if not deliveries:
         return []
     now = deps.clock.now()
@@ -270,9 +274,14 @@ def unblocked_by(deps: Deps, deliveries: Sequence[StockOverride], mode: str = "g
     base_inputs = load_plan_inputs(deps, candidates, dry_run=True)
     before = {p.order.order_id for p in plan_orders(base_inputs, rules, mode, now, optimal_seconds=seconds).plans
               if p.outcome.outcome == "allocated"}
+    by_warehouse: dict[str, list[Order]] = {}
+    for order in candidates:
+        warehouse = warehouse_of(order, base_inputs.projects.get(order.project_id)) or ""
+        by_warehouse.setdefault(warehouse, []).append(order)
     out = []
     for delivery in deliveries:
-        inputs = _overridden(deps, WhatIf(extra_stock=[delivery]), base_inputs, {}, now, [])
+        local = replace(base_inputs, candidates=by_warehouse.get(delivery.warehouse_id, []))
+        inputs = _overridden(deps, WhatIf(extra_stock=[delivery]), local, {}, now, [])
         after = plan_orders(inputs, rules, mode, now, optimal_seconds=seconds)
         out.append(sorted(p.order.order_id for p in after.plans
                           if p.outcome.outcome == "allocated" and p.order.order_id not in before))
