@@ -20,7 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
@@ -260,6 +262,31 @@ def test_the_queue_filters_counts_and_pages_with_the_api(world: World, driver: W
     submit(driver, "view form.filters")
     redrawn(driver)
     assert "sort=waiting" in driver.current_url
+
+
+def test_the_queue_works_from_the_keyboard(world: World, driver: WebDriver) -> None:
+    sign_in_as(driver, world.base, "k-vic")
+    open_page(driver, world.base, "#/queue?status=Draft")
+    address = driver.current_url
+    driver.execute_script("document.querySelector('nav a').focus();")  # the first link of the header
+    keys = ActionChains(driver)
+    keys.key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
+    assert driver.switch_to.active_element.text == "Skip to content"  # first in the tab order
+    keys.send_keys(Keys.ENTER).perform()
+    assert driver.switch_to.active_element.get_attribute("id") == "view"
+    assert driver.current_url == address  # the skip link leaves the route alone
+    keys.send_keys(Keys.TAB).perform()
+    assert driver.switch_to.active_element.get_attribute("id") == "f-status"
+    for _ in range(6):  # project, market, kind, age, SLA breached, sort
+        keys.send_keys(Keys.TAB).perform()
+    assert driver.switch_to.active_element.get_attribute("id") == "f-sort"
+    keys.send_keys(Keys.TAB).perform()
+    stale(driver)
+    keys.send_keys(Keys.ENTER).perform()  # Apply
+    redrawn(driver)
+    first_order = driver.find_element(By.CSS_SELECTOR, "#queue tr[data-order] a")
+    first_order.send_keys(Keys.ENTER)
+    wait_for(driver, lambda d: "#/orders/" in d.current_url, "the order page")
 
 
 # ------------------------------------------------- a planner's order, end to end

@@ -19,7 +19,7 @@ const ROUTES = [
   [/^#\/jobs(\?.*)?$/, (me) => jobsPage(me), "jobs"],
   [/^#\/incidents\/(.+)$/, (me, m, refresh) => incidentPage(me, decodeURIComponent(m[1]), refresh), "incidents"],
   [/^#\/incidents(\?.*)?$/, (me, m) => incidentsPage(me, params(m[1])), "incidents"],
-  [/^#\/queue(\?.*)?$/, (me, m) => queuePage(me, params(m[1])), "queue"],
+  [/^#\/queue(\?.*)?$/, (me, m, refresh) => queuePage(me, params(m[1]), refresh), "queue"],
 ];
 
 function params(search) {
@@ -89,4 +89,9 @@ async function start() {
 }
 
 window.addEventListener("hashchange", () => { if (me) render(); });
+// The skip link moves focus to the page; it must not touch the address (the route).
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  view().focus();
+});
 start();

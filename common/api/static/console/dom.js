@@ -56,6 +56,13 @@ export function facts(pairs) {
     h("div", attrs || {}, h("dt", {}, term), h("dd", {}, value instanceof Node ? value : fmt(value)))));
 }
 
+// Goes to `hash`; the same address again reads the page again (a filter
+// applied twice, Apply after someone else's change).
+export function go(hash, refresh) {
+  if (window.location.hash === hash) refresh();
+  else window.location.hash = hash;
+}
+
 // The page's message area: polite for results, assertive for refusals.
 export function say(text, kind = "info") {
   const region = document.getElementById(kind === "error" ? "alert" : "status");

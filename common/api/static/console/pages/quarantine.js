@@ -2,7 +2,7 @@
 // and status, paged; operators reprocess one record or a selection.
 
 import { get, post, queryOf } from "../api.js";
-import { fmt, h, problemBox, say, table, when } from "../dom.js";
+import { fmt, go, h, problemBox, say, table, when } from "../dom.js";
 
 const SOURCES = ["engineering", "warehouse", "project-master", "item-catalog", "stock-snapshots"];
 const STATUSES = ["open", "reprocessed", "discarded"];
@@ -12,7 +12,7 @@ function hashOf(filters) {
   return `#/quarantine${query ? `?${query}` : ""}`;
 }
 
-function filterForm(filters, seen) {
+function filterForm(filters, seen, refresh) {
   const sources = [...new Set([...SOURCES, ...seen])];
   const form = h("form", { class: "filters", role: "search", "aria-label": "Filter the quarantine" },
     h("div", { class: "field" }, h("label", { for: "q-source" }, "Source"),
@@ -26,7 +26,7 @@ function filterForm(filters, seen) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    window.location.hash = hashOf({ source: data.get("source"), status: data.get("status") || "any" });
+    go(hashOf({ source: data.get("source"), status: data.get("status") || "any" }), refresh);
   });
   return form;
 }
@@ -82,7 +82,7 @@ export async function quarantinePage(me, filters, refresh) {
     h("h1", {}, "Quarantine"),
     h("p", { class: "note" }, "Inputs that could not be applied, with every reason. Fix the cause (master data, ",
       "catalogue, stock) and reprocess them; what still fails stays here."),
-    filterForm(filters, page.items.map((r) => r.source)),
+    filterForm(filters, page.items.map((r) => r.source), refresh),
     operator ? h("div", { class: "buttons" }, h("button", { type: "button", id: "reprocess-selected", onclick: () => {
       const ids = [...document.querySelectorAll("input.pick:checked")].map((box) => box.value);
       if (ids.length) reprocess(ids);

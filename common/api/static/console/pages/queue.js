@@ -2,7 +2,7 @@
 // counts per state, one page of orders at a time with the API's tokens.
 
 import { get, queryOf } from "../api.js";
-import { badge, fmt, h, orderLink, table, when } from "../dom.js";
+import { badge, fmt, go, h, orderLink, table, when } from "../dom.js";
 
 const STATES = ["Draft", "Approved", "Allocated", "Released", "Closed", "PartiallyReturned", "FullyReturned",
   "Cancelled"];
@@ -24,7 +24,7 @@ function input(name, label, value, attrs = {}) {
   return [h("label", { for: `f-${name}` }, label), h("input", { id: `f-${name}`, name, value: value || "", ...attrs })];
 }
 
-function filterForm(filters) {
+function filterForm(filters, refresh) {
   const form = h("form", { class: "filters", role: "search", "aria-label": "Filter the work queue" },
     h("div", { class: "field" }, select("status", "State", [["", "Any state"], ...STATES.map((s) => [s, s])],
       filters.status)),
@@ -47,7 +47,7 @@ function filterForm(filters) {
     const next = {};
     for (const name of FILTERS) next[name] = name === "sla_breached" ? (data.get(name) ? "true" : "") : data.get(name);
     if (next.sort === "order_id") next.sort = "";
-    window.location.hash = hashOf(next);
+    go(hashOf(next), refresh);
   });
   return form;
 }
@@ -76,7 +76,7 @@ function row(order) {
     h("td", {}, when(order.updated_at)));
 }
 
-export async function queuePage(me, filters) {
+export async function queuePage(me, filters, refresh) {
   const { after, ...rest } = filters;
   const apiFilters = { ...rest };
   const [page, counts] = await Promise.all([
@@ -87,7 +87,7 @@ export async function queuePage(me, filters) {
     { label: "Lines", num: true }, { label: "In state (h)", num: true }, { label: "SLA (h)", num: true }, "Updated"];
   return h("section", { class: "page" },
     h("h1", {}, "Work queue"),
-    filterForm(rest),
+    filterForm(rest, refresh),
     countsBar(counts, rest),
     table("Orders", headers, page.items.map(row), { id: "queue", empty: "No order matches these filters." }),
     h("nav", { class: "pager", "aria-label": "Pages" },
