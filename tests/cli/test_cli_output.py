@@ -16,12 +16,14 @@ from common.ports import OrderQuery
 from tests.cli.test_cli_ingest import SAMPLES, oms
 
 
-@pytest.fixture
-def sampled(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def sampled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The samples loaded through the CLI, once for the module's reads."""
+    workdir = tmp_path_factory.mktemp("sampled")
     for dataset, name in (("master", "project-master.jsonl"), ("catalog", "item-catalog.jsonl"),
                           ("events", "engineering-events.jsonl")):
-        assert oms(tmp_path, "ingest", dataset, str(SAMPLES / name)).returncode == 0
-    return tmp_path
+        assert oms(workdir, "ingest", dataset, str(SAMPLES / name)).returncode == 0
+    return workdir
 
 
 def _stored(workdir: Path) -> tuple[list[Order], list[QuarantineRecord]]:
