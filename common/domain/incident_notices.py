@@ -16,7 +16,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from common.domain.incidents import SYSTEM_NAMES, Impact, Incident, IncidentStatus, OrderAtRisk, Subscription
+from common.domain.incidents import (
+    SYSTEM_NAMES,
+    Impact,
+    Incident,
+    IncidentStatus,
+    OrderAtRisk,
+    Subscription,
+    recipient,
+)
 
 SHOWN = 20  # orders listed in a message; the numbers count them all
 
@@ -186,7 +194,7 @@ class Delivery:
 
     @property
     def recipient(self) -> str:
-        return f"{self.channel}:{self.address}"
+        return recipient(self.channel, self.address)
 
 
 def plan(subscriptions: list[Subscription], incident: Incident, kind: MessageKind) -> list[Delivery]:

@@ -186,7 +186,7 @@ class Incident(_Model):
     resolution: str | None = None
     eta: datetime | None = None  # when operators expect it resolved
     notes: list[str] = Field(default_factory=list)
-    # Stakeholders told so far ("mail:<address>", "webhook:<url>"): the first
+    # Stakeholders told so far (`recipient`: "mail:<address>", "webhook:<host>/…#<digest>"): the first
     # message anyone gets is the notice, then updates and the summary.
     notified: list[str] = Field(default_factory=list)
     revision: int = 1
@@ -206,6 +206,18 @@ class IncidentAudit(_Model):
     changes: list[Change] = Field(default_factory=list)
     reason: str | None = None
     correlation_id: str | None = None
+
+
+def recipient(channel: str, address: str) -> str:
+    """How a stakeholder is named on an incident (`notified`, audit entries),
+    which every viewer reads: a mail address as it is; a webhook by its
+    scheme and host and a digest of the whole URL, never its path (chat
+    webhooks carry their secret there)."""
+    if channel != "webhook":
+        return f"{channel}:{address}"
+    scheme, _, rest = address.partition("://")
+    digest = hashlib.sha256(address.encode()).hexdigest()[:12]
+    return f"webhook:{scheme}://{rest.split('/', 1)[0]}/…#{digest}"
 
 
 class SubscriptionChannel(StrEnum):
@@ -229,7 +241,7 @@ class Subscription(_Model):
 
     @property
     def recipient(self) -> str:
-        return f"{self.channel.value}:{self.address}"
+        return recipient(self.channel.value, self.address)
 
     def matches(self, impact: Impact) -> bool:
         if self.market is not None and (self.market == "*" or self.market in impact.market_names):
