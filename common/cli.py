@@ -436,11 +436,10 @@ def allocation_runs(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Recent allocation runs with their counts, newest first."""
-    from common.service.handlers.allocation import JOB, report_of
+    from common.service.handlers.allocation import recent_allocation_runs
 
     deps = _read_deps()
-    # Without their per-order lines: `oms allocation show RUN_ID` has those.
-    runs = [report_of(r) for r in deps.store.list_jobs(JOBS_SCANNED) if r.job == JOB][:limit]
+    runs = recent_allocation_runs(deps, limit)  # `oms allocation show RUN_ID` has a run's orders
     if as_json:
         _json_lines(r.model_dump(mode="json", exclude={"orders"}) for r in runs)
         return

@@ -516,6 +516,15 @@ def report_of(job: JobRun, deps: Deps | None = None) -> AllocationRunReport:
     return report
 
 
+RUNS_SCANNED = 1000  # job runs looked at for the recent allocation runs (ingestion and sweeps run too)
+
+
+def recent_allocation_runs(deps: Deps, limit: int = 20) -> list[AllocationRunReport]:
+    """The last `limit` allocation runs, newest first, without the per-order
+    lines a large run keeps in a blob (`get_allocation_run` has them)."""
+    return [report_of(job) for job in deps.store.list_jobs(RUNS_SCANNED) if job.job == JOB][:limit]
+
+
 def get_allocation_run(deps: Deps, run_id: str) -> AllocationRunReport | None:
     """The report of run `run_id` (its job run), or None when there is no such run."""
     job = deps.store.get_job(run_id)
