@@ -395,6 +395,17 @@ def test_two_planners_editing_one_order_the_second_sees_what_changed_and_reappli
         said(other, "Lines saved")
         lines = {line["sku"]: line["qty"] for line in world.order("CONFLICT")["lines"]}
         assert lines == {"ANT-4T4R-B41": 5, "RRU-B41-160W": 7, "CBL-HYB-30M": 4}
+
+        # The first planner's page is now the stale one: cancelling from it is refused, nothing changes.
+        by_id(driver, "cancel-reason").send_keys("site dropped")
+        driver.find_element(By.CSS_SELECTOR, "#cancel button[type=submit]").click()
+        refusal = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#cancel .problem"), "the refusal")
+        assert "412" in refusal.text and "changed this order" in refusal.text
+        assert world.order("CONFLICT")["status"] == "Draft"
+        stale(driver)
+        driver.find_element(By.CSS_SELECTOR, "#cancel button.show-current").click()
+        redrawn(driver)
+        assert text_of(driver, "#lines tr[data-sku='RRU-B41-160W'] .qty") == "7"
     finally:
         quit_driver(other)
 

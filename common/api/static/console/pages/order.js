@@ -205,7 +205,12 @@ function actions(me, state, reload) {
   const { order } = state;
   const path = orderPath(order.order_id);
   const out = [];
-  const refused = (form, error, explain) => form.querySelector(".result").replaceChildren(problemBox(error, explain));
+  // A refusal in the form that was sent; a stale ETag (412) on approve,
+  // reject or cancel offers the current order to look at before deciding again.
+  const refused = (form, error, explain) => form.querySelector(".result").replaceChildren(
+    problemBox(error, explain || (error.status === 412 ? "Someone changed this order since you opened it." : null)),
+    error.status === 412 ? h("button", { type: "button", class: "show-current", onclick: () => reload() },
+      "Show the current order") : null);
 
   async function done(message) {
     await reload();
@@ -330,6 +335,7 @@ export async function orderPage(me, orderId) {
       timeline(state.audit));
     page.dataset.etag = order.etag || "";
     page.dataset.status = order.status;
+    document.body.dataset.ready = "1";  // drawn again after an action, as after a navigation
   }
   await load();
   return page;
