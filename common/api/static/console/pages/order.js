@@ -105,11 +105,11 @@ function timeline(entries) {
 }
 
 function eventsTable(events) {
-  const rows = events.map((e) => h("tr", { dataset: { type: e.type } }, h("td", {}, e.type), h("td", {}, when(e.time)),
-    h("td", {}, e.delivered_at ? when(e.delivered_at) : "pending"), h("td", { class: "mono" }, e.id)));
+  const rows = events.map((e) => h("tr", { dataset: { type: e.type, event: e.id } }, h("td", {}, e.type),
+    h("td", {}, when(e.time)), h("td", {}, e.delivered_at ? when(e.delivered_at) : "pending")));
   return h("section", { class: "card", "aria-labelledby": "events-title" },
     h("h2", { id: "events-title" }, "Events sent"),
-    table("Outbox events", ["Type", "Time", "Delivered", "Event id"], rows, { id: "events", empty: "None yet." }));
+    table("Outbox events", ["Type", "Time", "Delivered"], rows, { id: "events", empty: "None yet." }));
 }
 
 function stock(context) {
