@@ -184,9 +184,10 @@ class Store(Protocol):
         ...
 
     def orders_entered(self, status: str, start: datetime | None = None, end: datetime | None = None,
-                       limit: int | None = None, by_id: bool = False) -> list[tuple[datetime, str]]:
+                       limit: int | None = None, by_id: bool = False, offset: int = 0) -> list[tuple[datetime, str]]:
         """(entered_at, order_id) of the orders in `status` that entered it in
-        [start, end), by (entered_at, order_id), or by order id; at most `limit`."""
+        [start, end), by (entered_at, order_id), or by order id; at most
+        `limit`, after skipping the first `offset`."""
         ...
 
     def released_by_need_by(self, limit: int) -> list[tuple[date, str]]:

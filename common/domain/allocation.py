@@ -29,10 +29,10 @@ import os
 import sys
 import threading
 import time
-from bisect import bisect_left
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 StockKey = tuple[str, str]  # (warehouse_id, sku)
 
@@ -198,43 +198,49 @@ def _explain(problem: _Problem, taken: Sequence[bool], at_turn: bool, final: lis
     """Verdicts for every demand. With `at_turn` (greedy) a short order's
     `available` is what was left when its turn came and its blockers are the
     allocated orders ranked before it; otherwise (optimal) both are taken
-    against the whole selection."""
-    who: dict[int, list[int]] = {}  # per stock key: the allocated orders drawing on it, in rank order
-    used: dict[int, list[int]] = {}  # and the units they drew, cumulated
+    against the whole selection.
+
+    One replay of the selection in rank order: the stock left and, per stock
+    key, the last BLOCKED_BY_LIMIT allocated orders that drew on it are kept
+    up to date as it goes, so each short order reads them at its turn (or, not
+    at its turn, at the end) in time proportional to its own lines."""
+    keys, demands, lines = problem.keys, problem.demands, problem.lines
+    left = list(problem.avail)
+    last: dict[int, deque[int]] = {}  # per stock key: the last allocated orders drawing on it, in rank order
+    verdicts: list[Verdict | None] = []
+    short: list[int] = []
     for i, chosen in enumerate(taken):
-        if chosen:
-            for k, q in problem.lines[i]:
-                orders = who.get(k)
-                if orders is None:
-                    who[k], used[k] = [i], [q]
-                else:
-                    orders.append(i)
-                    used[k].append(used[k][-1] + q)
-    verdicts = []
-    keys, avail0, demands = problem.keys, problem.avail, problem.demands
-    no_orders: list[int] = []
-    for i, demand in enumerate(demands):
-        if taken[i]:
-            verdicts.append(Verdict(demand.order_id, i + 1, True))
-            continue
-        shortfall = []
-        blockers: list[int] = []
-        for k, q in problem.lines[i]:
-            orders = who.get(k, no_orders)
+        if not chosen:
             if at_turn:
-                before = bisect_left(orders, i)
-                available = avail0[k] - (used[k][before - 1] if before else 0)
+                verdicts.append(_short(demands[i].order_id, i, lines[i], left, last, keys, demands))
             else:
-                before, available = len(orders), final[k]
-            if available < q:
-                shortfall.append(Shortfall(keys[k][1], q, max(available, 0)))
-                # the orders that drew the last units before its turn
-                blockers.extend(orders[max(before - BLOCKED_BY_LIMIT, 0):before])
-        if len(shortfall) > 1:
-            blockers = sorted(set(blockers))[-BLOCKED_BY_LIMIT:]
-        verdicts.append(Verdict(demand.order_id, i + 1, False, shortfall,
-                                [demands[b].order_id for b in blockers]))
-    return verdicts
+                verdicts.append(None)  # filled in below, against the whole selection
+                short.append(i)
+            continue
+        verdicts.append(Verdict(demands[i].order_id, i + 1, True))
+        for k, q in lines[i]:
+            left[k] -= q
+            drew = last.get(k)
+            if drew is None:
+                last[k] = deque((i,), maxlen=BLOCKED_BY_LIMIT)
+            else:
+                drew.append(i)
+    for i in short:
+        verdicts[i] = _short(demands[i].order_id, i, lines[i], final, last, keys, demands)
+    return cast(list[Verdict], verdicts)
+
+
+def _short(order_id: str, i: int, row: tuple[tuple[int, int], ...], available: Sequence[int],
+           last: Mapping[int, deque[int]], keys: Sequence[StockKey], demands: Sequence[Demand]) -> Verdict:
+    shortfall = []
+    blockers: list[int] = []
+    for k, q in row:
+        if available[k] < q:
+            shortfall.append(Shortfall(keys[k][1], q, max(available[k], 0)))
+            blockers.extend(last.get(k, ()))  # the orders that drew the last units before its turn
+    if len(shortfall) > 1:
+        blockers = sorted(set(blockers))[-BLOCKED_BY_LIMIT:]
+    return Verdict(order_id, i + 1, False, shortfall, [demands[b].order_id for b in blockers])
 
 
 # -------------------------------------------------------------------- greedy

@@ -89,13 +89,14 @@ class AllocationRules:
             if stream is not None and not stream.feasible:
                 return "not_feasible", "failed checks: " + (", ".join(failed) or "(none named)")
             return "not_cleared", cleared
-        bad = [sku for sku in order.quantities() if (item := catalog.get(sku)) is None or not item.active]
+        skus = order.quantities()  # once: every run asks this of every candidate
+        bad = [sku for sku in skus if (item := catalog.get(sku)) is None or not item.active]
         if bad:
             return "inactive_sku", "SKU not active in the item catalogue: " + ", ".join(sorted(bad))
         warehouse = warehouse_of(order, project)
         if warehouse is None:
             return "no_stock_row", "the order has no warehouse"
-        missing = [sku for sku in order.quantities() if (warehouse, sku) not in stock]
+        missing = [sku for sku in skus if (warehouse, sku) not in stock]
         if missing:
             return "no_stock_row", f"no stock row in {warehouse} for " + ", ".join(sorted(missing))
         if excluded(order, self.ranking):

@@ -124,6 +124,8 @@ def test_the_entry_reads_are_sorted_and_bounded(store: Store) -> None:
     assert store.orders_entered("Draft") == drafts
     cut = T0 - timedelta(hours=40)
     assert store.orders_entered("Draft", end=cut, limit=3) == [d for d in drafts if d[0] < cut][:3]
+    assert store.orders_entered("Draft", limit=3, offset=2) == drafts[2:5]
+    assert store.orders_entered("Draft", start=cut, offset=1) == [d for d in drafts if d[0] >= cut][1:]
     assert store.orders_entered("Draft", start=cut, by_id=True) == sorted(
         [d for d in drafts if d[0] >= cut], key=lambda d: d[1])
     released = sorted((o.need_by, o.order_id) for o in orders

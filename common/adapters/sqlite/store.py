@@ -369,7 +369,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         return {k: n for k, n in self._rows("SELECT key, n FROM flow") if n and k != _BUILT}
 
     def orders_entered(self, status: str, start: datetime | None = None, end: datetime | None = None,
-                       limit: int | None = None, by_id: bool = False) -> list[tuple[datetime, str]]:
+                       limit: int | None = None, by_id: bool = False, offset: int = 0) -> list[tuple[datetime, str]]:
         where, params = ["status = ?"], [status]
         if start is not None:
             where.append("since >= ?")
@@ -378,8 +378,8 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
             where.append("since < ?")
             params.append(flow.stamp(end))
         sql = f"SELECT since, id FROM orders WHERE {' AND '.join(where)} ORDER BY {'id' if by_id else 'since, id'}"
-        if limit is not None:
-            sql += f" LIMIT {max(0, int(limit))}"
+        if limit is not None or offset:
+            sql += f" LIMIT {-1 if limit is None else max(0, int(limit))} OFFSET {max(0, int(offset))}"
         return [(_from_stamp(since), oid) for since, oid in self._rows(sql, params)]
 
     def released_by_need_by(self, limit: int) -> list[tuple[date, str]]:

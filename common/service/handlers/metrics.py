@@ -65,11 +65,15 @@ class _Entries:
         return self._read[key]
 
     def newest(self, status: str, k: int) -> datetime:
-        """The k-th newest entry (1-based) into `status`."""
+        """The k-th newest entry (1-based) into `status`: found in its day by
+        the index (the day's n entries, oldest first, skipping n - k')."""
         seen = 0
         for day, n in self._newest_first[status]:
             if seen + n >= k:
-                return self.on(status, day)[-(k - seen)]
+                start = _day_start(day)
+                found = self.store.orders_entered(status, start, start + timedelta(days=1), limit=1,
+                                                  offset=n - (k - seen))
+                return found[0][0]
             seen += n
         raise LookupError(f"{status} holds fewer than {k} orders")
 
