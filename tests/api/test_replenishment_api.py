@@ -126,3 +126,15 @@ def test_a_simulation_with_bad_overrides_is_a_precise_422_and_writes_nothing(
     assert client.post("/api/allocation/simulations", headers=auth("viewer"), json={}).status_code == 403
     assert client.post("/api/allocation/simulations", headers=auth("planner")).status_code == 422
     assert dump(short_of_antennas) == before
+
+
+def test_the_list_is_bounded_by_limit_and_counts_every_request(client: TestClient, short_of_antennas: Deps) -> None:
+    stock_up(short_of_antennas, {"RRU-B41-160W": 1})
+    short_of_antennas.store.put_reorder_policies([ReorderPolicy(
+        warehouse_id=WH, sku="RRU-B41-160W", reorder_point=5, target_level=9, lead_time_days=1)])
+    assert client.post("/api/inventory/replenishment/evaluate", headers=auth("operator")).status_code == 200
+
+    page = client.get("/api/inventory/replenishment?limit=1&unblock=false", headers=auth("viewer")).json()
+
+    assert (len(page["items"]), page["total"], page["open"]) == (1, 2, 2)
+    assert client.get("/api/inventory/replenishment?limit=0", headers=auth("viewer")).status_code == 422

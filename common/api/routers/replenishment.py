@@ -43,9 +43,10 @@ def replenishment(
     warehouse_id: Name = None,
     sku: Name = None,
     unblock: Annotated[bool, Query(description="run a what-if per open request (would_unblock)")] = True,
+    limit: Annotated[int, Query(ge=1, le=5000, description="at most this many requests (`total` counts all)")] = 500,
 ) -> ReplenishmentList:
     return list_replenishment(deps, status=None if status == "all" else status, warehouse_id=warehouse_id, sku=sku,
-                              unblock=unblock)
+                              unblock=unblock, limit=limit)
 
 
 @api.get("/inventory/replenishment/{request_id}/audit", response_model=AuditPage,

@@ -52,6 +52,7 @@ class RequestView(BaseModel):
 class ReplenishmentList(BaseModel):
     items: list[RequestView]
     open: int
+    total: int  # requests matching the filters; `items` holds the first `limit` of them
     last_allocation_run: str | None = None
     notes: list[str] = Field(default_factory=list)
 
@@ -77,7 +78,7 @@ def last_allocation_shortfalls(deps: Deps) -> tuple[str | None, dict[tuple[str, 
 
 
 def list_replenishment(deps: Deps, *, status: str | None = RequestStatus.OPEN.value, warehouse_id: str | None = None,
-                       sku: str | None = None, unblock: bool = True) -> ReplenishmentList:
+                       sku: str | None = None, unblock: bool = True, limit: int = 500) -> ReplenishmentList:
     requests = deps.store.replenishment_requests(warehouse_id=warehouse_id, sku=sku, status=status)
     now = deps.clock.now()
     run_id, shortfalls = last_allocation_shortfalls(deps)
@@ -96,7 +97,8 @@ def list_replenishment(deps: Deps, *, status: str | None = RequestStatus.OPEN.va
     # Open first, the most urgent (earliest due) first; then the closed ones, newest first.
     items.sort(key=lambda v: (v.status != RequestStatus.OPEN.value, v.due_at.timestamp()
                               if v.status == RequestStatus.OPEN.value else -(v.closed_at or v.opened_at).timestamp()))
-    return ReplenishmentList(items=items, open=len(open_ones), last_allocation_run=run_id, notes=notes)
+    return ReplenishmentList(items=items[:max(limit, 1)], open=len(open_ones), total=len(items),
+                             last_allocation_run=run_id, notes=notes)
 
 
 def _view(request: ReplenishmentRequest, now: datetime, short: list[str], unblocks: list[str] | None) -> RequestView:
