@@ -340,6 +340,29 @@ def jobs(
 
 
 @app.command()
+def projects(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Project master data as loaded, with whether each project qualifies for orders."""
+    deps = _read_deps()
+    page = deps.store.list_projects(limit=limit)
+    rows = [{**p.model_dump(mode="json"), "qualifies": deps.policy.qualifies(p), "why_not": deps.policy.why_not(p)}
+            for p in page.items]
+    if as_json:
+        _json_lines(rows)
+        return
+    table = _table(f"projects ({len(rows)}{'+' if page.continuation else ''})",
+                   ("project_id", "site_code", "market", "status", "milestone", "priority", "warehouse", "qualifies"),
+                   ids=("project_id", "site_code", "warehouse"), deps=deps)
+    for row in rows:
+        table.add_row(row["project_id"], row["site_code"] or "", row["market"] or "", row["project_status"],
+                      row["milestone"], str(row["national_priority"]), row["warehouse_id"] or "",
+                      "yes" if row["qualifies"] else f"no: {row['why_not']}")
+    _show(table)
+
+
+@app.command()
 def inventory(
     warehouse: Annotated[str | None, typer.Option(help="only this warehouse")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,

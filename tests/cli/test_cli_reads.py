@@ -78,7 +78,8 @@ def test_every_read_command_answers_json_lines_with_json(cli: Deps, capsys: pyte
     assert report["dry_run"] is True and report["run_id"].startswith("allocation")
     expected: dict[tuple[str, ...], str] = {
         ("orders",): "order_id", ("order", order_id): "lines", ("audit", order_id): "action", ("jobs",): "job_id",
-        ("inventory",): "available", ("allocation", "runs"): "run_id", ("allocation", "show", report["run_id"]):
+        ("inventory",): "available", ("projects",): "qualifies",
+        ("allocation", "runs"): "run_id", ("allocation", "show", report["run_id"]):
         "orders", ("quarantine", "list"): "reasons",
     }
     for command, key in expected.items():
