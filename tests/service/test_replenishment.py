@@ -144,6 +144,17 @@ def test_a_request_closed_and_needed_again_opens_the_next_one_of_its_key(stocked
     assert [(r.seq, r.status.value) for r in requests(stocked)] == [(1, "fulfilled"), (2, "open")]
 
 
+def test_a_request_outlives_its_policy_and_the_stock_that_comes_in_still_closes_it(stocked: Deps) -> None:
+    warehouse(stocked, adjusted("adj-1", ANT, -15))  # 25 requested
+    stocked.store.put_reorder_policies([policy().model_copy(update={"removed": True})])  # gone from the dataset
+    warehouse(stocked, adjusted("adj-2", ANT, 30))  # on hand 35
+
+    sweep_replenishment(stocked)  # nothing else watched: the timer's evaluation
+
+    [request] = requests(stocked)
+    assert (request.status, request.reorder_point, request.closed_by) == ("fulfilled", 10, "timer")
+
+
 # ----------------------------------------------------------------- sources
 def test_the_reorder_policy_dataset_loads_good_rows_quarantines_bad_ones_and_opens_what_it_makes_short(
         stocked: Deps, tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ log = logging.getLogger("oms.replenishment")
 PAGE = 1000
 ATTEMPTS = 3  # a key whose request keeps changing under other evaluations is left to the next one
 OPEN_DEMAND = (OrderStatus.DRAFT, OrderStatus.APPROVED)
+TIMER = "timer"
 Key = tuple[str, str]
 
 
@@ -135,22 +136,32 @@ def _open_by_key(requests: Iterable[ReplenishmentRequest]) -> dict[Key, Replenis
     return {r.key: r for r in requests if r.status == RequestStatus.OPEN}
 
 
+def _terms_of(request: ReplenishmentRequest) -> ReorderPolicy:
+    return ReorderPolicy(warehouse_id=request.warehouse_id, sku=request.sku, reorder_point=request.reorder_point,
+                         target_level=request.target_level, lead_time_days=request.lead_time_days,
+                         source=request.policy_source)
+
+
 # ---------------------------------------------------------------- handler
 def evaluate_replenishment(deps: Deps, cmd: EvaluateReplenishment) -> ReplenishmentReport:
     """One evaluation (see the module docstring); nothing at all when no
     policy applies (no dataset rows, no defaults)."""
     report = ReplenishmentReport(cmd.trigger)
     stored = deps.store.reorder_policies()
-    if not stored and not deps.settings.reorder_defaults:
+    if not stored and not deps.settings.reorder_defaults and cmd.trigger != TIMER:
         return report  # the common case on every warehouse batch: one small read
+    open_requests = _open_by_key(deps.store.replenishment_requests(status=RequestStatus.OPEN.value))
     rows = deps.inventory.stock()
     policies = watched_policies(deps, rows, stored)
+    for key, request in open_requests.items():
+        # A request outlives its policy (gone from the dataset): it keeps the
+        # terms it was opened with until stock closes it.
+        policies.setdefault(key, _terms_of(request))
     if cmd.keys is not None:
         policies = {k: p for k, p in policies.items() if k in cmd.keys}
     if not policies:
         return report
     current = positions(deps, policies, rows)
-    open_requests = _open_by_key(deps.store.replenishment_requests(status=RequestStatus.OPEN.value))
     for key in sorted(policies):
         report.evaluated += 1
         change = _settle(deps, cmd, policies[key], current[key], open_requests.get(key))
@@ -245,11 +256,13 @@ def after_warehouse_batch(deps: Deps, events: Sequence[tuple[int, Any]], results
 
 
 def sweep_replenishment(deps: Deps) -> ReplenishmentReport | None:
-    """The timer's evaluation, as a job run of its own when anything is watched."""
-    if not deps.store.reorder_policies() and not deps.settings.reorder_defaults:
+    """The timer's evaluation, as a job run of its own when anything is
+    watched (a policy, a default, or an open request whose policy is gone)."""
+    if (not deps.store.reorder_policies() and not deps.settings.reorder_defaults
+            and not deps.store.replenishment_requests(status=RequestStatus.OPEN.value)):
         return None
-    with job_run(deps, "replenishment", "timer") as recorder:
-        report = evaluate_replenishment(deps, EvaluateReplenishment("timer", correlation_id=recorder.run.job_id))
+    with job_run(deps, "replenishment", TIMER) as recorder:
+        report = evaluate_replenishment(deps, EvaluateReplenishment(TIMER, correlation_id=recorder.run.job_id))
         for name, value in report.counts().items():
             recorder.count(name, value)
         recorder.count("created", len(report.ids("opened")))
