@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from common.adapters.stakeholders import StakeholderMessenger
 from common.domain.incident_notices import Delivery, MessageKind, describe, plan, render
@@ -116,18 +117,28 @@ def subscribe(deps: Deps, *, market: str | None, project_id: str | None, mail: s
 __all__ = ["Delivery", "MessageKind", "describe", "plan", "send"]
 
 
+SENDERS = 8  # messages in flight at once: a slow or unreachable relay holds up a round by one retry series
+
+
 def send(deps: Deps, incident: Incident, deliveries: list[Delivery], update: str | None = None) -> int:
-    """Send each delivery its message; returns how many were handed over."""
+    """Send each delivery its message, several at a time (each recipient's
+    retries run beside the others', so a failing job is not held up by one
+    retry series per stakeholder); returns how many were handed over."""
     messenger = messenger_of(deps)
-    sent = 0
-    for delivery in deliveries:
+
+    def one(delivery: Delivery) -> bool:
         mine = scoped(incident.impact, set(delivery.markets), set(delivery.projects), delivery.everything)
         message = render(incident, delivery.kind, mine, update=update, markets=delivery.markets,
                          projects=delivery.projects, everything=delivery.everything)
         try:
             messenger.send(delivery.channel, delivery.address, message.subject, message.body, level=message.level,
                            data=message.data)
-            sent += 1
         except Exception:  # a messenger never should; one failing recipient must not stop the others
             log.exception("could not send incident %s to %s", incident.incident_id, delivery.recipient)
-    return sent
+            return False
+        return True
+
+    if len(deliveries) <= 1:
+        return sum(one(d) for d in deliveries)
+    with ThreadPoolExecutor(max_workers=min(SENDERS, len(deliveries)), thread_name_prefix="oms-notice") as pool:
+        return sum(pool.map(one, deliveries))

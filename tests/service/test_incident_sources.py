@@ -164,3 +164,28 @@ def test_a_batch_dead_lettered_while_the_store_was_down_gets_its_incident_at_the
     assert [o.order_id for o in incident.impact.orders] == [f"{NY}~NYC-00417~NewBuild~1"]
     assert first.counts["incidents"] == 1 and second.counts["incidents"] == 0
     assert [m["address"] for m in sent(deps)] == ["ny@example.test"]
+
+
+def test_stakeholders_are_sent_to_side_by_side_so_one_slow_relay_does_not_queue_the_others(deps: Deps) -> None:
+    import threading
+
+    class Meeting(MemoryMessenger):
+        """Each send waits for the other two: done one after another, none would ever return."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.all_in_flight = threading.Barrier(3, timeout=10)
+
+        def send(self, *args: Any, **kwargs: Any) -> None:
+            self.all_in_flight.wait()
+            super().send(*args, **kwargs)
+
+    deps.extras[MESSENGER] = Meeting()
+    deps.settings = deps.settings.model_copy(update={"incident_subscribers": [
+        {"market": "New York", "mail": f"ny{n}@example.test"} for n in range(3)]})
+    ingest_engineering_events(deps, IngestEngineeringEvents(designs(NY, "NYC-00417", ("NewBuild",)), channel="file"))
+
+    dead_letter(deps, "engineering-events", designs(NY, "NYC-00417", ("NewBuild",), prefix="late"),
+                ConnectionError("store unreachable"))
+
+    assert sorted(m["address"] for m in sent(deps)) == [f"ny{n}@example.test" for n in range(3)]
