@@ -1,6 +1,8 @@
 """Retention on the embedded store: the sweep deletes what is settled and
 older than its retention (Cosmos DB does the same by TTL), and never anything
-still needed: open quarantine, undelivered order events, running jobs."""
+still needed: open quarantine, undelivered order events, running jobs, and
+job runs that ended within their retention (a run the sweep has just marked
+abandoned included)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def test_the_sweep_purges_settled_records_past_their_retention_and_keeps_the_res
     assert "PRJ-0000101~NYC-00417~NewBuild~1@1" not in {e.id for e in left}  # delivered 100 days ago
     assert "PRJ-0000104~DAL-00555~NewBuild~1@1" in {e.id for e in left}  # never delivered: kept
     assert all(e.delivered_at is None for e in left)
-    assert store.get_job("stuck") is not None
+    stuck = store.get_job("stuck")  # abandoned by this sweep, kept its retention from now
+    assert stuck is not None and stuck.status == "abandoned"
     assert store.get_quarantine("q-open") is not None and store.get_quarantine("q-done") is None
     assert len(store.query_orders(OrderQuery()).items) == 2  # orders and their audit are never purged
     assert store.order_audit("PRJ-0000101~NYC-00417~NewBuild~1")[0].action == "create"

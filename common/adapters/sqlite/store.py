@@ -528,8 +528,11 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
             for name, days, sql in (
                 ("markers", kept.marker_days, "DELETE FROM markers WHERE at < ?"),
                 ("outbox", kept.outbox_days, "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?"),
+                # From when a run ended (as Cosmos DB's TTL counts from the last
+                # write): a run marked abandoned today is kept its full retention.
                 ("jobs", kept.job_days,
-                 "DELETE FROM jobs WHERE started_at < ? AND json_extract(doc, '$.status') != 'running'"),
+                 "DELETE FROM jobs WHERE json_extract(doc, '$.status') != 'running' AND "
+                 "julianday(COALESCE(json_extract(doc, '$.ended_at'), started_at)) < julianday(?)"),
                 ("quarantine", kept.quarantine_days,
                  "DELETE FROM quarantine WHERE status != 'open' AND received_at < ?"),
             ):
