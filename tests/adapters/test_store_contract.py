@@ -28,6 +28,7 @@ from common.domain.models import (
     Reason,
     Stream,
 )
+from common.domain.serialized import Serialized
 from common.ports import CommitResult, ConflictKind, DocWrite, OrderQuery, Page, PartitionChanges, Store
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -390,6 +391,19 @@ def test_catalogue_items_are_upserted_and_read(store: Store) -> None:
     assert set(found) == {"ANT", "OLD"}
     assert (found["ANT"].description, found["OLD"].active) == ("antenna v2", False)
     assert store.get_catalog([]) == {}
+
+
+def test_projects_and_items_held_serialized_are_written_as_they_are_and_read_back_as_models(store: Store) -> None:
+    projects = [Project(project_id=f"PRJ-S{n}", project_status="Active", milestone="Built", latitude=40.5 + n,
+                        updated_at=T0, extra_column=f"x{n}") for n in range(3)]
+    bulk = Serialized(Project, [p.project_id for p in projects], [p.model_dump_json() for p in projects])
+    assert store.put_projects(bulk) == 3
+    found = store.get_projects([p.project_id for p in projects])
+    assert [found[p.project_id].model_dump() for p in projects] == [p.model_dump() for p in projects]
+
+    items = [CatalogItem(sku="BULK-1", description='say "hi"'), CatalogItem(sku="BULK-2", active=False)]
+    assert store.put_catalog(Serialized(CatalogItem, [i.sku for i in items], [i.model_dump_json() for i in items])) == 2
+    assert store.get_catalog(["BULK-1", "BULK-2"]) == {i.sku: i for i in items}
 
 
 # ------------------------------------------------------ jobs, quarantine

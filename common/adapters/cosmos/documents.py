@@ -32,6 +32,7 @@ project had not shipped; a quarantine record gets it when it is put again).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -110,6 +111,11 @@ def from_doc(model: type[M], doc: dict[str, Any]) -> M:
 
 def wrap(model: BaseModel, natural: str, **meta: Any) -> dict[str, Any]:
     return {"id": doc_id("", natural)[1:], **meta, "body": model.model_dump(mode="json")}
+
+
+def wrap_json(text: str, natural: str, **meta: Any) -> dict[str, Any]:
+    """`wrap` for a model already serialized (common/domain/serialized.py)."""
+    return {"id": doc_id("", natural)[1:], **meta, "body": json.loads(text)}
 
 
 def unwrap(model: type[M], doc: dict[str, Any]) -> M:

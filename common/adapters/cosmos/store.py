@@ -52,6 +52,7 @@ from common.domain.models import (
     QuarantineRecord,
     Stream,
 )
+from common.domain.serialized import Serialized
 from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges, Retention
 
 M = TypeVar("M", bound=BaseModel)
@@ -583,6 +584,9 @@ class CosmosStore(CosmosIncidents, CosmosReplenishment, CosmosDatabase):
         return self._get_wrapped("projects", "project_id", Project, project_ids)
 
     def put_projects(self, projects: Iterable[Project]) -> int:
+        if isinstance(projects, Serialized):  # documents made in bulk by ingestion: no model each
+            return self._upsert_all("projects", (d.wrap_json(text, i, project_id=i)
+                                                 for i, text in zip(projects.ids, projects.texts, strict=True)))
         return self._upsert_all("projects", (d.wrap(p, p.project_id, project_id=p.project_id) for p in projects))
 
     def list_projects(self, limit: int = 100, continuation: str | None = None) -> Page[Project]:
@@ -592,6 +596,9 @@ class CosmosStore(CosmosIncidents, CosmosReplenishment, CosmosDatabase):
         return self._get_wrapped("catalog", "sku", CatalogItem, skus)
 
     def put_catalog(self, items: Iterable[CatalogItem]) -> int:
+        if isinstance(items, Serialized):
+            return self._upsert_all("catalog", (d.wrap_json(text, i, sku=i)
+                                                for i, text in zip(items.ids, items.texts, strict=True)))
         return self._upsert_all("catalog", (d.wrap(i, i.sku, sku=i.sku) for i in items))
 
     # -------------------------------------------------------------- leases

@@ -9,7 +9,6 @@ batch per partition).
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,6 +35,7 @@ from common.domain.models import (
     QuarantineRecord,
     Stream,
 )
+from common.domain.serialized import Serialized
 from common.ports import MAX_PAGE, CommitResult, ConflictKind, OrderQuery, Page, PartitionChanges, Retention
 
 M = TypeVar("M", bound=BaseModel)
@@ -283,21 +283,21 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         for part in parts:
             for write in part.orders.values():
                 order, etag = write.doc, new_etag()
-                own = flow.order_counts(order)
-                flow.add(counts, own)
                 since = flow.stamp(flow.entered(order))
+                own = flow.order_counts(order, since)
+                flow.add(counts, own)
                 need_by = order.need_by.isoformat() if order.need_by is not None else None
                 hold = order.engineering_hold.at.isoformat() if order.engineering_hold is not None else None
                 if write.expected is None:
                     new_orders.append((order.order_id, order.project_id, order.stream_id, order.status.value,
                                        order.kind.value, order.site_code, order.market, _iso(order.updated_at),
-                                       etag, _dump(order), since, need_by, hold, json.dumps(own)))
+                                       etag, _dump(order), since, need_by, hold, flow.encode(own)))
                 else:
                     before = stored.flow.get(order.order_id)
                     if before:
-                        flow.add(counts, json.loads(before), -1)
+                        flow.add(counts, flow.decode(before), -1)
                     old_orders.append((order.status.value, order.kind.value, order.market, _iso(order.updated_at),
-                                       etag, _dump(order), since, need_by, hold, json.dumps(own), order.order_id,
+                                       etag, _dump(order), since, need_by, hold, flow.encode(own), order.order_id,
                                        write.expected))
                 written.append((order, etag))
             for swrite in part.streams.values():
@@ -354,12 +354,13 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
             rows = []
             for oid, doc in db.execute("SELECT id, doc FROM orders"):
                 order = Order.model_validate_json(doc)
-                own = flow.order_counts(order)
+                since = flow.stamp(flow.entered(order))
+                own = flow.order_counts(order, since)
                 flow.add(counts, own)
-                rows.append((flow.stamp(flow.entered(order)),
+                rows.append((since,
                              order.need_by.isoformat() if order.need_by is not None else None,
                              order.engineering_hold.at.isoformat() if order.engineering_hold is not None else None,
-                             json.dumps(own), oid))
+                             flow.encode(own), oid))
             db.executemany("UPDATE orders SET since=?, need_by=?, hold_at=?, flow=? WHERE id=?", rows)
             for (doc,) in db.execute("SELECT doc FROM audit"):
                 flow.add(counts, flow.audit_counts(AuditEntry.model_validate_json(doc)))
@@ -557,7 +558,9 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         return self._docs_by_id("projects", Project, project_ids, etag=False)
 
     def put_projects(self, projects: Iterable[Project]) -> int:
-        rows = [(p.project_id, p.model_dump_json()) for p in projects]
+        # Serialized: documents made in bulk by ingestion, written as they are.
+        rows = (list(zip(projects.ids, projects.texts, strict=True)) if isinstance(projects, Serialized)
+                else [(p.project_id, p.model_dump_json()) for p in projects])
         with self.transaction() as db:
             db.executemany("INSERT INTO projects (id, doc) VALUES (?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)
@@ -574,7 +577,8 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         return self._docs_by_id("catalog", CatalogItem, skus, etag=False)
 
     def put_catalog(self, items: Iterable[CatalogItem]) -> int:
-        rows = [(i.sku, i.model_dump_json()) for i in items]
+        rows = (list(zip(items.ids, items.texts, strict=True)) if isinstance(items, Serialized)
+                else [(i.sku, i.model_dump_json()) for i in items])
         with self.transaction() as db:
             db.executemany("INSERT INTO catalog (id, doc) VALUES (?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)

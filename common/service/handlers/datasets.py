@@ -17,13 +17,14 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,9 +32,12 @@ import pyarrow.parquet as pq
 from common.domain.models import CatalogItem, JobRun, Project, QuarantineRecord, Reason
 from common.domain.orders import MASTER_FIELDS
 from common.domain.replenishment import ReorderPolicy
+from common.domain.serialized import M
+from common.ingest.documents import serialized
 from common.ingest.limits import Limits
 from common.ingest.pipeline import Plan, plan
 from common.ingest.reader import Rejected, Source
+from common.ingest.rows import take
 from common.ingest.schema import (
     DATASETS,
     ITEM_CATALOG,
@@ -463,6 +467,13 @@ class _ChunkWriter:
         if done:
             self.resumed += done
             self.recorder.details["resumed_rows"] = self.resumed
+        # Several chunks go in key order: a chunk of keys spread over the
+        # whole key range touches most of a store's index pages, and each
+        # commit wrote them all again (a first load of a million projects on
+        # SQLite rewrote its index 200 times). The order is the same on every
+        # attempt, so "the first N rows" of a part still names the same rows.
+        order = (np.asarray(pc.sort_indices(table[KEY]), dtype=np.int64)
+                 if table.num_rows > WRITE_CHUNK and KEY in table.column_names else None)
         for start in range(done, table.num_rows, WRITE_CHUNK):
             # Past the budget, stop, but never before this attempt wrote a
             # chunk: every attempt makes progress, however slow the store.
@@ -471,7 +482,7 @@ class _ChunkWriter:
                 raise IngestionIncomplete(
                     f"the time budget ran out with {written} rows written; the next attempt on this file "
                     f"resumes from there ({part} row {start} of {table.num_rows})")
-            chunk = table.slice(start, WRITE_CHUNK)
+            chunk = table.slice(start, WRITE_CHUNK) if order is None else take(table, order[start:start + WRITE_CHUNK])
             put(chunk)
             self.wrote = True
             self.recorder.count("rows_written", chunk.num_rows)
@@ -487,12 +498,19 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
+def _models(rows: pa.Table, model: type[M], key: str, **fixed: Any) -> Iterable[M]:
+    """The rows as validated models: serialized column by column when every
+    column allows it (common/ingest/documents.py), else one model a row."""
+    made = serialized(rows, model, key, **fixed)
+    return made if made is not None else [model.model_validate({**r, **fixed}) for r in _rows(rows)]
+
+
 def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan, writer: _ChunkWriter) -> None:
     delta = result.delta
     for part, table in (("new", delta.new), ("changed", delta.changed)):
-        writer.write(part, table, lambda rows: deps.store.put_projects(Project.model_validate(r) for r in _rows(rows)))
+        writer.write(part, table, lambda rows: deps.store.put_projects(_models(rows, Project, "project_id")))
     writer.write("removed", delta.removed, lambda rows: deps.store.put_projects(
-        Project.model_validate({**r, "removed": True}) for r in _rows(rows)))
+        _models(rows, Project, "project_id", removed=True)))
     # Projects that qualify now and did not before: their parked designs become orders.
     flipped = delta.new.filter(_qualifies(deps, delta.new))[KEY].to_pylist()
     if delta.changed.num_rows:
@@ -501,8 +519,11 @@ def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan, writer: _Ch
         flipped += delta.changed.filter(pc.and_(now, pc.invert(was)))[KEY].to_pylist()
     applied = conflicted = 0
     recorder.step = "re-evaluate parked designs"
-    for start in range(0, len(flipped), REEVALUATE_CHUNK):
-        chunk = flipped[start:start + REEVALUATE_CHUNK]
+    # Few of them hold parked designs (none on a first load): found in one
+    # indexed read, before any project is read back.
+    holding = sorted({s.project_id for s in deps.store.parked_streams(flipped)}) if flipped else []
+    for start in range(0, len(holding), REEVALUATE_CHUNK):
+        chunk = holding[start:start + REEVALUATE_CHUNK]
         parked = reevaluate_parked_designs(deps, ReevaluateParkedDesigns(chunk, recorder.run.job_id))
         applied += len(parked.results)
         conflicted += len(parked.conflicted)
@@ -530,11 +551,10 @@ def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan, writer: _Ch
 def _write_catalog(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
     delta = result.delta
     for part, table in (("new", delta.new), ("changed", delta.changed)):
-        writer.write(part, table, lambda rows: deps.store.put_catalog(
-            CatalogItem.model_validate(r) for r in _rows(rows)))
+        writer.write(part, table, lambda rows: deps.store.put_catalog(_models(rows, CatalogItem, "sku")))
     # An item gone from the catalogue is kept, inactive: orders naming it stay explainable.
     writer.write("removed", delta.removed, lambda rows: deps.store.put_catalog(
-        CatalogItem.model_validate({**r, "active": False}) for r in _rows(rows)))
+        _models(rows, CatalogItem, "sku", active=False)))
 
 
 def _counted_keys(ds: DatasetSchema, delta: Any) -> frozenset[tuple[str, str]]:
