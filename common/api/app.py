@@ -114,6 +114,19 @@ def _continuation(path: str, operation: dict[str, Any]) -> None:
                     schema["format"] = f"oms-continuation-{CONTINUATION_FORMATS[path]}"
 
 
+def _required_body(operation: dict[str, Any]) -> None:
+    """A body a route declares optional only to answer its absence itself
+    (openapi_extra `required: true`) is not `null` either."""
+    body = operation.get("requestBody", {})
+    if not body.get("required"):
+        return
+    for media in body.get("content", {}).values():
+        schema = media.get("schema", {})
+        kept = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+        if "anyOf" in schema and len(kept) == 1:
+            media["schema"] = kept[0]
+
+
 def _if_match(operation: dict[str, Any]) -> None:
     """If-Match is required where the route answers 428 without it (PATCH),
     optional on the action routes; both say what it accepts."""
@@ -151,6 +164,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 responses[status] = _problem_response(responses.get(status, {}).get("description") or description)
             _if_match(operation)
             _continuation(path, operation)
+            _required_body(operation)
             if path == "/api/orders/{order_id}" and "200" in responses:
                 responses["200"]["headers"] = {"ETag": {"description": "the order's etag in double quotes",
                                                         "schema": {"type": "string"}}}

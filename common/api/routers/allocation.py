@@ -20,7 +20,12 @@ NEEDS_BODY = ('an allocation run needs a JSON body saying whether it is a dry ru
               'and release, {"dry_run": true} to see what would happen (optional "mode": "greedy" or "optimal")')
 
 
-@api.post("/allocation/runs", response_model=AllocationRunOut, status_code=201,
+# The body is optional to FastAPI so that its absence gets our own 422 (NEEDS_BODY);
+# the document says what the route wants: a body, with dry_run.
+_BODY_REQUIRED = {"requestBody": {"required": True}}
+
+
+@api.post("/allocation/runs", response_model=AllocationRunOut, status_code=201, openapi_extra=_BODY_REQUIRED,
           summary="Run allocation now (201 with the run report); the body must say dry_run")
 def run_allocation(
     response: Response,
