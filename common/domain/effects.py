@@ -140,7 +140,8 @@ def diff(old: Order | None, new: Order) -> list[Change]:
         b = getattr(new, name)
         if a != b:
             changes.append(Change(path=name, old=plain(a), new=plain(b)))
-    changes.extend(line_changes(old.lines if old is not None else [], new.lines))
+    if old is None or old.lines is not new.lines:  # `evolve` keeps the very list when the lines stay
+        changes.extend(line_changes(old.lines if old is not None else [], new.lines))
     return changes
 
 

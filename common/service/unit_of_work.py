@@ -74,6 +74,8 @@ class UnitOfWork:
     _stream_etags: dict[str, str | None] = field(default_factory=dict)
     _parts: dict[str, PartitionChanges] = field(default_factory=dict)
     _stocked: list[Effect] = field(default_factory=list)
+    _chains: dict[str, list[Effect]] = field(default_factory=dict)  # per order, its effects in this unit
+    _dropped: set[int] = field(default_factory=set)  # effects taken out (by id) before the write
 
     # ----------------------------------------------------------------- reads
     def orders(self, order_ids: Iterable[str]) -> dict[str, Order]:
@@ -155,7 +157,11 @@ class UnitOfWork:
         self._part(stream.project_id).streams[stream.stream_id] = DocWrite(stream, expected)
 
     def add(self, effect: Effect) -> None:
-        """One order write with its audit entry, outbox event and stock effect."""
+        """One order write with its audit entry, outbox event and stock effect.
+        A second effect on the same order builds on the first (e.g. allocate,
+        then release): the order is written once, as the last one left it,
+        with every entry and event in order."""
+        self._chains.setdefault(effect.order.order_id, []).append(effect)
         self.put_order(effect.order)
         part = self._part(effect.order.project_id)
         part.audit.append(effect.audit)
@@ -203,15 +209,27 @@ class UnitOfWork:
         return StockRefusal(reservation.order_id, held_by=held.run_id if held else None)
 
     def _drop(self, effect: Effect) -> None:
-        """Take an effect's writes out: its order stays as it was read."""
+        """Take an effect's writes out, and those of the order's later effects
+        in this unit (they build on it): the order stays as it was before it."""
+        oid = effect.order.order_id
+        chain = self._chains.get(oid, [])
+        at = next((n for n, e in enumerate(chain) if e is effect), len(chain))
+        kept, dropped = chain[:at], chain[at:] or [effect]
+        self._chains[oid] = kept
+        self._dropped.update(id(e) for e in dropped)
         part = self._part(effect.order.project_id)
-        part.orders.pop(effect.order.order_id, None)
-        part.audit = [a for a in part.audit if a is not effect.audit]
-        part.outbox = [e for e in part.outbox if e is not effect.outbox]
-        self._orders[effect.order.order_id] = effect.before
+        if kept:
+            part.orders[oid] = DocWrite(kept[-1].order, self._order_etags.get(oid))
+        else:
+            part.orders.pop(oid, None)
+        audits = {id(e.audit) for e in dropped}
+        events = {id(e.outbox) for e in dropped if e.outbox is not None}
+        part.audit = [a for a in part.audit if id(a) not in audits]
+        part.outbox = [e for e in part.outbox if id(e) not in events]
+        self._orders[oid] = effect.before
         state = self._streams.get(effect.order.stream_id)
         if state is not None and effect.before is not None:
-            state.orders[effect.order.order_id] = effect.before
+            state.orders[oid] = effect.before
 
     def commit(self) -> UnitResult:
         """Perform the stock effects and write everything collected (see the
@@ -224,6 +242,8 @@ class UnitOfWork:
         # before the order write below, which another connection makes).
         with self.inventory.batched() if self._stocked else nullcontext():
             for effect in self._stocked:
+                if id(effect) in self._dropped:
+                    continue  # dropped with an earlier effect on its order
                 stock = effect.stock
                 if stock.reserve is not None:
                     outcome = self._reserve(stock.reserve)
@@ -255,6 +275,8 @@ class UnitOfWork:
             apply_stock(self.inventory, stock)
         self._parts.clear()
         self._stocked.clear()
+        self._chains.clear()
+        self._dropped.clear()
         return UnitResult(conflicts=stored.conflicts, refused=refused)
 
     def _give_back(self, lost: list[Reservation]) -> None:
@@ -275,6 +297,8 @@ class UnitOfWork:
             self.forget(partition)
         self._parts.clear()
         self._stocked.clear()
+        self._chains.clear()
+        self._dropped.clear()
 
     def forget(self, partition: str) -> None:
         """Drop what is cached of a partition so the next read goes to the store."""

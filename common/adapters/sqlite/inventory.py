@@ -112,10 +112,13 @@ class SqliteInventory(SqliteDatabase):
             if db.execute("SELECT 1 FROM reservations WHERE order_id = ?", (reservation.order_id,)).fetchone():
                 return False
             shortfall = []
-            for sku in sorted(lines):
-                row = db.execute("SELECT on_hand - reserved FROM stock WHERE warehouse_id = ? AND sku = ?",
-                                 (reservation.warehouse_id, sku)).fetchone()
-                available = max(row[0], 0) if row else 0
+            skus = sorted(lines)
+            marks = ",".join("?" * len(skus))  # one read of the order's stock rows (its lines are bounded)
+            left = dict(db.execute("SELECT sku, on_hand - reserved FROM stock "
+                                   f"WHERE warehouse_id = ? AND sku IN ({marks})",
+                                   (reservation.warehouse_id, *skus)).fetchall())
+            for sku in skus:
+                available = max(left[sku], 0) if sku in left else 0
                 if lines[sku] > available:
                     shortfall.append({"sku": sku, "needed": lines[sku], "available": available})
             if shortfall:

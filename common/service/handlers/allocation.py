@@ -3,14 +3,15 @@ allocate, release; one job run with a report that names every order's outcome.
 
 Order of writes, and why it is crash-safe: the verb `orders.allocate` carries
 the order's reservation as its stock effect, and the unit of work reserves it
-first (idempotent per order), then moves the order Approved -> Allocated in
-one atomic write (order + audit + outbox); then the run releases it
-(Allocated -> Released + `ReleaseRequested`). A crash between two of these leaves either a
-reservation whose order is still Approved, or an Allocated order; the next
-run starts by reconciling: it completes the first (the stock was reserved
-for that exact content) or gives the stock back when the order changed in
-between, and releases every Allocated order. So every order ends Allocated
-or Released with its reservation, or Approved without one.
+first (idempotent per order; a chunk's reservations in one inventory
+transaction), then moves the order Approved -> Allocated -> Released in one
+atomic write (the order once, with both audit entries and both outbox events,
+`allocated` then `ReleaseRequested`). A crash between the two leaves a
+reservation whose order is still Approved; an older run may have left an
+Allocated order; the next run starts by reconciling: it completes the first
+(the stock was reserved for that exact content) or gives the stock back when
+the order changed in between, and releases every Allocated order. So every
+order ends Allocated or Released with its reservation, or Approved without one.
 
 Overlapping runs cannot reserve a unit twice: a reservation exists at most
 once per order, and the order write carries the ETag it was read with, so
@@ -52,7 +53,7 @@ log = logging.getLogger("oms.allocation")
 JOB = "allocation"
 MODES = ("greedy", "optimal")
 PAGE = 1000  # orders per query page
-CHUNK = 200  # orders per commit
+CHUNK = 1000  # orders per commit: one transaction each (reservations, then the orders)
 COMPARISON_IDS_SHOWN = 200
 
 Outcome = Literal["allocated", "short", "rejected", "skipped"]
@@ -261,6 +262,8 @@ class _Run:
         self.rules = allocation_rules(deps)
         self.report = AllocationRunReport(run_id=self.run_id, mode=cmd.mode, dry_run=cmd.dry_run,
                                           started_at=recorder.run.started_at)
+        # Orders allocated and released in one write by this run (whether they hold held warehouse events).
+        self.released_now: dict[str, bool] = {}
 
     def _uow(self) -> UnitOfWork:
         if self.lease is not None:
@@ -346,12 +349,17 @@ class _Run:
             if effect is not None:
                 uow.add(effect)
                 written.append(plan)
+                if effect.stock.reserve is not None and not self.cmd.dry_run:
+                    uow.add(self._release(effect.order, effect.stock.reserve))
         result = uow.commit()
         retry: list[_Plan] = []
         for plan in written:
             refused = result.refused.get(plan.order.order_id)
             if refused is not None:
                 self._refused(plan, refused)
+            elif plan.order.project_id not in result.conflicts:
+                if plan.action == "allocate" and not self.cmd.dry_run:
+                    self.released_now[plan.order.order_id] = bool(plan.order.held_events)
             elif plan.order.project_id in result.conflicts:
                 fresh = self.deps.store.get_order(plan.order.order_id)
                 if fresh is not None and fresh.status == OrderStatus.APPROVED and fresh.version == plan.order.version:
@@ -362,6 +370,12 @@ class _Run:
                 else:
                     self._skip(plan, "changed_during_run")
         return retry
+
+    def _release(self, order: Order, reservation: Reservation) -> Effect:
+        """Allocated -> Released, in the same write as the allocation (one
+        order write, not two): the reservation as the inventory keeps it."""
+        reserved = {sku: qty for sku, qty in sorted(reservation.lines.items()) if qty}
+        return verbs.release(order, reserved=reserved, run_id=self.run_id, actor=self.cmd.actor, at=self._clock())
 
     def _refused(self, plan: _Plan, refused: StockRefusal) -> None:
         """The reservation was refused: the stock changed since the run read
@@ -386,7 +400,9 @@ class _Run:
     # --------------------------------------------------------------- release
     def release(self, plans: list[_Plan]) -> None:
         """Every Allocated order that holds its reservation goes to the
-        warehouse: Released, with `ReleaseRequested`."""
+        warehouse: Released, with `ReleaseRequested`. The run's own
+        allocations went in the write that allocated them; these are the
+        orders an earlier run left Allocated."""
         self.recorder.step = "release"
         if self.cmd.dry_run:
             self.report.released = [p.order.order_id for p in plans if p.action == "allocate"]
@@ -414,11 +430,12 @@ class _Run:
         if missing:
             log.warning("allocated orders without their reservation, not released: %s", missing[:20])
             self.report.reconciled["allocated_without_reservation"] = missing
-        self.report.released = released
+        self.report.released = sorted([*self.released_now, *released])
         # Warehouse events that arrived before the release (held on the order)
         # can be applied now.
         done = set(released)
-        waiting = [o.order_id for o in allocated if o.held_events and o.order_id in done]
+        waiting = sorted([o.order_id for o in allocated if o.held_events and o.order_id in done]
+                         + [oid for oid, held in self.released_now.items() if held])
         if waiting:
             self.recorder.count("held_applied", len(apply_held_events(self.deps, waiting, self.cmd.actor)))
 
