@@ -36,7 +36,6 @@ from common.service.commands import IngestEngineeringEvents, decode_json
 from common.service.handlers.engineering import ingest_engineering_events
 from tests.conftest import SAMPLES, load_samples
 from tests.helpers.browser import (
-    axe_source,
     browser_skip_reason,
     by_id,
     check_page,
@@ -164,20 +163,6 @@ def _returned(world: World) -> None:
         {"event_id": "wh-ret-2", "event_type": "ReturnReceived", "occurred_at": "2026-11-22T08:00:00Z",
          "order_id": order_id, "reason": "damaged", "items": [{"sku": "ANT-4T4R-B41", "qty": 1}]}])
     assert world.order("RETURN")["status"] == "PartiallyReturned"
-
-
-@pytest.fixture(scope="module")
-def driver(world: World) -> Iterator[WebDriver]:
-    chrome = new_driver()
-    try:
-        yield chrome
-    finally:
-        quit_driver(chrome)
-
-
-@pytest.fixture(scope="module")
-def axe() -> str:
-    return axe_source()
 
 
 def submit(driver: WebDriver, form_id: str) -> None:
