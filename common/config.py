@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     allocation_lease_seconds: float = Field(300, gt=0, validation_alias="OMS_ALLOCATION_LEASE_SECONDS")
     allocation_gated_exclude_hours: float = Field(168, ge=0, validation_alias="OMS_ALLOCATION_GATED_EXCLUDE_HOURS")
     allocation_optimal_seconds: float = Field(30, gt=0, validation_alias="OMS_ALLOCATION_OPTIMAL_SECONDS")
+    # The optimal mode stops a class once its selection is proven within this
+    # share of the best possible (0: proven optimal); never less than one order.
+    allocation_optimal_gap: float = Field(0.001, ge=0, lt=1, validation_alias="OMS_ALLOCATION_OPTIMAL_GAP")
 
     qualifying_milestones: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["ConceptApproved", "MilestoneApproved"],

@@ -25,6 +25,7 @@ one exact integer (base = number of candidates + 1).
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 import threading
@@ -264,11 +265,18 @@ def greedy(demands: Sequence[Demand], stock: Mapping[StockKey, int]) -> Solution
 
 
 # ------------------------------------------------------------------- optimal
-def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_limit: float = 30.0) -> Solution:
+def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_limit: float = 30.0,
+            gap: float = 0.0) -> Solution:
     """The lexicographically best selection by priority class (one MILP solve
-    per class, each warm-started with the best selection so far). When the
-    time limit stops a class, its best selection found is kept, the classes
-    after it are filled greedily, and the gap says how far from proven it is."""
+    per class). When the time limit stops a class, its best selection found
+    is kept, the classes after it are filled greedily, and the gap says how
+    far from proven it is. `gap`: a class may stop once proven within this
+    share of its best (never less than one order: 0 proves it optimal).
+
+    Each class's model is only what can change its answer: the classes after
+    it are fixed out (they weigh nothing yet and only take stock), the
+    classes before it keep their counts (one row each), and its warm start is
+    the selection so far completed greedily, by rank, with its own orders."""
     import highspy  # imported late: the greedy path needs no solver
     import numpy as np
 
@@ -300,10 +308,10 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     taken = list(base_taken)
     levels: list[dict[str, Any]] = []
     status: str = "optimal"
-    gap: float | None = 0.0
+    result_gap: float | None = 0.0
     if cols and rows:
         highs = _highs()
-        highs.setOptionValue("mip_rel_gap", 0.0)
+        highs.setOptionValue("mip_rel_gap", float(gap))
         highs.setOptionValue("mip_abs_gap", 0.999)  # objectives are whole orders: < 1 proves optimality
         lp = highspy.HighsLp()
         lp.num_col_ = len(cols)
@@ -319,8 +327,10 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
         lp.a_matrix_.value_ = np.array(values)
         lp.integrality_ = [highspy.HighsVarType.kInteger] * len(cols)
         lp.sense_ = highspy.ObjSense.kMaximize
-        highs.passModel(lp)
         all_cols = np.arange(len(cols), dtype=np.int32)
+        col_class = np.array([demands[i].priority_class for i in cols])
+        lp.col_upper_ = np.where(col_class == col_class.min(), 1.0, 0.0)  # later classes fixed out
+        highs.passModel(lp)
         incumbent = np.array([1.0 if taken[i] else 0.0 for i in cols])
         for cls in range(problem.n_classes):
             members = [c for c, i in enumerate(cols) if demands[i].priority_class == cls]
@@ -328,30 +338,34 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
                 continue
             left = time_limit - (time.perf_counter() - started)
             if left <= 0:  # no time for this class: its gap is unknown
-                status, gap = "time_limit", None
+                status, result_gap = "time_limit", None
                 break
+            class_started = time.perf_counter()
+            member_cols = np.array(members, dtype=np.int32)
+            highs.changeColsBounds(len(members), member_cols, np.zeros(len(members)), np.ones(len(members)))
             cost = np.zeros(len(cols))
             cost[members] = 1.0
             highs.changeColsCost(len(cols), all_cols, cost)
             highs.setOptionValue("time_limit", float(left))
-            highs.setSolution(len(cols), all_cols, incumbent)
+            highs.setSolution(len(cols), all_cols, _warm_start(problem, cols, col_class, incumbent, cls))
             highs.run()
             info = highs.getInfo()
             solution = np.array(highs.getSolution().col_value)
             model_status = highs.modelStatusToString(highs.getModelStatus())
             if len(solution) != len(cols) or not np.isfinite(info.objective_function_value):
-                status, gap = "time_limit", None
+                status, result_gap = "time_limit", None
                 break
             value = round(info.objective_function_value)
-            proven = model_status == "Optimal"
-            level_gap = 0.0 if proven else max(0.0, (info.mip_dual_bound - value) / max(abs(info.mip_dual_bound), 1.0))
+            proven = model_status == "Optimal"  # within `gap` of the bound (or of one order)
+            bound = math.floor(info.mip_dual_bound + 1e-6) if np.isfinite(info.mip_dual_bound) else value
+            level_gap = max(0.0, (bound - value) / max(abs(bound), 1.0))
             levels.append({"class": cls, "orders": len(members), "filled": value, "status": model_status,
-                           "gap": round(level_gap, 6)})
+                           "gap": round(level_gap, 6), "seconds": round(time.perf_counter() - class_started, 3)})
             incumbent = np.round(solution)
-            highs.addRow(float(value), highspy.kHighsInf, len(members), np.array(members, dtype=np.int32),
-                         np.ones(len(members)))
+            highs.addRow(float(value), highspy.kHighsInf, len(members), member_cols, np.ones(len(members)))
+            result_gap = max(result_gap or 0.0, level_gap)
             if not proven:
-                status, gap = "time_limit", level_gap
+                status, result_gap = "time_limit", level_gap
                 break
         chosen = [False] * n
         for c, i in enumerate(cols):
@@ -380,9 +394,25 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
         remaining={problem.keys[k]: v for k, v in enumerate(avail)},
         solve_seconds=solved,
         status=status,
-        gap=gap,
+        gap=result_gap,
         levels=levels,
     )
+
+
+def _warm_start(problem: _Problem, cols: Sequence[int], col_class: Any, incumbent: Any, cls: int) -> Any:
+    """A start for class `cls`'s solve: the selection of the classes before it
+    (as their solves left it), completed by the greedy walk with this class's
+    orders in rank order; the classes after it take nothing yet."""
+    start = incumbent * (col_class < cls)
+    avail = list(problem.avail)
+    for c in start.nonzero()[0]:
+        for k, q in problem.lines[cols[c]]:
+            avail[k] -= q
+    members = [c for c in range(len(cols)) if col_class[c] == cls]
+    taken = [False] * len(cols)
+    _walk([problem.lines[cols[c]] for c in range(len(cols))], avail, taken, members)
+    start[[c for c in members if taken[c]]] = 1.0
+    return start
 
 
 def compare(greedy_solution: Solution, optimal_solution: Solution) -> dict[str, Any]:

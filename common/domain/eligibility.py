@@ -74,6 +74,7 @@ class AllocationRules:
     clearance: Clearance = Clearance()
     max_short_runs: int = 3
     gated_exclude_hours: float = 168
+    optimal_gap: float = 0.0  # how far from proven the optimal mode may stop a class (common.domain.allocation)
 
     def why_not(self, order: Order, project: Project | None, catalog: Mapping[str, CatalogItem],
                 stream: Stream | None, stock: Mapping[tuple[str, str], int], now: datetime) -> tuple[str, str] | None:

@@ -106,7 +106,7 @@ def allocation_rules(deps: Deps) -> AllocationRules:
     s = deps.settings
     return AllocationRules(qualifying=deps.policy, ranking=ranking_policy(deps),
                            clearance=Clearance(s.require_clearance), max_short_runs=s.allocation_max_short_runs,
-                           gated_exclude_hours=s.allocation_gated_exclude_hours)
+                           gated_exclude_hours=s.allocation_gated_exclude_hours, optimal_gap=s.allocation_optimal_gap)
 
 
 def _orders_in(deps: Deps, status: OrderStatus) -> list[Order]:
@@ -204,7 +204,7 @@ def plan_orders(inputs: PlanInputs, rules: AllocationRules, mode: str, now: date
     classes = class_indexes([priority_class(o, rules.ranking) for o in ranked])
     demands = [Demand(o.order_id, warehouse_of(o, projects.get(o.project_id)) or "", o.quantities(), c)
                for o, c in zip(ranked, classes, strict=True)]
-    solution, comparison = _solve(demands, stock, mode, optimal_seconds)
+    solution, comparison = _solve(demands, stock, mode, optimal_seconds, rules.optimal_gap)
     max_short = rules.max_short_runs
     for order, verdict in zip(ranked, solution.verdicts, strict=True):
         outcome = OrderOutcome(order_id=order.order_id, rank=verdict.rank, outcome="allocated")
@@ -237,11 +237,11 @@ def plan_orders(inputs: PlanInputs, rules: AllocationRules, mode: str, now: date
 
 
 def _solve(demands: list[Demand], stock: dict[tuple[str, str], int], mode: str,
-           optimal_seconds: float) -> tuple[Solution, dict[str, Any] | None]:
+           optimal_seconds: float, optimal_gap: float = 0.0) -> tuple[Solution, dict[str, Any] | None]:
     base = greedy(demands, stock)
     if mode != "optimal":
         return base, None
-    solution = optimal(demands, stock, time_limit=optimal_seconds)
+    solution = optimal(demands, stock, time_limit=optimal_seconds, gap=optimal_gap)
     comparison = compare(base, solution)
     for key in ("gained", "displaced"):
         ids = comparison[key]
