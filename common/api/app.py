@@ -114,6 +114,44 @@ def _continuation(path: str, operation: dict[str, Any]) -> None:
                     schema["format"] = f"oms-continuation-{CONTINUATION_FORMATS[path]}"
 
 
+# OpenAPI links: how a client goes from one answer to the next request (an
+# order named by the intake answer or a list, its ETag into If-Match, a run's
+# report), so a client generator or a stateful test can walk the workflow.
+ORDER = "/api/orders/{order_id}"
+_FROM_BODY = "$response.body#/results/0/order_id"
+_SAME_ORDER = {"order_id": "$request.path.order_id", "header.If-Match": "$response.header.ETag"}
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("/api/events/engineering", "post", "200"): {
+        "GetOrder": (ORDER, "get", {"order_id": _FROM_BODY}),
+        "ApproveOrder": (f"{ORDER}/approve", "post", {"order_id": _FROM_BODY}),
+        "AddItems": (f"{ORDER}/items", "post", {"order_id": _FROM_BODY}),
+        "CancelOrder": (f"{ORDER}/cancel", "post", {"order_id": _FROM_BODY})},
+    ("/api/orders", "get", "200"): {"GetOrder": (ORDER, "get", {"order_id": "$response.body#/items/0/order_id"})},
+    (ORDER, "get", "200"): {
+        "EditOrder": (ORDER, "patch", _SAME_ORDER),
+        "ApproveOrder": (f"{ORDER}/approve", "post", _SAME_ORDER),
+        "RejectOrder": (f"{ORDER}/reject", "post", _SAME_ORDER),
+        "CancelOrder": (f"{ORDER}/cancel", "post", _SAME_ORDER),
+        "OrderAudit": (f"{ORDER}/audit", "get", {"order_id": "$request.path.order_id"})},
+    (f"{ORDER}/approve", "post", "200"): {
+        "GetOrder": (ORDER, "get", {"order_id": "$request.path.order_id"}),
+        "RejectOrder": (f"{ORDER}/reject", "post", _SAME_ORDER)},
+    ("/api/allocation/runs", "post", "201"): {
+        "GetRun": ("/api/allocation/runs/{run_id}", "get", {"run_id": "$response.body#/run_id"})},
+}
+
+
+def _links(schema: dict[str, Any]) -> None:
+    paths = schema.get("paths", {})
+    for (path, method, status), links in LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        response["links"] = {
+            name: {"operationId": paths[target][verb]["operationId"], "parameters": parameters}
+            for name, (target, verb, parameters) in links.items() if verb in paths.get(target, {})}
+
+
 def _required_body(operation: dict[str, Any]) -> None:
     """A body a route declares optional only to answer its absence itself
     (openapi_extra `required: true`) is not `null` either."""
@@ -171,5 +209,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if "/api/health" in schema.get("paths", {}):
         schema["paths"]["/api/health"]["get"]["responses"]["503"]["content"] = {
             "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}
+    _links(schema)
     app.openapi_schema = schema
     return schema

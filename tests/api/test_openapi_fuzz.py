@@ -7,7 +7,7 @@ not list is refused with a right `Allow`.
 
 Where the contract says more than the document can, schemathesis is told so
 here, each time with the reason (never to pass a failure by): `If-Match`
-missing is 428 (CONTRACT.md); a body over OMS_MAX_BODY_BYTES is 413; a
+missing is 428 (CONTRACT.md), a stale one 412; a body over OMS_MAX_BODY_BYTES is 413; a
 continuation token is the list's own (its format, generated below as real
 tokens), and the queue's depends on its `sort`."""
 
@@ -36,14 +36,15 @@ FORMATS = {
 for kind, strategy in FORMATS.items():
     schemathesis.openapi.format(f"oms-continuation-{kind}", strategy)
 
-REFERENTIAL = ["2XX", "3XX", 401, 403, 404, 409, 413, 422, 429]
+REFERENTIAL = ["2XX", "3XX", 401, 403, 404, 409, 412, 413, 422, 429]
 CONFIG = SchemathesisConfig.from_dict({
     # Through the document's own security scheme, so the checks that take the
     # key away (ignored_auth, missing headers) know it was taken away.
     "auth": {"openapi": {"ApiKey": {"api_key": "key-admin"}}},
     "checks": {
-        # Any body over OMS_MAX_BODY_BYTES (20,000 in these tests) is refused with 413, whatever its shape.
-        "positive_data_acceptance": {"expected-statuses": ["2XX", "3XX", 401, 403, 404, 409, 413, 429]},
+        # Any body over OMS_MAX_BODY_BYTES (20,000 in these tests) is refused with 413, whatever its shape;
+        # an If-Match of the right shape holds only while it is the order's current ETag, else 412.
+        "positive_data_acceptance": {"expected-statuses": ["2XX", "3XX", 401, 403, 404, 409, 412, 413, 429]},
         # CONTRACT.md: PATCH without If-Match is 428 Precondition Required.
         "missing_required_header": {"expected-statuses": [400, 401, 403, 406, 415, 422, 428]},
         # A body the document forbids may also be one over OMS_MAX_BODY_BYTES: refused with 413.
