@@ -381,9 +381,11 @@ class _Run:
         """The reservation was refused: the stock changed since the run read
         it (short), or another run holds the order's reservation (skipped)."""
         if refused.shortfall:
-            plan.action = "short"
+            # Taken by another writer while this run planned: competition, not
+            # new stock, so not a counted short run (and nothing is written).
+            plan.action = "none"
             plan.outcome.outcome, plan.outcome.reason = "short", "insufficient_stock"
-            plan.outcome.detail = "stock changed during the run"
+            plan.outcome.detail = "stock changed during the run (not counted as a short run)"
             plan.outcome.shortfall = [ShortLine(**s) for s in refused.shortfall]
             return
         plan.action = "none"
