@@ -111,11 +111,12 @@ def _column(values: pa.ChunkedArray, wanted: set[type] | None) -> pa.ChunkedArra
 
 
 def _strings(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    if pc.any(pc.match_substring_regex(values, "[\\x00-\\x1f]")).as_py():
-        # Control characters: rare, escaped by the json module (as pydantic does: \n, \u0001).
-        return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values.to_pylist()],
-                        pa.string())
-    if pc.any(pc.match_substring_regex(values, '["\\\\]')).as_py():
+    # One scan tells the usual case (nothing to escape) from the rest.
+    if pc.any(pc.match_substring_regex(values, '[\\x00-\\x1f"\\\\]')).as_py():
+        if pc.any(pc.match_substring_regex(values, "[\\x00-\\x1f]")).as_py():
+            # Control characters: rare, escaped by the json module (as pydantic does: \n, \u0001).
+            return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values.to_pylist()],
+                            pa.string())
         values = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
     return pc.binary_join_element_wise('"', values, '"', "")
 
@@ -157,11 +158,12 @@ def _instants(values: pa.ChunkedArray) -> pa.ChunkedArray | None:
         micros = pc.multiply_checked(values.cast(pa.int64()), _PER_US[t.unit])
     except pa.ArrowInvalid:
         return None  # beyond what a datetime holds
-    # Integer division truncates: an instant before 1970 inside a day is one day earlier.
     days = pc.divide(micros, _DAY_US)
     within = pc.subtract(micros, pc.multiply(days, _DAY_US))
-    days = pc.if_else(pc.less(within, 0), pc.subtract(days, 1), days)
-    within = pc.if_else(pc.less(within, 0), pc.add(within, _DAY_US), within)  # 0 .. one day, in microseconds
+    if (pc.min(micros).as_py() or 0) < 0:
+        # Integer division truncates: an instant before 1970 inside a day is one day earlier.
+        days = pc.if_else(pc.less(within, 0), pc.subtract(days, 1), days)
+        within = pc.if_else(pc.less(within, 0), pc.add(within, _DAY_US), within)  # 0 .. one day, in microseconds
     distinct = pc.drop_null(pc.unique(days))
     try:
         dates = [f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
@@ -172,7 +174,9 @@ def _instants(values: pa.ChunkedArray) -> pa.ChunkedArray | None:
     seconds = pc.divide(within, 1_000_000)
     fraction = pc.subtract(within, pc.multiply(seconds, 1_000_000))
     clock = _clock().take(seconds)
+    zone = 'Z"' if t.tz is not None else '"'
+    if not pc.any(pc.not_equal(fraction, 0)).as_py():  # whole seconds, the usual case
+        return pc.binary_join_element_wise('"', date, "T", clock, zone, "")
     digits = pc.binary_join_element_wise(".", pc.utf8_lpad(fraction.cast(pa.string()), 6, "0"), "")
     fraction_text = pc.if_else(pc.equal(fraction, 0), "", digits)
-    zone = 'Z"' if t.tz is not None else '"'
     return pc.binary_join_element_wise('"', date, "T", clock, fraction_text, zone, "")

@@ -76,6 +76,11 @@ OnProgress = Callable[[str, int, int], None]
 ALIASES = {"master": PROJECT_MASTER.name, "catalog": ITEM_CATALOG.name, "stock": STOCK_SNAPSHOTS.name}
 COUNTS = ("rows_read", "new", "changed", "unchanged", "removed", "quarantined")
 WRITE_CHUNK = 5000  # rows turned into documents and written at a time
+SORTED_BLOCK = 10 * WRITE_CHUNK  # rows gathered at a time when a part is written in key order
+# How often the progress of a part is recorded while it is written (and at
+# every stop, failure and end): a process killed outright redoes at most this
+# much of idempotent writes, instead of one blob write per chunk.
+PROGRESS_EVERY = 1.0  # seconds
 REEVALUATE_CHUNK = 500
 # Inline in the quarantine record (a Cosmos DB document holds at most 2 MB);
 # the kept Parquet holds the first Limits.kept_bad_rows bad rows in full.
@@ -426,7 +431,8 @@ class Progress:
     """How far the writes of one file got, per part (new, changed, removed
     rows), kept in the blob store under `ingest-progress/<dataset>/<sha256>`:
     an attempt that stops (time budget, crash, host timeout) leaves it, and the
-    next attempt on the same file skips what was written. The plan of a file
+    next attempt on the same file skips what was written (a process killed
+    outright redoes up to PROGRESS_EVERY of idempotent writes). The plan of a file
     is the same every time (the previous snapshot is replaced only when every
     write is done), so "the first N rows of part X" names the same rows."""
 
@@ -449,7 +455,7 @@ class Progress:
 
 class _ChunkWriter:
     """Writes each part of a plan in chunks: skips what an earlier attempt
-    wrote, records each chunk written, and stops when the budget is spent."""
+    wrote, records what it writes, and stops when the budget is spent."""
 
     def __init__(self, recorder: JobRecorder, progress: Progress | None, deadline: float | None) -> None:
         self.recorder = recorder
@@ -474,23 +480,41 @@ class _ChunkWriter:
         # attempt, so "the first N rows" of a part still names the same rows.
         order = (np.asarray(pc.sort_indices(table[KEY]), dtype=np.int64)
                  if table.num_rows > WRITE_CHUNK and KEY in table.column_names else None)
-        for start in range(done, table.num_rows, WRITE_CHUNK):
-            # Past the budget, stop, but never before this attempt wrote a
-            # chunk: every attempt makes progress, however slow the store.
-            if self.wrote and self.deadline is not None and time.perf_counter() > self.deadline:
-                written = sum(self.progress.written.values()) if self.progress is not None else start
-                raise IngestionIncomplete(
-                    f"the time budget ran out with {written} rows written; the next attempt on this file "
-                    f"resumes from there ({part} row {start} of {table.num_rows})")
-            chunk = table.slice(start, WRITE_CHUNK) if order is None else take(table, order[start:start + WRITE_CHUNK])
-            put(chunk)
-            self.wrote = True
-            self.recorder.count("rows_written", chunk.num_rows)
-            self.written += chunk.num_rows
-            if self.on_written is not None:
-                self.on_written(self.written)
-            if self.progress is not None:
-                self.progress.save(part, start + chunk.num_rows)
+        block, block_start, end = table.slice(0, 0), done, done
+        saved = time.perf_counter()
+        try:
+            for start in range(done, table.num_rows, WRITE_CHUNK):
+                # Past the budget, stop, but never before this attempt wrote a
+                # chunk: every attempt makes progress, however slow the store.
+                if self.wrote and self.deadline is not None and time.perf_counter() > self.deadline:
+                    self._record(part, end)
+                    written = sum(self.progress.written.values()) if self.progress is not None else start
+                    raise IngestionIncomplete(
+                        f"the time budget ran out with {written} rows written; the next attempt on this file "
+                        f"resumes from there ({part} row {start} of {table.num_rows})")
+                if order is None:
+                    chunk = table.slice(start, WRITE_CHUNK)
+                else:
+                    if start >= block_start + block.num_rows:  # rows gathered a block of chunks at a time
+                        block, block_start = take(table, order[start:start + SORTED_BLOCK]), start
+                    chunk = block.slice(start - block_start, WRITE_CHUNK)
+                put(chunk)
+                end = start + chunk.num_rows
+                self.wrote = True
+                self.recorder.count("rows_written", chunk.num_rows)
+                self.written += chunk.num_rows
+                if self.on_written is not None:
+                    self.on_written(self.written)
+                if time.perf_counter() - saved >= PROGRESS_EVERY:
+                    self._record(part, end)
+                    saved = time.perf_counter()
+        finally:
+            # At a stop, a failure and the part's end: what was written is recorded.
+            self._record(part, end)
+
+    def _record(self, part: str, end: int) -> None:
+        if self.progress is not None and end > self.progress.written.get(part, 0):
+            self.progress.save(part, end)
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
