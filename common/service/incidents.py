@@ -38,6 +38,7 @@ from common.domain.sla import Breach
 from common.ports import OrderQuery
 from common.service import stakeholders
 from common.service.bootstrap import Deps
+from common.service.retry import CONFLICTED, Conflicted, retry_conflict
 
 log = logging.getLogger("oms.incidents")
 
@@ -128,7 +129,9 @@ def _raise(deps: Deps, *, key: str, source: IncidentSource, title: str, summary:
         _tell_support(deps, stored, "opened")
         stakeholders.send(deps, stored, deliveries)
         return stored
-    for _ in range(ATTEMPTS):
+
+    def attempt() -> Incident | Conflicted:
+        nonlocal stored
         again = rules.recur(stored, signal, impact, projects, risk, ACTOR)
         if again is None:
             return stored  # this very signal was counted already
@@ -143,7 +146,13 @@ def _raise(deps: Deps, *, key: str, source: IncidentSource, title: str, summary:
             return _raise(deps, key=key, source=source, title=title, summary=summary, signal=signal, orders=orders,
                           project_ids=project_ids, systems=systems, records=records)
         stored = fresh
-    raise RuntimeError(f"incident {stored.incident_id} kept changing; occurrence {signal.ref} not added")
+        return CONFLICTED
+
+    added = retry_conflict(attempt, what=f"incident {stored.incident_id} occurrence {signal.ref}",
+                           attempts=ATTEMPTS)
+    if added is CONFLICTED:  # raise_incident logs it and goes on (what raised the signal is not broken)
+        raise RuntimeError(f"incident {stored.incident_id} kept changing; occurrence {signal.ref} not added")
+    return added
 
 
 def rules_counts(incident: Incident) -> str:
@@ -379,7 +388,8 @@ def change(deps: Deps, incident_id: str, action: str, *, actor: Actor, if_match:
     With `if_match`, against that version only (IncidentConflict when it is
     not current); without, against the current one. The audit entry and who
     is told are written with it; stakeholders hear after."""
-    for _ in range(ATTEMPTS):
+
+    def attempt() -> Incident | Conflicted:
         incident = get(deps, incident_id)
         if if_match is not None:
             tags = {_normalize(t) for t in if_match.split(",")}
@@ -402,7 +412,12 @@ def change(deps: Deps, incident_id: str, action: str, *, actor: Actor, if_match:
             return done
         if if_match is not None:  # changed between the check and the write
             raise IncidentConflict(get(deps, incident_id))
-    raise RuntimeError(f"incident {incident_id} kept changing; try again")
+        return CONFLICTED
+
+    changed = retry_conflict(attempt, what=f"incident {incident_id} {action}", attempts=ATTEMPTS)
+    if changed is CONFLICTED:
+        raise RuntimeError(f"incident {incident_id} kept changing; try again")
+    return changed
 
 
 def _words(action: str, incident: Incident, actor: Actor, note: str | None) -> str:

@@ -303,3 +303,50 @@ def test_a_recurrence_racing_an_operator_is_applied_after_it_and_neither_is_lost
     assert told == {"notice": [f"mail:{DAL_PROJECT_MAIL}"], "update": [f"mail:{NY_MAIL}", recipient("webhook", hook)]}
     # What every viewer reads names the webhook by its host, never its path (a chat webhook's secret).
     assert "/hook" not in recipient("webhook", hook) and recipient("webhook", hook).startswith("webhook:http://127")
+
+
+class IncidentKeepsChanging(BrokenCommitStore):
+    """A failing job's store on which every incident update loses to a
+    concurrent writer (nothing written), however often it is read again."""
+
+    updates = 0
+
+    def update_incident(self, *args: Any) -> bool:
+        IncidentKeepsChanging.updates += 1
+        return False
+
+
+def test_an_operator_change_that_keeps_losing_is_refused_after_its_attempts_and_writes_nothing(
+        world: Deps, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
+    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    [incident] = world.store.list_incidents().items
+    sent = len(smtp_server.box.messages)
+    IncidentKeepsChanging.updates = 0
+    losing = build(world.settings, store=IncidentKeepsChanging(world.store), inventory=world.inventory,
+                   clock=world.clock, notifier=world.notifier, extras=world.extras)
+
+    with pytest.raises(RuntimeError, match="kept changing; try again"):
+        incidents.change(losing, incident.incident_id, "acknowledge", actor=OPERATOR)
+
+    assert IncidentKeepsChanging.updates == incidents.ATTEMPTS
+    assert f"incident {incident.incident_id} acknowledge: 1 item(s) still lost" in caplog.text
+    assert world.store.get_incident(incident.incident_id) == incident
+    assert len(smtp_server.box.messages) == sent
+
+
+def test_a_recurrence_that_keeps_losing_is_logged_and_never_breaks_the_failing_job(
+        world: Deps, caplog: pytest.LogCaptureFixture) -> None:
+    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    [incident] = world.store.list_incidents().items
+    IncidentKeepsChanging.updates = 0
+    losing = build(world.settings, store=IncidentKeepsChanging(world.store), inventory=world.inventory,
+                   clock=world.clock, notifier=world.notifier, extras=world.extras)
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):  # the job's own error, not ours
+        ingest_engineering_events(losing, IngestEngineeringEvents(
+            [design("e-dal-9", DAL, "DAL-00555", "NewBuild", 2, kind="DesignRevised")], channel="http"))
+
+    assert IncidentKeepsChanging.updates == incidents.ATTEMPTS
+    assert f"incident {incident.incident_id} kept changing; occurrence" in caplog.text
+    assert "could not raise the incident job:ingest-engineering-events" in caplog.text
+    assert world.store.get_incident(incident.incident_id) == incident

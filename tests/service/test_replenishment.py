@@ -17,12 +17,19 @@ import pytest
 
 from common.adapters.clock import FixedClock
 from common.adapters.notify import MemoryNotifier, SmtpNotifier
-from common.domain.replenishment import ClassDefault, ReorderPolicy, ReplenishmentRequest, partition_of
+from common.domain.replenishment import (
+    ClassDefault,
+    ReorderPolicy,
+    ReplenishmentRequest,
+    RequestChange,
+    partition_of,
+)
+from common.ports import ConflictKind
 from common.service.bootstrap import Deps
 from common.service.commands import EvaluateReplenishment, RunAllocation
 from common.service.handlers.allocation import run_allocation
 from common.service.handlers.datasets import ingest_dataset_file
-from common.service.handlers.replenishment import evaluate_replenishment, sweep_replenishment
+from common.service.handlers.replenishment import ATTEMPTS, evaluate_replenishment, sweep_replenishment
 from common.service.handlers.sweeps import run_sweeps
 from tests.helpers.warehouse import (
     ORDER,
@@ -241,6 +248,38 @@ def test_two_evaluations_racing_to_open_the_same_request_make_one(stocked: Deps)
     assert len(stocked.store.order_audit(request.request_id)) == 1
     assert events(stocked, request.request_id) == [("oms.stock.replenishment_requested", 26)]
     assert sorted(r.counts()["opened"] for r in reports) == [0, 1]
+
+
+class _RequestsKeepChanging:
+    """The real store, except that every write of a request for `sku` loses to
+    a concurrent evaluation (nothing written), however often it is read again."""
+
+    def __init__(self, inner: Any, sku: str) -> None:
+        self._inner, self._sku, self.lost = inner, sku, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def commit_replenishment(self, change: RequestChange) -> ConflictKind | None:
+        if change.request.sku != self._sku:
+            return self._inner.commit_replenishment(change)  # type: ignore[no-any-return]
+        self.lost += 1
+        return ConflictKind.ETAG
+
+
+def test_a_key_whose_request_keeps_changing_is_reported_and_the_other_keys_are_still_decided(
+        stocked: Deps, caplog: pytest.LogCaptureFixture) -> None:
+    stocked.store.put_reorder_policies([policy(), policy(sku=RRU)])
+    stock_up(stocked, {ANT: 5, RRU: 5})  # both below their reorder point
+    losing = _RequestsKeepChanging(stocked.store, RRU)
+
+    report = evaluate_replenishment(dataclasses.replace(stocked, store=losing), EvaluateReplenishment("manual"))
+
+    assert report.conflicts == [(WH, RRU)] and report.counts()["opened"] == 1
+    assert losing.lost == ATTEMPTS
+    assert f"replenishment of {(WH, RRU)}: 1 item(s) still lost" in caplog.text
+    assert "replenishment: 1 keys kept changing under other evaluations" in caplog.text
+    assert [r.sku for r in requests(stocked)] == [ANT]
 
 
 class _PolicyStoreDown:

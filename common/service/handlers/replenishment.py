@@ -50,6 +50,7 @@ from common.service.commands import EvaluateReplenishment
 from common.service.handlers.batch import EventResult
 from common.service.jobs import job_run
 from common.service.paging import every
+from common.service.retry import CONFLICTED, Conflicted, retry_conflict
 
 log = logging.getLogger("oms.replenishment")
 
@@ -182,26 +183,34 @@ def evaluate_replenishment(deps: Deps, cmd: EvaluateReplenishment) -> Replenishm
 def _settle(deps: Deps, cmd: EvaluateReplenishment, policy: ReorderPolicy, position: Position,
             request: ReplenishmentRequest | None) -> RequestChange | bool | None:
     """Decide one key and commit; on a conflict read the key again and decide
-    again. The change written, None for none, False when it kept conflicting."""
-    next_seq = None
-    for _ in range(ATTEMPTS):
+    again (`retry_conflict`). The change written, None for none, False when
+    it kept conflicting."""
+    next_seq: int | None = None
+
+    def attempt() -> RequestChange | Conflicted | None:
+        nonlocal request, next_seq
         if request is None and next_seq is None:
             # About to open one: the key's whole history, read now, names the
             # next number and shows a request another evaluation opened since
             # the open requests were read.
-            history = deps.store.replenishment_requests(*policy.key)
-            request = _open_by_key(history).get(policy.key)
-            next_seq = max((r.seq for r in history), default=0) + 1
+            request, next_seq = _key_now(deps, policy.key)
         change = decide(policy, position, request, next_seq=next_seq or 1, now=deps.clock.now(), actor=cmd.actor,
                         trigger=cmd.trigger, correlation_id=cmd.correlation_id, arrived=policy.key in cmd.arrived)
         if change is None:
             return None
         if deps.store.commit_replenishment(change) is None:
             return change
-        history = deps.store.replenishment_requests(*policy.key)
-        request = _open_by_key(history).get(policy.key)
-        next_seq = max((r.seq for r in history), default=0) + 1
-    return False
+        request, next_seq = _key_now(deps, policy.key)
+        return CONFLICTED
+
+    written = retry_conflict(attempt, what=f"replenishment of {policy.key}", attempts=ATTEMPTS)
+    return False if written is CONFLICTED else written
+
+
+def _key_now(deps: Deps, key: Key) -> tuple[ReplenishmentRequest | None, int]:
+    """The key's open request as stored now, and the number its next request takes."""
+    history = deps.store.replenishment_requests(*key)
+    return _open_by_key(history).get(key), max((r.seq for r in history), default=0) + 1
 
 
 def _tell(deps: Deps, report: ReplenishmentReport) -> None:
