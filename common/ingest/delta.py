@@ -35,6 +35,7 @@ Column: TypeAlias = Any
 # between two edits of the row order.
 ANCHOR_STRIDE = 32
 ALIGN_MIN_ROWS = 4 * ANCHOR_STRIDE
+ALIGN_BLOCK = 64 * 1024  # rows compared at a time in the first pass
 FINGERPRINTS = 32  # buckets the sample of anchors is drawn from
 ANCHOR_STRIDE_BOUND = 4  # a bucket over 4 times the wanted sample: the keys' bytes do not spread
 # The rows left unaligned past which the dump is taken as reordered and joined
@@ -121,18 +122,21 @@ def _aligned_positions(keys: Column, previous_keys: Column) -> np.ndarray | None
     anchors, offsets = _anchors(current, before)
     if len(anchors) < 2 or 2 * np.count_nonzero(offsets[1:] == offsets[:-1]) < len(anchors):
         return None  # the offset jumps from anchor to anchor: not the previous order
-    # Every row on the offset of the last anchor at or before it, then the
-    # rows that missed on the next anchor's (an edit in between).
-    rows = np.arange(n, dtype=np.int64)
-    segment = np.repeat(np.arange(len(anchors)), np.diff(anchors, prepend=0, append=n)[1:])
-    segment = np.concatenate([np.zeros(anchors[0], dtype=np.int64), segment])
-    guess = offsets[segment]
-    guess += rows
-    np.clip(guess, 0, m - 1, out=guess)
-    same = _filled(pc.equal(current, before.take(pa.array(guess))), False)
-    found = np.where(same, guess, -1)
-    todo = np.flatnonzero(~same)
-    nxt = np.minimum(segment[todo] + 1, len(anchors) - 1)
+    # Every row on the offset of the last anchor at or before it, a block of
+    # rows at a time (the guessed previous keys are copied out to be compared:
+    # a block's worth, not the whole column), then the rows that missed on
+    # the next anchor's (an edit in between).
+    found = np.full(n, -1, dtype=np.int64)
+    missed = []
+    for start in range(0, n, ALIGN_BLOCK):
+        rows = np.arange(start, min(start + ALIGN_BLOCK, n), dtype=np.int64)
+        segment = np.maximum(np.searchsorted(anchors, rows, side="right") - 1, 0)
+        guess = np.clip(rows + offsets[segment], 0, m - 1)
+        same = _filled(pc.equal(current.slice(start, len(rows)), before.take(pa.array(guess))), False)
+        found[rows[same]] = guess[same]
+        missed.append(rows[~same])
+    todo = np.concatenate(missed)
+    nxt = np.minimum(np.maximum(np.searchsorted(anchors, todo, side="right"), 1), len(anchors) - 1)
     todo = todo[~_confirm(current, before, found, todo, todo + offsets[nxt])]
     # Rows between two edits close together: one or two off either aligned
     # neighbour's offset.
