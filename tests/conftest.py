@@ -11,10 +11,10 @@ import pytest
 
 from common.adapters.clock import FixedClock
 from common.adapters.notify import MemoryNotifier
-from common.adapters.sqlite import SqliteInventory, SqliteStore
 from common.config import Settings
 from common.domain.models import CatalogItem, Project
-from common.service.bootstrap import Deps, build
+from common.service.bootstrap import Deps
+from tests.helpers.sqlite import open_sqlite, sqlite_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -22,8 +22,7 @@ SAMPLES = ROOT / "samples"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(tmp_path / "oms.db"),  # type: ignore[call-arg]
-                    OMS_DATA_DIR=str(tmp_path / "data"))
+    return sqlite_settings(tmp_path)
 
 
 @pytest.fixture
@@ -33,14 +32,8 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def deps(settings: Settings, clock: FixedClock) -> Iterator[Deps]:
-    store = SqliteStore(settings.sqlite_path)
-    store.ensure_schema()
-    inventory = SqliteInventory(settings.sqlite_path)
-    inventory.ensure_schema()
-    built = build(settings, store=store, inventory=inventory, clock=clock, notifier=MemoryNotifier())
-    yield built
-    inventory.close()
-    store.close()
+    with open_sqlite(settings, clock=clock, notifier=MemoryNotifier()) as built:
+        yield built
 
 
 def load_samples(deps: Deps) -> None:
@@ -58,13 +51,22 @@ def seeded(deps: Deps) -> Deps:
 
 
 @pytest.fixture
-def released(seeded: Deps) -> Deps:
-    """A Released order for the sample design of PRJ-0000101 (tests/helpers/warehouse.py ORDER), its stock reserved."""
-    from tests.helpers.warehouse import ORDER, allocate, approve, design, release, stock_up
+def allocated(seeded: Deps) -> Deps:
+    """An Allocated order for the sample design of PRJ-0000101 (tests/helpers/warehouse.py ORDER), its stock
+    reserved from 10 of each SKU."""
+    from tests.helpers.warehouse import ORDER, allocate, approve, design, stock_up
 
     stock_up(seeded, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
     design(seeded)
     approve(seeded, ORDER)
     allocate(seeded, ORDER)
-    release(seeded, ORDER)
     return seeded
+
+
+@pytest.fixture
+def released(allocated: Deps) -> Deps:
+    """That order Released (`allocated`), its stock still reserved."""
+    from tests.helpers.warehouse import ORDER, release
+
+    release(allocated, ORDER)
+    return allocated

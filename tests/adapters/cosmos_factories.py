@@ -7,8 +7,9 @@ the report instead of silently shrinking the suite."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,24 +21,43 @@ from tests.adapters.store_factories import STORE_FACTORIES
 from tests.emulators.settings import cosmos_endpoint, cosmos_key, cosmos_skip_reason
 
 
-class ScratchCosmosStore(CosmosStore):
-    """A store on a database of its own, dropped on close: tests stay apart."""
+class DroppedOnClose:
+    """A Cosmos adapter on a database of its own, dropped on close: tests stay apart."""
+
+    _client_factory: Callable[[], Any]
+    database_name: str
 
     def close(self) -> None:
         try:
             self._client_factory().delete_database(self.database_name)
         finally:
-            super().close()
+            super().close()  # type: ignore[misc]
 
 
-def make_cosmos_store(_tmp_path: Path | None = None, **_: Any) -> ScratchCosmosStore:
+class ScratchCosmosStore(DroppedOnClose, CosmosStore):
+    pass
+
+
+class ScratchCosmosInventory(DroppedOnClose, CosmosInventory):
+    pass
+
+
+Scratch = TypeVar("Scratch", ScratchCosmosStore, ScratchCosmosInventory)
+
+
+def _scratch(kind: type[Scratch], prefix: str) -> Scratch:
+    """`kind` on a fresh database of the test server, its schema made (a skip naming the reason without one)."""
     reason = cosmos_skip_reason()
     if reason is not None:
         pytest.skip(reason)
     conn = Connection(endpoint=cosmos_endpoint() or "", key=cosmos_key())
-    store = ScratchCosmosStore(lambda: get_client(conn), f"contract-{uuid.uuid4().hex[:12]}")
-    store.ensure_schema()
-    return store
+    adapter = kind(lambda: get_client(conn), f"{prefix}-{uuid.uuid4().hex[:12]}")
+    adapter.ensure_schema()
+    return adapter
+
+
+def make_cosmos_store(_tmp_path: Path | None = None, **_: Any) -> ScratchCosmosStore:
+    return _scratch(ScratchCosmosStore, "contract")
 
 
 def _cosmos(tmp_path: Path) -> Store:
@@ -47,24 +67,8 @@ def _cosmos(tmp_path: Path) -> Store:
 STORE_FACTORIES["cosmos"] = _cosmos
 
 
-class ScratchCosmosInventory(CosmosInventory):
-    """An inventory on a database of its own, dropped on close."""
-
-    def close(self) -> None:
-        try:
-            self._client_factory().delete_database(self.database_name)
-        finally:
-            super().close()
-
-
 def make_cosmos_inventory(_tmp_path: Path | None = None) -> InventoryStore:
-    reason = cosmos_skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    conn = Connection(endpoint=cosmos_endpoint() or "", key=cosmos_key())
-    inventory = ScratchCosmosInventory(lambda: get_client(conn), f"inventory-{uuid.uuid4().hex[:12]}")
-    inventory.ensure_schema()
-    return inventory
+    return _scratch(ScratchCosmosInventory, "inventory")
 
 
 INVENTORY_FACTORIES["cosmos"] = make_cosmos_inventory

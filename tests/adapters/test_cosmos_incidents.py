@@ -5,21 +5,18 @@ entries in the incidents container."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
-
-import pytest
 
 from common.adapters.stakeholders import MemoryMessenger
 from common.domain.incidents import IncidentStatus
 from common.domain.models import Actor, ActorType
 from common.service import incidents
-from common.service.bootstrap import Deps, build
+from common.service.bootstrap import Deps
 from common.service.commands import IngestEngineeringEvents
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.stakeholders import MESSENGER
 from tests.conftest import load_samples
-from tests.service.test_notifications import BrokenCommitStore
+from tests.helpers.outages import fail_engineering_batch
 
 NY = "PRJ-0000101"
 
@@ -36,12 +33,9 @@ def test_a_failing_job_on_cosmos_opens_one_incident_and_its_lifecycle_is_audited
         {"market": "New York", "mail": "ny@example.test"}]})
     load_samples(cosmos_deps)
     ingest_engineering_events(cosmos_deps, IngestEngineeringEvents([design("e-1", 1)], channel="http"))
-    broken = build(cosmos_deps.settings, store=BrokenCommitStore(cosmos_deps.store), inventory=cosmos_deps.inventory,
-                   clock=cosmos_deps.clock, notifier=cosmos_deps.notifier, extras=cosmos_deps.extras)
 
     for event_id, version in (("e-2", 2), ("e-3", 3)):
-        with pytest.raises(sqlite3.OperationalError):
-            ingest_engineering_events(broken, IngestEngineeringEvents([design(event_id, version)], channel="http"))
+        fail_engineering_batch(cosmos_deps, [design(event_id, version)])
 
     [incident] = cosmos_deps.store.list_incidents(market="New York").items
     assert [o.order_id for o in incident.impact.orders] == [f"{NY}~NYC-00417~NewBuild~1"]

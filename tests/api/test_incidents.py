@@ -4,7 +4,6 @@ read, and operators manage who hears of incidents."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
@@ -12,12 +11,10 @@ from fastapi.testclient import TestClient
 
 from common.adapters.stakeholders import MemoryMessenger
 from common.domain.incidents import Incident
-from common.service.bootstrap import Deps, build
-from common.service.commands import IngestEngineeringEvents
-from common.service.handlers.engineering import ingest_engineering_events
+from common.service.bootstrap import Deps
 from common.service.stakeholders import MESSENGER
 from tests.api.conftest import auth
-from tests.service.test_notifications import BrokenCommitStore
+from tests.helpers.outages import fail_engineering_batch
 
 NY = "PRJ-0000101"
 
@@ -34,13 +31,10 @@ def messenger(loaded: Deps) -> MemoryMessenger:
 @pytest.fixture
 def incident(loaded: Deps, messenger: MemoryMessenger) -> Incident:
     """A failed engineering batch on the New York site: one incident."""
-    broken = build(loaded.settings, store=BrokenCommitStore(loaded.store), inventory=loaded.inventory,
-                   clock=loaded.clock, notifier=loaded.notifier, extras=loaded.extras)
     event = {"event_id": "e-api-1", "event_type": "DesignRevised", "occurred_at": "2026-11-21T08:00:00Z",
              "project_id": NY, "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": 9,
              "items": [{"sku": "ANT-4T4R-B41", "qty": 4, "uom": "EA"}]}
-    with pytest.raises(sqlite3.OperationalError):
-        ingest_engineering_events(broken, IngestEngineeringEvents([event], channel="http"))
+    fail_engineering_batch(loaded, [event])
     [found] = loaded.store.list_incidents().items
     return found
 

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -27,15 +26,13 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from common.adapters.notify import MemoryNotifier
-from common.adapters.sqlite import SqliteInventory, SqliteStore
-from common.config import Settings
 from common.domain.models import CatalogItem, Project
 from common.ports import OrderQuery
-from common.service.bootstrap import Deps, build
 from common.service.commands import IngestEngineeringEvents, decode_json
 from common.service.handlers.engineering import ingest_engineering_events
 from tests.conftest import SAMPLES, load_samples
 from tests.helpers.browser import (
+    Served,
     browser_skip_reason,
     by_id,
     check_page,
@@ -51,6 +48,7 @@ from tests.helpers.browser import (
     text_of,
     wait_for,
 )
+from tests.helpers.sqlite import open_sqlite, sqlite_settings
 
 pytestmark = pytest.mark.slow
 
@@ -71,16 +69,8 @@ ARCHIVED = 30  # closed orders of one project, more than a page of the queue
 
 
 @dataclass
-class World:
-    base: str
-    deps: Deps
+class World(Served):
     orders: dict[str, str]  # scenario -> its order id
-
-    def api(self, method: str, path: str, key: str, body: Any = None) -> Any:
-        response = httpx.request(method, f"{self.base}{path}", headers={"X-API-Key": key},
-                                 json=body, timeout=30)
-        assert response.is_success, response.text
-        return response.json()
 
     def order(self, scenario: str) -> dict[str, Any]:
         return dict(self.api("GET", f"/api/orders/{self.orders[scenario]}", "k-vic"))
@@ -104,30 +94,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     reason = browser_skip_reason()
     if reason:
         pytest.skip(reason)
-    folder = tmp_path_factory.mktemp("console")
-    settings = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(folder / "oms.db"),  # type: ignore[call-arg]
-                        OMS_DATA_DIR=str(folder / "data"), OMS_API_KEYS=json.dumps(KEYS))
-    store, inventory = SqliteStore(settings.sqlite_path), SqliteInventory(settings.sqlite_path)
-    store.ensure_schema()
-    inventory.ensure_schema()
-    deps = build(settings, store=store, inventory=inventory, notifier=MemoryNotifier())
-    load_samples(deps)
-    sample_events = [decode_json(line) for line in (SAMPLES / "engineering-events.jsonl").read_text().splitlines()
-                     if line.strip()]
-    ingest_engineering_events(deps, IngestEngineeringEvents(sample_events, channel="file"))
-    store.put_projects([scenario_project(name) for name in (*SCENARIOS, "ARCHIVE")])
-    inventory.set_on_hand([(WH, sku, 500) for sku in ("ANT-4T4R-B41", "RRU-B41-160W", "CBL-HYB-30M",
-                                                      "MNT-PIPE-2M", "BBU-5G-SA")], deps.clock.now())
-    with serving(deps) as base:
-        here = World(base, deps, {})
-        results = here.api("POST", "/api/events/engineering", "k-int",
-                           [design(name, f"e2e-{name}", DESIGN) for name in SCENARIOS])["results"]
-        here.orders = {name: r["order_id"] for name, r in zip(SCENARIOS, results, strict=True)}
-        _archive(here)
-        _returned(here)
-        yield here
-    inventory.close()
-    store.close()
+    settings = sqlite_settings(tmp_path_factory.mktemp("console"), OMS_API_KEYS=json.dumps(KEYS))
+    with open_sqlite(settings, notifier=MemoryNotifier()) as deps:
+        load_samples(deps)
+        sample_events = [decode_json(line) for line in
+                         (SAMPLES / "engineering-events.jsonl").read_text().splitlines() if line.strip()]
+        ingest_engineering_events(deps, IngestEngineeringEvents(sample_events, channel="file"))
+        deps.store.put_projects([scenario_project(name) for name in (*SCENARIOS, "ARCHIVE")])
+        deps.inventory.set_on_hand([(WH, sku, 500) for sku in ("ANT-4T4R-B41", "RRU-B41-160W", "CBL-HYB-30M",
+                                                               "MNT-PIPE-2M", "BBU-5G-SA")], deps.clock.now())
+        with serving(deps) as base:
+            here = World(base, deps, {})
+            results = here.api("POST", "/api/events/engineering", "k-int",
+                               [design(name, f"e2e-{name}", DESIGN) for name in SCENARIOS])["results"]
+            here.orders = {name: r["order_id"] for name, r in zip(SCENARIOS, results, strict=True)}
+            _archive(here)
+            _returned(here)
+            yield here
 
 
 def _archive(world: World) -> None:

@@ -1,6 +1,20 @@
 """The `oms` commands that read what happened run on the API tests' world:
-the same `settings` and `loaded` fixtures, defined once in tests/api/conftest.py."""
+the same `settings` and `loaded` fixtures, defined once in tests/api/conftest.py;
+`cli` sets that world as the one `oms` in this process uses."""
 
+from collections.abc import Iterator
+
+import pytest
+
+from common.service.bootstrap import Deps, set_deps
 from tests.api.conftest import loaded, settings
 
 __all__ = ["loaded", "settings"]
+
+
+@pytest.fixture
+def cli(loaded: Deps, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deps]:
+    monkeypatch.setenv("COLUMNS", "250")
+    set_deps(loaded)
+    yield loaded
+    set_deps(None)

@@ -4,52 +4,35 @@ subscriptions; refusals exit 1 and usage errors 2, with one line each."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
 
 import pytest
 
 from common.adapters.stakeholders import MemoryMessenger
-from common.cli import main
 from common.domain.incidents import Incident
-from common.service.bootstrap import Deps, build, set_deps
-from common.service.commands import IngestEngineeringEvents
-from common.service.handlers.engineering import ingest_engineering_events
+from common.service.bootstrap import Deps
 from common.service.stakeholders import MESSENGER
-from tests.service.test_notifications import BrokenCommitStore
+from tests.helpers.cli import run
+from tests.helpers.outages import fail_engineering_batch
 
 
 @pytest.fixture
-def cli(loaded: Deps, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deps]:
-    monkeypatch.setenv("COLUMNS", "250")
+def cli(cli: Deps, monkeypatch: pytest.MonkeyPatch) -> Deps:
+    """The CLI's deps (tests/cli/conftest.py), as olga, with New York's subscriber."""
     monkeypatch.setenv("USER", "olga")
-    loaded.extras[MESSENGER] = MemoryMessenger()
-    loaded.settings = loaded.settings.model_copy(update={"incident_subscribers": [
+    cli.extras[MESSENGER] = MemoryMessenger()
+    cli.settings = cli.settings.model_copy(update={"incident_subscribers": [
         {"market": "New York", "mail": "ny@example.test"}]})
-    set_deps(loaded)
-    yield loaded
-    set_deps(None)
+    return cli
 
 
 @pytest.fixture
 def incident(cli: Deps) -> Incident:
-    broken = build(cli.settings, store=BrokenCommitStore(cli.store), inventory=cli.inventory, clock=cli.clock,
-                   notifier=cli.notifier, extras=cli.extras)
     event = {"event_id": "e-cli-1", "event_type": "DesignRevised", "occurred_at": "2026-11-21T08:00:00Z",
              "project_id": "PRJ-0000101", "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": 9,
              "items": [{"sku": "ANT-4T4R-B41", "qty": 4, "uom": "EA"}]}
-    with pytest.raises(sqlite3.OperationalError):
-        ingest_engineering_events(broken, IngestEngineeringEvents([event], channel="file"))
+    fail_engineering_batch(cli, [event], channel="file")
     [found] = cli.store.list_incidents().items
     return found
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def test_oms_incidents_list_and_show_the_impact_and_the_changes(

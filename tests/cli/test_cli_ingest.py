@@ -3,25 +3,13 @@ samples, in a fresh working directory with its own embedded store."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "samples"
-OMS = Path(sys.executable).with_name("oms")
-
-
-def oms(workdir: Path, *args: str, columns: int = 200, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMS_STORE": "sqlite", "OMS_SQLITE_PATH": str(workdir / "oms.db"),
-           "OMS_DATA_DIR": str(workdir / "data"), "COLUMNS": str(columns), "NO_COLOR": "1"}
-    command = [str(OMS)] if OMS.exists() else [sys.executable, "-m", "common.cli"]
-    return subprocess.run([*command, *args], cwd=cwd or workdir, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+from tests.conftest import SAMPLES
+from tests.helpers.cli import oms
 
 
 def counts(output: str) -> dict[str, int]:

@@ -13,7 +13,8 @@ import pytest
 from common.adapters.sqlite import SqliteStore
 from common.domain.models import Order, QuarantineRecord
 from common.ports import OrderQuery
-from tests.cli.test_cli_ingest import SAMPLES, oms
+from tests.conftest import SAMPLES
+from tests.helpers.cli import oms
 
 
 @pytest.fixture(scope="module")

@@ -4,32 +4,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
 import pytest
 
-from common.cli import main
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from tests.api.conftest import first_order
-
-
-@pytest.fixture
-def cli(loaded: Deps, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deps]:
-    monkeypatch.setenv("COLUMNS", "250")
-    set_deps(loaded)
-    yield loaded
-    set_deps(None)
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
+from tests.helpers.cli import run
 
 
 def test_oms_orders_lists_orders_and_filters_by_status(cli: Deps, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,13 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from common.adapters.sqlite import SqliteInventory, SqliteStore
-from common.config import Settings
 from common.domain.models import Reservation
-from common.service.bootstrap import Deps, build
-from tests.cli.test_cli_ingest import oms
+from common.service.bootstrap import Deps
 from tests.conftest import SAMPLES
 from tests.helpers.allocation import approved
+from tests.helpers.cli import oms
+from tests.helpers.sqlite import sqlite_deps, sqlite_settings
 
 ANT = "ANT-4T4R-B41"
 
@@ -38,12 +37,7 @@ def workdir(tmp_path: Path) -> Path:
 
 def world(workdir: Path) -> Deps:
     """The CLI's store, opened here to set up what no command makes (an Approved order)."""
-    settings = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(workdir / "oms.db"),
-                        OMS_DATA_DIR=str(workdir / "data"))
-    store, inventory = SqliteStore(settings.sqlite_path), SqliteInventory(settings.sqlite_path)
-    store.ensure_schema()
-    inventory.ensure_schema()
-    return build(settings, store=store, inventory=inventory)
+    return sqlite_deps(sqlite_settings(workdir))
 
 
 def dump(workdir: Path) -> list[str]:

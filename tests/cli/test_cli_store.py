@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from common.config import Settings
-from tests.cli.test_cli_ingest import SAMPLES, oms
+from tests.conftest import SAMPLES
+from tests.helpers.cli import oms
 
 ROOT = Path(__file__).resolve().parents[2]
 

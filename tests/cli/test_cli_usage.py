@@ -3,23 +3,16 @@ reason on stderr, never a traceback, even where the console is narrow."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-OMS = Path(sys.executable).with_name("oms")
+from tests.helpers import cli
 
 
 def oms(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    # A narrow console: a long reason must still be one line.
-    env = {**os.environ, "OMS_STORE": "sqlite", "OMS_SQLITE_PATH": str(workdir / "oms.db"),
-           "OMS_DATA_DIR": str(workdir / "data"), "COLUMNS": "50", "NO_COLOR": "1", **(env or {})}
-    command = [str(OMS)] if OMS.exists() else [sys.executable, "-m", "common.cli"]
-    return subprocess.run([*command, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return cli.oms(workdir, *args, columns=50, env=env)  # a narrow console: a long reason must still be one line
 
 
 @pytest.mark.parametrize("args", [

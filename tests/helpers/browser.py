@@ -18,9 +18,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from selenium import webdriver
@@ -195,6 +197,20 @@ def serious_violations(driver: WebDriver, source: str) -> list[str]:
     violations = json.loads(result)
     return [f"{v['id']} ({v['impact']}): {v['help']} at {[n.get('target') for n in v.get('nodes', [])][:5]}"
             for v in violations if v.get("impact") in ("serious", "critical")]
+
+
+@dataclass
+class Served:
+    """The app served at `base` on `deps`, and its API as an outside system
+    or a second person calls it."""
+
+    base: str
+    deps: Deps
+
+    def api(self, method: str, path: str, key: str, body: Any = None) -> Any:
+        response = httpx.request(method, f"{self.base}{path}", headers={"X-API-Key": key}, json=body, timeout=30)
+        assert response.is_success, response.text
+        return response.json()
 
 
 def check_page(driver: WebDriver, axe: str, name: str) -> None:

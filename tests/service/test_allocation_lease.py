@@ -20,17 +20,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.adapters.notify import MemoryNotifier
-from common.adapters.sqlite import SqliteInventory, SqliteStore
 from common.api.app import create_app
 from common.api.deps import provide_deps
-from common.config import Settings
 from common.domain.errors import RunInProgress
 from common.domain.models import CatalogItem, OrderStatus
-from common.service.bootstrap import Deps, build, set_deps
+from common.service.bootstrap import Deps, set_deps
 from common.service.commands import RunAllocation
 from common.service.handlers.allocation import run_allocation, run_scheduled_allocation
 from common.service.leases import LeaseLost
 from tests.helpers.allocation import SKUS, T0, all_orders, approved, assert_consistent, inventory, project
+from tests.helpers.sqlite import sqlite_deps, sqlite_settings
 
 
 @dataclass
@@ -47,13 +46,9 @@ class TickingClock:
             return self.last
 
 
-def _deps(path: Path, clock: Any) -> Deps:
-    settings = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(path), OMS_DATA_DIR=str(path.parent / "data"),
-                        OMS_ALLOCATION_MAX_SHORT_RUNS="3")  # type: ignore[call-arg]
-    store, stock = SqliteStore(settings.sqlite_path), SqliteInventory(settings.sqlite_path)
-    store.ensure_schema()
-    stock.ensure_schema()
-    return build(settings, store=store, inventory=stock, clock=clock, notifier=MemoryNotifier())
+def _deps(folder: Path, clock: Any) -> Deps:
+    return sqlite_deps(sqlite_settings(folder, OMS_ALLOCATION_MAX_SHORT_RUNS="3"), clock=clock,
+                       notifier=MemoryNotifier())
 
 
 def _populate(deps: Deps) -> None:
@@ -74,7 +69,7 @@ def _outcome(deps: Deps) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def one_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    deps = _deps(tmp_path_factory.mktemp("one-run") / "oms.db", TickingClock())
+    deps = _deps(tmp_path_factory.mktemp("one-run"), TickingClock())
     _populate(deps)
     run_allocation(deps, RunAllocation())
     outcome = _outcome(deps)
@@ -87,7 +82,7 @@ def one_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_two_staggered_overlapping_runs_end_exactly_as_one_run(tmp_path: Path, one_run: dict[str, Any],
                                                                pair: int) -> None:
     clock = TickingClock()
-    first, second = _deps(tmp_path / "oms.db", clock), _deps(tmp_path / "oms.db", clock)  # two connections
+    first, second = _deps(tmp_path, clock), _deps(tmp_path, clock)  # two connections
     _populate(first)
     refused: list[RunInProgress] = []
 

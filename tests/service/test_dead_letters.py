@@ -18,27 +18,14 @@ from fastapi.testclient import TestClient
 from common.adapters.blob import LocalFolderBlobSource
 from common.adapters.clock import FixedClock
 from common.adapters.notify import MemoryNotifier
-from common.ports import BlobSource, OrderQuery, Store
+from common.ports import BlobSource, OrderQuery
 from common.service.bootstrap import Deps
 from common.service.commands import ENGINEERING_SOURCE, WAREHOUSE_SOURCE
 from common.service.deadletters import list_dead_letters, receive_batch, replay_dead_letters
-from tests.helpers.outages import down
+from tests.helpers.outages import commit_fails, down
 from tests.helpers.warehouse import AT, WH, design_event, on_hand, stock_up
 
 CONTAINER = "dead-letters"
-
-
-class CommitFails:
-    """The real store, except that order changes cannot be committed."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-
-    def commit(self, changes: Any) -> Any:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def bodies(*events: Any) -> list[bytes]:
@@ -78,7 +65,7 @@ def test_the_retries_of_one_batch_leave_one_dead_letter_and_one_notice(seeded: D
 
 
 def test_a_batch_kept_in_quarantine_is_not_dead_lettered(seeded: Deps) -> None:
-    deps = dataclasses.replace(seeded, store=cast(Store, CommitFails(seeded.store)))
+    deps = commit_fails(seeded)
 
     with pytest.raises(sqlite3.OperationalError):
         receive_batch(deps, ENGINEERING_SOURCE, BATCH)

@@ -5,21 +5,21 @@ its replay, and a store that fails at commit."""
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from common.domain.effects import evolve, record
 from common.domain.events import OrderEventType
 from common.domain.models import SYSTEM, Order, OrderStatus, QuarantineRecord
-from common.ports import CommitResult, OrderQuery, PartitionChanges, Store
+from common.ports import OrderQuery, Store
 from common.service.bootstrap import Deps
 from common.service.commands import IngestEngineeringEvents, Undecodable
 from common.service.handlers.engineering import IngestReport, ingest_engineering_events
 from common.service.unit_of_work import UnitOfWork
+from tests.helpers.outages import commit_fails
 
 S = OrderStatus
 NYC = ("PRJ-0000101", "NYC-00417", "NewBuild")
@@ -266,19 +266,7 @@ def test_replaying_the_batch_changes_nothing_and_skips_every_valid_event_as_dupl
 
 
 def test_a_store_that_fails_at_commit_leaves_every_event_in_quarantine_and_the_job_failed(seeded: Deps) -> None:
-    class CommitFails:
-        """The real store, except that every commit fails (the database is gone)."""
-
-        def __init__(self, inner: Store) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.inner, name)
-
-        def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult:
-            raise sqlite3.OperationalError("disk I/O error")
-
-    deps = dataclasses.replace(seeded, store=cast(Store, CommitFails(seeded.store)))
+    deps = commit_fails(seeded)
     batch = [E1, E2, BAD_PROJECT, E3]
 
     with pytest.raises(sqlite3.OperationalError):

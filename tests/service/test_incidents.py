@@ -21,8 +21,8 @@ from common.service import incidents
 from common.service.bootstrap import Deps, build
 from common.service.commands import IngestEngineeringEvents
 from common.service.handlers.engineering import ingest_engineering_events
+from tests.helpers.outages import CommitFails, commit_fails, fail_engineering_batch
 from tests.service.conftest import HttpReceiver, SmtpServer
-from tests.service.test_notifications import BrokenCommitStore
 
 NY, BOS, DAL, CHI = "PRJ-0000101", "PRJ-0000102", "PRJ-0000104", "PRJ-0000103"
 OPERATOR = Actor(type=ActorType.USER, id="olga")
@@ -55,16 +55,6 @@ def world(seeded: Deps, smtp_server: SmtpServer, http_receiver: HttpReceiver) ->
     return deps
 
 
-def broken(deps: Deps) -> Deps:
-    return build(deps.settings, store=BrokenCommitStore(deps.store), inventory=deps.inventory, clock=deps.clock,
-                 notifier=deps.notifier, extras=deps.extras)
-
-
-def fail_batch(deps: Deps, events: list[dict[str, Any]]) -> None:
-    with pytest.raises(sqlite3.OperationalError):
-        ingest_engineering_events(broken(deps), IngestEngineeringEvents(events, channel="http"))
-
-
 def mails_to(server: SmtpServer, address: str) -> list[Message]:
     return [m for m in server.box.messages if address in str(m["To"])]
 
@@ -81,7 +71,7 @@ def test_a_failing_job_opens_one_incident_with_exactly_the_orders_and_projects_i
 
     # Revisions of the New York and Dallas sites, and a first design for a
     # second Dallas stream (no order yet): none can be stored.
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, qty=5, kind="DesignRevised"),
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, qty=5, kind="DesignRevised"),
                        design("e-dal-2", DAL, "DAL-00555", "NewBuild", 2, qty=7, kind="DesignRevised"),
                        design("e-dal-3", DAL, "DAL-00555", "Upgrade", 1)])
 
@@ -119,18 +109,18 @@ def test_a_failing_job_opens_one_incident_with_exactly_the_orders_and_projects_i
 
 def test_the_same_failure_again_adds_to_the_open_incident_and_tells_only_when_the_impact_grows(
         world: Deps, smtp_server: SmtpServer, http_receiver: HttpReceiver) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, qty=5, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, qty=5, kind="DesignRevised")])
     world.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
     before = len(smtp_server.box.messages)
 
-    fail_batch(world, [design("e-ny-3", NY, "NYC-00417", "NewBuild", 3, qty=6, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-3", NY, "NYC-00417", "NewBuild", 3, qty=6, kind="DesignRevised")])
 
     [incident] = world.store.list_incidents().items
     assert incident.occurrences == 2 and len(incident.signals) == 2
     assert len(smtp_server.box.messages) == before  # same order, same market: nothing new to say
     world.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
 
-    fail_batch(world, [design("e-bos-2", BOS, "BOS-00112", "Upgrade", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-bos-2", BOS, "BOS-00112", "Upgrade", 2, kind="DesignRevised")])
 
     [incident] = world.store.list_incidents().items
     assert incident.occurrences == 3 and incident.impact.market_names == ["Boston", "New York"]
@@ -146,7 +136,7 @@ def test_the_same_failure_again_adds_to_the_open_incident_and_tells_only_when_th
 
 def test_acknowledge_and_resolve_send_an_update_and_a_summary_to_the_same_subscribers_only(
         world: Deps, smtp_server: SmtpServer, http_receiver: HttpReceiver) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [incident] = world.store.list_incidents().items
     world.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
 
@@ -176,14 +166,14 @@ def test_acknowledge_and_resolve_send_an_update_and_a_summary_to_the_same_subscr
 
 def test_a_resolved_incident_is_final_and_the_next_failure_opens_a_new_one(
         world: Deps, smtp_server: SmtpServer) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [first] = world.store.list_incidents().items
     incidents.change(world, first.incident_id, "resolve", actor=OPERATOR, root_cause="disk", resolution="grown")
 
     with pytest.raises(IncidentRefused, match="it is resolved"):
         incidents.change(world, first.incident_id, "acknowledge", actor=OPERATOR)
     world.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
-    fail_batch(world, [design("e-ny-3", NY, "NYC-00417", "NewBuild", 3, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-3", NY, "NYC-00417", "NewBuild", 3, kind="DesignRevised")])
 
     found = world.store.list_incidents().items
     assert len(found) == 2 and found[1].incident_id == first.incident_id
@@ -192,7 +182,7 @@ def test_a_resolved_incident_is_final_and_the_next_failure_opens_a_new_one(
 
 
 def test_an_illegal_move_changes_nothing_and_sends_nothing(world: Deps, smtp_server: SmtpServer) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [incident] = world.store.list_incidents().items
     incidents.change(world, incident.incident_id, "mitigate", actor=OPERATOR, note="reads from the replica")
     sent = len(smtp_server.box.messages)
@@ -207,7 +197,7 @@ def test_an_illegal_move_changes_nothing_and_sends_nothing(world: Deps, smtp_ser
 
 
 def test_a_stale_if_match_is_refused_and_changes_nothing(world: Deps) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [incident] = world.store.list_incidents().items
     incidents.change(world, incident.incident_id, "update", actor=OPERATOR, note="still on it")
 
@@ -221,7 +211,7 @@ def test_an_unreachable_subscriber_does_not_keep_the_others_from_hearing(
         world: Deps, smtp_server: SmtpServer, http_receiver: HttpReceiver) -> None:
     http_receiver.script = [400]  # the webhook refuses (a client error: not retried)
 
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
 
     assert len(mails_to(smtp_server, NY_MAIL)) == 1 and http_receiver.bodies == []
     assert len(world.store.list_incidents().items) == 1
@@ -229,7 +219,7 @@ def test_an_unreachable_subscriber_does_not_keep_the_others_from_hearing(
 
 def test_an_incident_that_cannot_be_written_never_breaks_the_failing_job(
         seeded: Deps, caplog: pytest.LogCaptureFixture) -> None:
-    class DownStore(BrokenCommitStore):
+    class DownStore(CommitFails):
         def open_incident(self, *args: Any) -> Any:
             raise sqlite3.OperationalError("database is locked")
 
@@ -246,7 +236,7 @@ def test_an_incident_that_cannot_be_written_never_breaks_the_failing_job(
 def test_of_two_operators_acknowledging_at_once_one_wins_and_the_other_is_refused(world: Deps) -> None:
     import threading
 
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [incident] = world.store.list_incidents().items
     outcomes: list[str] = []
     start = threading.Barrier(2)
@@ -271,11 +261,11 @@ def test_of_two_operators_acknowledging_at_once_one_wins_and_the_other_is_refuse
 
 def test_a_recurrence_racing_an_operator_is_applied_after_it_and_neither_is_lost(
         world: Deps, smtp_server: SmtpServer) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [incident] = world.store.list_incidents().items
     acked = incidents.change(world, incident.incident_id, "acknowledge", actor=OPERATOR)
 
-    class StaleFirst(BrokenCommitStore):
+    class StaleFirst(CommitFails):
         """Hands out the incident as it was before the acknowledgement once,
         as a reader that lost the race to it would have read it."""
 
@@ -287,8 +277,7 @@ def test_a_recurrence_racing_an_operator_is_applied_after_it_and_neither_is_lost
                 return incident, False
             return self.inner.open_incident(item, audit)
 
-    racing = build(world.settings, store=StaleFirst(world.store), inventory=world.inventory, clock=world.clock,
-                   notifier=world.notifier, extras=world.extras)
+    racing = commit_fails(world, StaleFirst)
     with pytest.raises(sqlite3.OperationalError):
         ingest_engineering_events(racing, IngestEngineeringEvents(
             [design("e-dal-9", DAL, "DAL-00555", "NewBuild", 2, kind="DesignRevised")], channel="http"))
@@ -305,7 +294,7 @@ def test_a_recurrence_racing_an_operator_is_applied_after_it_and_neither_is_lost
     assert "/hook" not in recipient("webhook", hook) and recipient("webhook", hook).startswith("webhook:http://127")
 
 
-class IncidentKeepsChanging(BrokenCommitStore):
+class IncidentKeepsChanging(CommitFails):
     """A failing job's store on which every incident update loses to a
     concurrent writer (nothing written), however often it is read again."""
 
@@ -318,12 +307,11 @@ class IncidentKeepsChanging(BrokenCommitStore):
 
 def test_an_operator_change_that_keeps_losing_is_refused_after_its_attempts_and_writes_nothing(
         world: Deps, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [incident] = world.store.list_incidents().items
     sent = len(smtp_server.box.messages)
     IncidentKeepsChanging.updates = 0
-    losing = build(world.settings, store=IncidentKeepsChanging(world.store), inventory=world.inventory,
-                   clock=world.clock, notifier=world.notifier, extras=world.extras)
+    losing = commit_fails(world, IncidentKeepsChanging)
 
     with pytest.raises(RuntimeError, match="kept changing; try again"):
         incidents.change(losing, incident.incident_id, "acknowledge", actor=OPERATOR)
@@ -336,11 +324,10 @@ def test_an_operator_change_that_keeps_losing_is_refused_after_its_attempts_and_
 
 def test_a_recurrence_that_keeps_losing_is_logged_and_never_breaks_the_failing_job(
         world: Deps, caplog: pytest.LogCaptureFixture) -> None:
-    fail_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
+    fail_engineering_batch(world, [design("e-ny-2", NY, "NYC-00417", "NewBuild", 2, kind="DesignRevised")])
     [incident] = world.store.list_incidents().items
     IncidentKeepsChanging.updates = 0
-    losing = build(world.settings, store=IncidentKeepsChanging(world.store), inventory=world.inventory,
-                   clock=world.clock, notifier=world.notifier, extras=world.extras)
+    losing = commit_fails(world, IncidentKeepsChanging)
 
     with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):  # the job's own error, not ours
         ingest_engineering_events(losing, IngestEngineeringEvents(

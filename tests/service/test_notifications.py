@@ -25,6 +25,7 @@ from common.service.commands import IngestEngineeringEvents
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.jobs import alert_overdue_jobs, job_run
 from tests.conftest import SAMPLES
+from tests.helpers.outages import CommitFails
 from tests.service.conftest import HttpReceiver, SmtpServer, free_port
 
 
@@ -38,23 +39,9 @@ def _mailer(server: SmtpServer, **kw: Any) -> SmtpNotifier:
                         base_delay=0.01, **kw)
 
 
-class BrokenCommitStore:
-    """The real store, except that writing order changes fails the way a
-    store that stays down does."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def commit(self, changes: Any) -> Any:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def test_failing_job_sends_one_failure_mail_and_quarantines_what_it_could_not_apply(
         seeded: Deps, smtp_server: SmtpServer) -> None:
-    deps = build(seeded.settings, store=BrokenCommitStore(seeded.store), clock=seeded.clock,
+    deps = build(seeded.settings, store=CommitFails(seeded.store), clock=seeded.clock,
                  notifier=_mailer(smtp_server))
     events = _events(3)
 

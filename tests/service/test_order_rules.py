@@ -64,11 +64,16 @@ def lines(deps: Deps, order_id: str = ORDER) -> dict[str, int]:
     return order.quantities()
 
 
-def delivered_and_closed(deps: Deps, items: dict[str, int]) -> None:
+def allocated(deps: Deps, items: dict[str, int] | None = None) -> None:
+    """The order of the sample design (or of `items`), approved and allocated from STOCK."""
     stock_up(deps, STOCK)
     design(deps, items=items)
     approve(deps, ORDER)
     allocate(deps, ORDER)
+
+
+def delivered_and_closed(deps: Deps, items: dict[str, int]) -> None:
+    allocated(deps, items)
     release(deps, ORDER)
     assert one(deps, completed("wh-done")).outcome.value == "applied"
 
@@ -142,10 +147,7 @@ def test_a_master_change_reranks_open_orders_and_is_audited_on_each(seeded: Deps
 
 def test_a_new_warehouse_sends_an_allocated_order_back_and_returns_its_reservation(
         seeded: Deps, tmp_path: Path) -> None:
-    stock_up(seeded, STOCK)
-    design(seeded)
-    approve(seeded, ORDER)
-    allocate(seeded, ORDER)
+    allocated(seeded)
 
     _master(seeded, tmp_path, **{"PRJ-0000101": {"warehouse_id": "WH-CENTRAL"}})
 
@@ -159,10 +161,7 @@ def test_a_new_warehouse_sends_an_allocated_order_back_and_returns_its_reservati
 
 def test_a_parked_design_that_revises_an_allocated_order_returns_its_reservation(
         seeded: Deps, tmp_path: Path) -> None:
-    stock_up(seeded, STOCK)
-    design(seeded)
-    approve(seeded, ORDER)
-    allocate(seeded, ORDER)
+    allocated(seeded)
     _master(seeded, tmp_path, **{"PRJ-0000101": {"project_status": "OnHold"}})
     assert ingest(seeded, design_event("evt-v2", version=2, items={A: 4})) == [("parked", None)]
 
@@ -234,10 +233,7 @@ def test_without_clearance_required_an_uncleared_stream_may_go_on(seeded: Deps) 
 def test_a_not_feasible_after_release_flags_the_order_notifies_and_shows_on_the_dashboard(seeded: Deps) -> None:
     from common.service.handlers.metrics import flow_metrics
 
-    stock_up(seeded, STOCK)
-    design(seeded)
-    approve(seeded, ORDER)
-    allocate(seeded, ORDER)
+    allocated(seeded)
     release(seeded, ORDER)
     notifier = cast(MemoryNotifier, seeded.notifier)
 

@@ -19,15 +19,14 @@ from hypothesis import strategies as st
 
 from common.adapters.clock import FixedClock
 from common.adapters.notify import MemoryNotifier
-from common.adapters.sqlite import SqliteInventory, SqliteStore
-from common.config import Settings
 from common.domain.errors import DomainError
 from common.domain.models import DELIVERED_STATUSES, OrderStatus
-from common.service.bootstrap import Deps, build
+from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.allocation import run_allocation
 from common.service.handlers.warehouse import apply_held_events
 from tests.conftest import load_samples
+from tests.helpers.sqlite import sqlite_deps, sqlite_settings
 from tests.helpers.warehouse import WH, adjusted, approve, completed, design, rejected, returned, warehouse
 
 SKUS = ["ANT-4T4R-B41", "RRU-B41-160W", "CBL-HYB-30M"]
@@ -53,13 +52,7 @@ step = st.one_of(
 
 
 def _deps(tmp: Path) -> Deps:
-    cfg = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(tmp / "oms.db"),  # type: ignore[call-arg]
-                   OMS_DATA_DIR=str(tmp / "data"))
-    store = SqliteStore(cfg.sqlite_path)
-    store.ensure_schema()
-    inventory = SqliteInventory(cfg.sqlite_path)
-    inventory.ensure_schema()
-    return build(cfg, store=store, inventory=inventory, clock=FixedClock(), notifier=MemoryNotifier())
+    return sqlite_deps(sqlite_settings(tmp), clock=FixedClock(), notifier=MemoryNotifier())
 
 
 def _order_id(index: int) -> str:

@@ -23,13 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.adapters.clock import FixedClock
-from common.adapters.sqlite import SqliteInventory, SqliteStore
-from common.config import Settings
 from common.domain.lifecycle import RETURNED
 from common.domain.models import LineSource, Order, OrderStatus
 from common.domain.orders import on_site
 from common.ports import OrderQuery
-from common.service.bootstrap import Deps, build
+from common.service.bootstrap import Deps
 from common.service.commands import (
     AddItems,
     ApplyWarehouseEvents,
@@ -44,6 +42,7 @@ from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.review import add_items, approve_order, reject_order
 from common.service.handlers.warehouse import apply_warehouse_events
 from tests.conftest import load_samples
+from tests.helpers.sqlite import open_sqlite, sqlite_settings
 from tests.helpers.warehouse import APPROVER, PLANNER, design_event
 
 S = OrderStatus
@@ -165,21 +164,12 @@ class Stream:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
 def test_no_sequence_of_designs_deliveries_returns_and_reviews_orders_twice_or_leaks(ops: list[Any]) -> None:
-    with tempfile.TemporaryDirectory(prefix="oms-prop-") as tmp:
-        settings_ = Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(Path(tmp) / "oms.db"),  # type: ignore[call-arg]
-                             OMS_DATA_DIR=str(Path(tmp) / "data"), OMS_FOUR_EYES="false")
-        store, inventory = SqliteStore(settings_.sqlite_path), SqliteInventory(settings_.sqlite_path)
-        store.ensure_schema()
-        inventory.ensure_schema()
-        deps = build(settings_, store=store, inventory=inventory, clock=FixedClock())
-        try:
-            load_samples(deps)
-            inventory.set_on_hand([("WH-EAST", sku, 10_000) for sku in [*DESIGN_SKUS, MANUAL_SKU]],
-                                  deps.clock.now())
-            stream = Stream(deps)
-            stream.check(stream.run(("design", {"ANT-4T4R-B41": 2})))
-            for op in ops:
-                stream.check(stream.run(op))
-        finally:
-            inventory.close()
-            store.close()
+    with (tempfile.TemporaryDirectory(prefix="oms-prop-") as tmp,
+          open_sqlite(sqlite_settings(Path(tmp), OMS_FOUR_EYES="false"), clock=FixedClock()) as deps):
+        load_samples(deps)
+        deps.inventory.set_on_hand([("WH-EAST", sku, 10_000) for sku in [*DESIGN_SKUS, MANUAL_SKU]],
+                                   deps.clock.now())
+        stream = Stream(deps)
+        stream.check(stream.run(("design", {"ANT-4T4R-B41": 2})))
+        for op in ops:
+            stream.check(stream.run(op))

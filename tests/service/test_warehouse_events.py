@@ -225,15 +225,7 @@ def test_quarantined_event_is_applied_when_sent_again_after_the_fix(seeded: Deps
 
 # ----------------------------------------------------------- out of order
 
-@pytest.fixture
-def allocated(seeded: Deps) -> Deps:
-    stock_up(seeded, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
-    design(seeded)
-    approve(seeded, ORDER)
-    allocate(seeded, ORDER)
-    return seeded
-
-
+# `allocated` (tests/conftest.py): the sample design's order, Allocated from 10 of each SKU.
 def test_an_early_release_completed_is_held_and_applied_on_release(allocated: Deps) -> None:
     before_stock = on_hand(allocated)
     result = one(allocated, completed("wh-1"))

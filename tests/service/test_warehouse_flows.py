@@ -5,11 +5,25 @@ exactly what DESIGN.md section 3 says."""
 
 from __future__ import annotations
 
+from common.domain.delta import has_quantities
 from common.domain.models import OrderStatus
+from common.domain.orders import delivered
 from common.service.bootstrap import Deps
-from common.service.commands import RunAllocation
+from common.service.commands import EditOrder, LineInput, RunAllocation
 from common.service.handlers.allocation import run_allocation
-from tests.helpers.warehouse import ORDER, approve, completed, design, on_hand, one, rejected, returned, stock_up
+from common.service.handlers.review import edit_order
+from tests.helpers.warehouse import (
+    ORDER,
+    PLANNER,
+    approve,
+    completed,
+    design,
+    on_hand,
+    one,
+    rejected,
+    returned,
+    stock_up,
+)
 
 S = OrderStatus
 FOLLOW_UP = ORDER[:-1] + "2"
@@ -27,6 +41,15 @@ def outbox(deps: Deps, order_id: str) -> list[str]:
 def allocate_and_release(deps: Deps) -> None:
     report = run_allocation(deps, RunAllocation(trigger="manual"))
     assert report.counts["allocated"] >= 1, report
+
+
+def released_by_a_run(deps: Deps) -> None:
+    """The sample design's order, approved and released by an allocation run
+    from 10 of each SKU."""
+    stock_up(deps, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
+    design(deps)
+    approve(deps, ORDER)
+    allocate_and_release(deps)
 
 
 def test_design_to_closed_to_partial_and_full_return_to_a_follow_up_order(seeded: Deps) -> None:
@@ -102,10 +125,7 @@ def test_design_to_closed_to_partial_and_full_return_to_a_follow_up_order(seeded
 
 def test_design_to_released_to_rejected_to_draft_to_reapproved_to_closed(seeded: Deps) -> None:
     deps = seeded
-    stock_up(deps, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
-    design(deps)
-    approve(deps, ORDER)
-    allocate_and_release(deps)
+    released_by_a_run(deps)
     assert on_hand(deps) == {"ANT-4T4R-B41": (10, 3), "RRU-B41-160W": (10, 3), "CBL-HYB-30M": (10, 6)}
     released = [("create", None, "Draft"), ("approve", "Draft", "Approved"), ("allocate", "Approved", "Allocated"),
                 ("release", "Allocated", "Released")]
@@ -135,14 +155,8 @@ def test_design_to_released_to_rejected_to_draft_to_reapproved_to_closed(seeded:
 
 
 def test_a_returned_order_is_reviewed_like_a_draft(seeded: Deps) -> None:
-    from common.service.handlers.review import EditOrder, LineInput, edit_order
-    from tests.helpers.warehouse import PLANNER
-
     deps = seeded
-    stock_up(deps, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
-    design(deps)
-    approve(deps, ORDER)
-    allocate_and_release(deps)
+    released_by_a_run(deps)
     one(deps, completed("wh-1"))
     one(deps, returned("wh-2", {"CBL-HYB-30M": 6}, reason="customer_cancellation"))
     edited = edit_order(deps, EditOrder(order_id=ORDER, actor=PLANNER, if_match=None,
@@ -155,16 +169,8 @@ def test_a_reviewed_returned_order_counts_its_first_delivery_once_it_is_delivere
     """A returned order edited back to Draft re-orders what its new lines say;
     what stayed on site from its first delivery still counts, and later returns
     may reach the whole of what the order ever delivered."""
-    from common.domain.delta import has_quantities
-    from common.domain.orders import delivered
-    from common.service.handlers.review import EditOrder, LineInput, edit_order
-    from tests.helpers.warehouse import PLANNER
-
     deps = seeded
-    stock_up(deps, {"ANT-4T4R-B41": 10, "RRU-B41-160W": 10, "CBL-HYB-30M": 10})
-    design(deps)
-    approve(deps, ORDER)
-    allocate_and_release(deps)
+    released_by_a_run(deps)
     one(deps, completed("wh-1"))
     one(deps, returned("wh-2", {"CBL-HYB-30M": 4}, reason="customer_cancellation"))
     # 3 ANT, 3 RRU and 2 of 6 cables stay on site; the planner re-orders 4 cables.
