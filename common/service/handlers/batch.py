@@ -5,9 +5,9 @@ input quarantined with every reason under the batch's source."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from common.domain.delta import COUNT_OF, Outcome
 from common.domain.ids import project_of
@@ -20,6 +20,8 @@ from common.service.jobs import JobRecorder, job_run
 from common.service.quarantine import quarantine
 
 log = logging.getLogger("oms.intake")
+
+E = TypeVar("E")
 
 
 @dataclass
@@ -96,6 +98,23 @@ class EventBatch:
         what = "body is not JSON" if raw.kind in (NOT_JSON, NOT_UTF8) else "body refused"
         self.reject(index, raw, [Reason(loc=[], msg=f"{what}: {raw.error}", type=raw.kind)])
         return True
+
+    def checked(self, check: Callable[[Any], tuple[E | None, list[Reason]]]
+                ) -> Iterator[tuple[int, Any, E | None, list[Reason]]]:
+        """Each event of the batch with what `check` makes of it (the event, or
+        None and every reason), the validate step of every batch. A body that
+        is not JSON is quarantined here, and so is one that breaks `check`: one
+        input no check foresaw, quarantined alone."""
+        self.recorder.step = "validate"
+        for index, raw in enumerate(self.events):
+            if self.reject_undecodable(index, raw):
+                continue
+            try:
+                event, reasons = check(raw)
+            except Exception as error:
+                self.poison(index, error)
+                continue
+            yield index, raw, event, reasons
 
     def keep_unsettled(self, error: Exception, where: Callable[[int], dict[str, str | None]]) -> None:
         """The store failed beyond its retries: every event not settled yet goes

@@ -46,16 +46,8 @@ class _Batch(EventBatch):
 
     # ---------------------------------------------------------------- steps
     def validate(self) -> list[tuple[int, EngineeringEvent]]:
-        self.recorder.step = "validate"
         valid: list[tuple[int, EngineeringEvent]] = []
-        for index, raw in enumerate(self.cmd.events):
-            if self.reject_undecodable(index, raw):
-                continue
-            try:
-                event, reasons = check_engineering_event(raw)
-            except Exception as error:  # one input no check foresaw: it alone is quarantined
-                self.poison(index, error)
-                continue
+        for index, raw, event, reasons in self.checked(check_engineering_event):
             if event is not None:
                 valid.append((index, event))
             elif isinstance(raw, dict):  # quarantined with its reference problems too
