@@ -34,14 +34,19 @@ def cosmos_key() -> str:
     return os.environ.get("OMS_TEST_COSMOS_KEY") or EMULATOR_KEY
 
 
-def cosmos_skip_reason() -> str | None:
-    endpoint = cosmos_endpoint()
+def _skip_reason(endpoint: str | None, variable: str, no: str, at: str) -> str | None:
+    """Why the tests of a stand-in skip: `variable` unset (`no`: what is
+    missing), or nothing answering at its endpoint (`at`: who does not)."""
     if endpoint is None:
-        return ("no Cosmos DB server: OMS_TEST_COSMOS_ENDPOINT is not set "
+        return (f"{no}: {variable} is not set "
                 f"({os.environ.get('OMS_TEST_EMULATORS_SKIPPED') or 'run the suite with scripts/test'})")
     if not _reachable(endpoint):
-        return f"the Cosmos DB server at {endpoint} does not answer"
+        return f"{at} at {endpoint} does not answer"
     return None
+
+
+def cosmos_skip_reason() -> str | None:
+    return _skip_reason(cosmos_endpoint(), "OMS_TEST_COSMOS_ENDPOINT", "no Cosmos DB server", "the Cosmos DB server")
 
 
 def azurite_blob() -> str | None:
@@ -54,10 +59,4 @@ def azurite_connection_string() -> str:
 
 
 def azurite_skip_reason() -> str | None:
-    endpoint = azurite_blob()
-    if endpoint is None:
-        return ("no Azurite: OMS_TEST_AZURITE_BLOB is not set "
-                f"({os.environ.get('OMS_TEST_EMULATORS_SKIPPED') or 'run the suite with scripts/test'})")
-    if not _reachable(endpoint):
-        return f"Azurite at {endpoint} does not answer"
-    return None
+    return _skip_reason(azurite_blob(), "OMS_TEST_AZURITE_BLOB", "no Azurite", "Azurite")
