@@ -33,7 +33,7 @@ from common.adapters.notify import MemoryNotifier
 from common.config import Settings
 from common.domain.models import CatalogItem, Project
 from common.ports import OrderQuery
-from common.service.bootstrap import Deps, build, set_deps
+from common.service.bootstrap import Deps, build
 from common.service.commands import ENGINEERING_SOURCE, WAREHOUSE_SOURCE
 from common.service.deadletters import list_dead_letters, receive_batch, replay_dead_letters
 from common.service.handlers.outbox import republish_outbox
@@ -44,6 +44,7 @@ from tests.conftest import SAMPLES
 from tests.emulators import cosmos_faults
 from tests.emulators.proxy import FaultProxy
 from tests.emulators.settings import cosmos_endpoint, cosmos_key, cosmos_skip_reason
+from tests.helpers.entry_points import process_deps
 
 pytestmark = pytest.mark.emulator
 
@@ -232,8 +233,7 @@ def test_a_publisher_outage_loses_no_order_event_and_the_republisher_keeps_each_
     direct = CosmosStore(lambda: get_client(Connection(endpoint=endpoint, key=cosmos_key())), database)
     publisher = RecordingPublisher()
     deps.publisher = publisher
-    set_deps(deps)
-    try:
+    with process_deps(deps):
         feed = HostFeed(direct)
         # Designs, then revisions: each project's events have an order to keep.
         receive_batch(deps, ENGINEERING_SOURCE, bodies([design(n, p, s) for n, (p, s) in enumerate(STREAMS)]))
@@ -261,5 +261,3 @@ def test_a_publisher_outage_loses_no_order_event_and_the_republisher_keeps_each_
             assert [i for i in sent if i.startswith(project) and i in ids] == ids  # commit order per project
         assert direct.stale_outbox(clock.now()) == []
         assert republish_outbox(deps) is None
-    finally:
-        set_deps(None)

@@ -15,7 +15,7 @@ import pytest
 from common.adapters.cosmos.documents import outbox_from_feed
 from common.adapters.local_sink import LocalSinkPublisher
 from common.domain.models import QuarantineRecord
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from common.service.commands import IngestEngineeringEvents, PublishOutbox
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.outbox import dispatch_outbox, publish_outbox
@@ -24,6 +24,7 @@ from tests.adapters.cloudevents import problems
 from tests.adapters.conftest import RecordingPublisher
 from tests.adapters.cosmos_factories import ScratchCosmosStore
 from tests.conftest import load_samples
+from tests.helpers.entry_points import process_deps
 
 DESIGN = {"event_id": "evt-ob-1", "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
           "project_id": "PRJ-0000101", "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": 1,
@@ -124,9 +125,8 @@ def feed_documents(store: ScratchCosmosStore) -> list[func.Document]:
 @pytest.fixture
 def cosmos_injected(cosmos_deps: Deps) -> Iterator[Deps]:
     load_samples(cosmos_deps)
-    set_deps(cosmos_deps)
-    yield cosmos_deps
-    set_deps(None)
+    with process_deps(cosmos_deps):
+        yield cosmos_deps
 
 
 def test_the_change_feed_function_publishes_exactly_the_outbox_events_of_mixed_documents(

@@ -15,9 +15,10 @@ import azure.functions as func
 import pytest
 from fastapi.testclient import TestClient
 
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from tests.api.conftest import auth, first_order
 from tests.functions.test_function_app import indexed
+from tests.helpers.entry_points import process_deps
 
 
 @dataclass
@@ -36,9 +37,8 @@ class Context:
 def trigger(loaded: Deps) -> Iterator[Any]:
     """The real `function_app.app` HTTP trigger, on the test's store."""
     (function,) = [f for f in indexed() if f.get_function_name() == "http_app_func"]
-    set_deps(loaded)
-    yield function.get_user_function()
-    set_deps(None)
+    with process_deps(loaded):
+        yield function.get_user_function()
 
 
 @pytest.fixture
@@ -46,10 +46,8 @@ def plain(loaded: Deps) -> Iterator[TestClient]:
     """The Function app's own FastAPI instance, over ASGI."""
     from functions.http_api import asgi_app
 
-    set_deps(loaded)
-    with TestClient(asgi_app, raise_server_exceptions=False) as client:
+    with process_deps(loaded), TestClient(asgi_app, raise_server_exceptions=False) as client:
         yield client
-    set_deps(None)
 
 
 def call(trigger: Any, method: str, path: str, headers: dict[str, str], body: bytes = b"",

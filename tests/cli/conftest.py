@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from tests.api.conftest import loaded, settings
+from tests.helpers.entry_points import process_deps
 
 __all__ = ["loaded", "settings"]
 
@@ -15,6 +16,5 @@ __all__ = ["loaded", "settings"]
 @pytest.fixture
 def cli(loaded: Deps, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deps]:
     monkeypatch.setenv("COLUMNS", "250")
-    set_deps(loaded)
-    yield loaded
-    set_deps(None)
+    with process_deps(loaded):
+        yield loaded

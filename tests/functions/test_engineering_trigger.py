@@ -14,8 +14,9 @@ import pytest
 
 from common.adapters.clock import FixedClock
 from common.ports import OrderQuery
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from functions.engineering_events import engineering_events
+from tests.helpers.entry_points import process_deps
 
 DESIGN = {"event_id": "evt-eh-1", "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
           "project_id": "PRJ-0000101", "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": 1,
@@ -29,9 +30,8 @@ def hub_event(value: Any) -> func.EventHubEvent:
 
 @pytest.fixture
 def injected(seeded: Deps) -> Iterator[Deps]:
-    set_deps(seeded)
-    yield seeded
-    set_deps(None)
+    with process_deps(seeded):
+        yield seeded
 
 
 def test_a_batch_of_hub_events_creates_orders_and_quarantines_what_is_not_json(injected: Deps) -> None:

@@ -12,16 +12,16 @@ from typer.testing import CliRunner
 
 from common.cli import app as cli
 from common.domain.models import OrderStatus
-from common.service.bootstrap import Deps, build, set_deps
+from common.service.bootstrap import Deps, build
 from functions.allocation_timer import allocation_run
 from tests.helpers.allocation import approved
+from tests.helpers.entry_points import process_deps
 
 
 @pytest.fixture
 def injected(world: Deps) -> Iterator[Deps]:
-    set_deps(world)
-    yield world
-    set_deps(None)
+    with process_deps(world):
+        yield world
 
 
 def test_timer_runs_an_allocation_job(injected: Deps) -> None:

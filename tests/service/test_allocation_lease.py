@@ -24,11 +24,12 @@ from common.api.app import create_app
 from common.api.deps import provide_deps
 from common.domain.errors import RunInProgress
 from common.domain.models import CatalogItem, OrderStatus
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.allocation import run_allocation, run_scheduled_allocation
 from common.service.leases import LeaseLost
 from tests.helpers.allocation import SKUS, T0, all_orders, approved, assert_consistent, inventory, project
+from tests.helpers.entry_points import process_deps
 from tests.helpers.sqlite import sqlite_deps, sqlite_settings
 
 
@@ -240,11 +241,7 @@ def test_the_cli_exits_1_naming_the_running_run(lease_world: Deps, capsys: pytes
     from common.cli import main
 
     _hold(lease_world)
-    set_deps(lease_world)
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(["allocate", "--wait", "0.2"])
-    finally:
-        set_deps(None)
+    with process_deps(lease_world), pytest.raises(SystemExit) as exited:
+        main(["allocate", "--wait", "0.2"])
     assert exited.value.code == 1
     assert "another allocation run is in progress: allocation-elsewhere" in capsys.readouterr().err

@@ -14,12 +14,13 @@ from common.domain.effects import evolve, record
 from common.domain.events import OrderEventType
 from common.domain.models import SYSTEM, Order, OrderStatus
 from common.ports import OrderQuery
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from common.service.commands import IngestEngineeringEvents
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.sla import sweep_sla
 from common.service.unit_of_work import UnitOfWork
 from tests.conftest import SAMPLES
+from tests.helpers.entry_points import process_deps
 
 
 def _ingest(deps: Deps, n: int = 3) -> list[Order]:
@@ -104,11 +105,8 @@ def test_the_timer_function_runs_the_sweep(seeded: Deps, clock: FixedClock) -> N
 
     _ingest(seeded, 2)
     clock.advance(timedelta(days=4))
-    set_deps(seeded)
-    try:
+    with process_deps(seeded):
         sla_sweep(TimerRequest(past_due=False))
-    finally:
-        set_deps(None)
 
     (run,) = [j for j in seeded.store.list_jobs(10) if j.job == "sla-sweep"]
     assert run.counts["flagged"] == 2

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 
 from common.api.signing import SIGNATURE_HEADER, sign, verify
 from common.domain.models import OrderStatus
-from common.service.bootstrap import Deps, set_deps
+from common.service.bootstrap import Deps
 from functions.warehouse_events import warehouse_events
+from tests.helpers.entry_points import process_deps
 from tests.helpers.warehouse import ORDER, completed, on_hand, snapshot
 
 SECRET = "s3cret-for-tests"
@@ -23,9 +24,8 @@ KEYS = {"key-integration": {"user": "wms", "roles": ["integration"]}, "key-viewe
 
 @pytest.fixture
 def injected(released: Deps) -> Iterator[Deps]:
-    set_deps(released)
-    yield released
-    set_deps(None)
+    with process_deps(released):
+        yield released
 
 
 def hub_event(value: Any) -> func.EventHubEvent:
