@@ -48,12 +48,13 @@ Limits, stated rather than hidden:
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.cosmos import ContainerProxy, exceptions
 
@@ -72,6 +73,7 @@ MAX_BATCH = 100
 MAX_LINES = MAX_BATCH - 1  # one operation is the reservation document itself
 ATTEMPTS = 40  # conditional-write retries; each lost round means another writer won one
 _QUERY_CHUNK = 200
+T = TypeVar("T")
 
 
 def index_partition(order_id: str) -> str:
@@ -83,6 +85,31 @@ def index_partition(order_id: str) -> str:
 def _pause(attempt: int) -> None:
     """Jittered backoff between conditional-write rounds, so that contenders spread out."""
     time.sleep(random.random() * min(0.5, 0.005 * (2 ** min(attempt, 10))))
+
+
+class _Lost(enum.Enum):
+    """A conditional-write round that another writer won (an enum, so that a
+    round's own False stays an answer)."""
+
+    LOST = "lost"
+
+
+LOST = _Lost.LOST
+
+
+def _until_written(round_: Callable[[], T | _Lost], gave_up: Callable[[], str]) -> T:
+    """The loop of every stock change: `round_()` reads what it needs, decides
+    and writes one transactional batch; a round another writer won returns
+    LOST and is played again on a fresh read after a jittered pause, at most
+    ATTEMPTS times; then ConcurrencyConflict(`gave_up()`). (The service's
+    conflict retries, common/service/retry.py, sit above this: it is the
+    adapter's own answer to contention on one warehouse's stock rows.)"""
+    for attempt in range(ATTEMPTS):
+        done = round_()
+        if done is not LOST:
+            return done
+        _pause(attempt)
+    raise ConcurrencyConflict(gave_up())
 
 
 def _stock_body(warehouse_id: str, sku: str, on_hand: int, reserved: int, as_of: datetime | None) -> dict[str, Any]:
@@ -200,7 +227,9 @@ class CosmosInventory(CosmosDatabase):
         stamp = d.epoch(as_of)
         pending = dict(counts)
         written = 0
-        for attempt in range(ATTEMPTS):
+
+        def round_() -> int | _Lost:
+            nonlocal written
             existing = self._stock_docs(warehouse_id, sorted(pending))
             operations: list[tuple[str, tuple[Any, ...]]] = []
             for sku in sorted(pending):
@@ -219,17 +248,17 @@ class CosmosInventory(CosmosDatabase):
                     for sku, _ in chunk:
                         del pending[sku]
                 # else: a row changed (reserve, adjust) since it was read; its chunk goes again
-            if not pending:
-                return written
-            _pause(attempt)
-        raise ConcurrencyConflict(f"stock of warehouse {warehouse_id} kept changing; "
-                                  f"{len(pending)} snapshot rows not written")
+            return written if not pending else LOST
+
+        return _until_written(round_, lambda: f"stock of warehouse {warehouse_id} kept changing; "
+                                              f"{len(pending)} snapshot rows not written")
 
     def adjust_on_hand(self, warehouse_id: str, sku: str, delta: int, adjustment_id: str) -> bool:
         marker = {"id": d.doc_id(ADJUSTMENT, adjustment_id), "type": ADJUSTMENT, "warehouse_id": warehouse_id,
                   "adjustment_id": adjustment_id, "sku": sku, "delta": int(delta),
                   "at": datetime.now(UTC).isoformat()}
-        for attempt in range(ATTEMPTS):
+
+        def round_() -> bool | _Lost:
             doc = self._point(d.doc_id(STOCK, sku), warehouse_id)
             if doc is None:
                 stock_op: tuple[Any, ...] = ("create", (_stock_body(warehouse_id, sku, max(delta, 0), 0, None),))
@@ -240,8 +269,10 @@ class CosmosInventory(CosmosDatabase):
                 return True
             if failed == (0, 409):
                 return False  # applied already
-            _pause(attempt)  # the stock row was created or changed meanwhile
-        raise ConcurrencyConflict(f"stock {warehouse_id}/{sku} kept changing; adjustment {adjustment_id} not applied")
+            return LOST  # the stock row was created or changed meanwhile
+
+        return _until_written(round_, lambda: f"stock {warehouse_id}/{sku} kept changing; "
+                                              f"adjustment {adjustment_id} not applied")
 
     # ---------------------------------------------------------- reservations
     def _index(self, order_id: str) -> dict[str, Any] | None:
@@ -280,7 +311,8 @@ class CosmosInventory(CosmosDatabase):
             {"id": d.doc_id(INDEX, order_id), "type": INDEX, "warehouse_id": index_partition(order_id),
              "order_id": order_id, "held_in": warehouse_id, "ttl": INDEX_TTL_DAYS * 86_400}))
         body = d.to_doc(reservation.model_copy(update={"lines": lines}), RESERVATION, order_id)
-        for attempt in range(ATTEMPTS):
+
+        def round_() -> bool | _Lost:
             if self._held(order_id, warehouse_id) is not None:
                 return False
             docs = self._stock_docs(warehouse_id, sorted(lines))
@@ -301,15 +333,17 @@ class CosmosInventory(CosmosDatabase):
                 return True
             if failed == (0, 409):
                 return False  # another run reserved this order meanwhile
-            _pause(attempt)  # a stock row changed since it was read: check again
-        raise ConcurrencyConflict(f"stock of warehouse {warehouse_id} kept changing; "
-                                  f"order {order_id} not reserved")
+            return LOST  # a stock row changed since it was read: check again
+
+        return _until_written(round_, lambda: f"stock of warehouse {warehouse_id} kept changing; "
+                                              f"order {order_id} not reserved")
 
     def _take(self, order_id: str, consume: bool) -> bool:
         warehouse_id = self._locate(order_id)
         if warehouse_id is None:
             return False
-        for attempt in range(ATTEMPTS):
+
+        def round_() -> bool | _Lost:
             held = self._held(order_id, warehouse_id)
             if held is None:
                 return False
@@ -329,9 +363,10 @@ class CosmosInventory(CosmosDatabase):
                 return True
             if failed == (0, 404):
                 return False  # released or consumed by another caller meanwhile
-            _pause(attempt)
-        raise ConcurrencyConflict(f"stock of warehouse {warehouse_id} kept changing; "
-                                  f"reservation of {order_id} not {'consumed' if consume else 'released'}")
+            return LOST
+
+        return _until_written(round_, lambda: f"stock of warehouse {warehouse_id} kept changing; "
+                                              f"reservation of {order_id} not {'consumed' if consume else 'released'}")
 
     def release_reservation(self, order_id: str) -> bool:
         return self._take(order_id, consume=False)
