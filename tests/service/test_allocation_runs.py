@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from common.domain.errors import InvalidInput, RunInProgress
-from common.domain.models import OrderStatus, Reservation
+from common.domain.models import Order, OrderStatus, Reservation
 from common.ports import InventoryStore
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
@@ -256,14 +256,20 @@ def test_crash_repair_conserves_stock_exactly(world: Deps, crash_after: int) -> 
     assert {o.order_id for o in released} <= {o.order_id for o in orders}
 
 
-def test_allocated_order_left_by_a_crash_before_its_release_is_released_by_the_next_run(world: Deps) -> None:
-    order = approved(world, "P1", {"A": 3})
-    inventory(world).reserve(Reservation(order_id=order.order_id, warehouse_id="WH-1", lines={"A": 3},
+def left_by_a_crash(world: Deps, order: Order, status: OrderStatus) -> None:
+    """What a run that died after reserving `order`'s lines leaves, the order
+    then stored in `status`."""
+    inventory(world).reserve(Reservation(order_id=order.order_id, warehouse_id="WH-1", lines=order.quantities(),
                                          run_id="crashed", at=T0))
     uow = UnitOfWork(world.store, world.inventory)
     uow.adopt_orders([order])
-    uow.put_order(order.model_copy(update={"status": OrderStatus.ALLOCATED}))
+    uow.put_order(order.model_copy(update={"status": status}))
     assert uow.commit().ok
+
+
+def test_allocated_order_left_by_a_crash_before_its_release_is_released_by_the_next_run(world: Deps) -> None:
+    order = approved(world, "P1", {"A": 3})
+    left_by_a_crash(world, order, OrderStatus.ALLOCATED)
     report = run_allocation(world, RunAllocation())
     assert report.released == [order.order_id] and report.counts["considered"] == 0
     assert world.store.get_order(order.order_id).status == OrderStatus.RELEASED  # type: ignore[union-attr]
@@ -382,12 +388,7 @@ def test_optimal_mode_reports_what_greedy_leaves_on_the_table(world: Deps) -> No
 
 def test_reservation_of_an_order_sent_back_to_draft_goes_back_to_stock(world: Deps) -> None:
     order = approved(world, "P1", {"A": 2})
-    inventory(world).reserve(Reservation(order_id=order.order_id, warehouse_id="WH-1", lines={"A": 2},
-                                         run_id="crashed", at=T0))
-    uow = UnitOfWork(world.store, world.inventory)
-    uow.adopt_orders([order])
-    uow.put_order(order.model_copy(update={"status": OrderStatus.DRAFT}))  # a planner edited it meanwhile
-    assert uow.commit().ok
+    left_by_a_crash(world, order, OrderStatus.DRAFT)  # a planner edited it meanwhile
     report = run_allocation(world, RunAllocation())
     assert report.reconciled["released"] == [order.order_id]
     assert levels(world)["A"] == (10, 0)
