@@ -6,7 +6,7 @@ exactly what DESIGN.md section 3 says."""
 from __future__ import annotations
 
 from common.domain.delta import has_quantities
-from common.domain.models import OrderStatus
+from common.domain.models import Order, OrderStatus
 from common.domain.orders import delivered
 from common.service.bootstrap import Deps
 from common.service.commands import EditOrder, LineInput, RunAllocation
@@ -50,6 +50,17 @@ def released_by_a_run(deps: Deps) -> None:
     design(deps)
     approve(deps, ORDER)
     allocate_and_release(deps)
+
+
+def reviewed_after_a_return(deps: Deps, *, cables_back: int, cables_again: int) -> Order:
+    """The order released by a run and delivered; `cables_back` of its 6
+    cables come back (the customer cancelled) and the planner edits it to
+    `cables_again` cables: the order as the edit leaves it."""
+    released_by_a_run(deps)
+    one(deps, completed("wh-1"))
+    one(deps, returned("wh-2", {"CBL-HYB-30M": cables_back}, reason="customer_cancellation"))
+    return edit_order(deps, EditOrder(order_id=ORDER, actor=PLANNER, if_match=None,
+                                      lines=[LineInput(sku="CBL-HYB-30M", qty=cables_again)]))
 
 
 def test_design_to_closed_to_partial_and_full_return_to_a_follow_up_order(seeded: Deps) -> None:
@@ -156,11 +167,7 @@ def test_design_to_released_to_rejected_to_draft_to_reapproved_to_closed(seeded:
 
 def test_a_returned_order_is_reviewed_like_a_draft(seeded: Deps) -> None:
     deps = seeded
-    released_by_a_run(deps)
-    one(deps, completed("wh-1"))
-    one(deps, returned("wh-2", {"CBL-HYB-30M": 6}, reason="customer_cancellation"))
-    edited = edit_order(deps, EditOrder(order_id=ORDER, actor=PLANNER, if_match=None,
-                                        lines=[LineInput(sku="CBL-HYB-30M", qty=2)]))
+    edited = reviewed_after_a_return(deps, cables_back=6, cables_again=2)
     assert (edited.status, edited.quantities()) == (S.DRAFT, {"CBL-HYB-30M": 2})
     assert approve(deps, ORDER).status == S.APPROVED
 
@@ -170,12 +177,8 @@ def test_a_reviewed_returned_order_counts_its_first_delivery_once_it_is_delivere
     what stayed on site from its first delivery still counts, and later returns
     may reach the whole of what the order ever delivered."""
     deps = seeded
-    released_by_a_run(deps)
-    one(deps, completed("wh-1"))
-    one(deps, returned("wh-2", {"CBL-HYB-30M": 4}, reason="customer_cancellation"))
     # 3 ANT, 3 RRU and 2 of 6 cables stay on site; the planner re-orders 4 cables.
-    edited = edit_order(deps, EditOrder(order_id=ORDER, actor=PLANNER, if_match=None,
-                                        lines=[LineInput(sku="CBL-HYB-30M", qty=4)]))
+    edited = reviewed_after_a_return(deps, cables_back=4, cables_again=4)
     assert has_quantities([edited]) == {"ANT-4T4R-B41": 3, "RRU-B41-160W": 3, "CBL-HYB-30M": 6}
 
     approve(deps, ORDER)
