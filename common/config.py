@@ -215,7 +215,8 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "qualifying_milestones", "blocking_statuses", "order_types", "warehouses", "smtp_to", mode="before"
+        "qualifying_milestones", "blocking_statuses", "order_types", "warehouses", "smtp_to", "allocation_rank_keys",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -223,23 +224,10 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("api_keys", "return_policy", "sla_hours", "reorder_defaults", mode="before")
+    @field_validator("api_keys", "return_policy", "sla_hours", "reorder_defaults", "allocation_plan_type_ranks",
+                     "allocation_order_type_ranks", "incident_sla_wave", mode="before")
     @classmethod
     def _json_object(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
-        return value
-
-    @field_validator("allocation_rank_keys", mode="before")
-    @classmethod
-    def _rank_keys(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("allocation_plan_type_ranks", "allocation_order_type_ranks", mode="before")
-    @classmethod
-    def _ranks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value
@@ -249,13 +237,6 @@ class Settings(BaseSettings):
     def _json_array(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
-        return value
-
-    @field_validator("incident_sla_wave", mode="before")
-    @classmethod
-    def _json_counts(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
         return value
 
     @field_validator("incident_subscribers")
