@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from common.domain import incidents as rules
@@ -38,6 +39,7 @@ from common.domain.sla import Breach
 from common.ports import OrderQuery
 from common.service import stakeholders
 from common.service.bootstrap import Deps
+from common.service.paging import every
 from common.service.retry import CONFLICTED, Conflicted, retry_conflict
 
 log = logging.getLogger("oms.incidents")
@@ -230,13 +232,9 @@ def on_job_failed(deps: Deps, run: JobRun) -> Incident | None:
 
 
 def _approved(deps: Deps) -> list[Order]:
-    page = deps.store.query_orders(OrderQuery(status=OrderStatus.APPROVED.value, limit=1000))
-    orders = list(page.items)
-    while page.continuation and len(orders) < SCAN:
-        page = deps.store.query_orders(OrderQuery(status=OrderStatus.APPROVED.value, limit=1000,
-                                                  continuation=page.continuation))
-        orders.extend(page.items)
-    return orders
+    """The Approved orders, the first SCAN of them (no page read past those)."""
+    return list(islice(every(lambda token: deps.store.query_orders(OrderQuery(
+        status=OrderStatus.APPROVED.value, limit=1000, continuation=token))), SCAN))
 
 
 def _clip(text: str, width: int = 300) -> str:
