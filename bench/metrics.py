@@ -30,7 +30,7 @@ from typing import Any
 
 from common.adapters.clock import FixedClock
 from common.adapters.notify import MemoryNotifier
-from common.adapters.sqlite import SqliteStore
+from common.adapters.sqlite import SqliteInventory, SqliteStore
 from common.config import Settings
 from common.domain.models import (
     Actor,
@@ -114,12 +114,13 @@ def measure(size: int, history_days: int, repeat: int, scan: bool) -> dict[str, 
     from tests.helpers.flow_reference import full_scan
 
     with tempfile.TemporaryDirectory(prefix="oms-metrics-") as tmp:
-        settings = Settings(OMS_SQLITE_PATH=str(Path(tmp) / "oms.db"), OMS_DATA_DIR=str(Path(tmp) / "d"),  # type: ignore[call-arg]
+        settings = Settings(OMS_SQLITE_PATH=str(Path(tmp) / "oms.db"), OMS_DATA_DIR=str(Path(tmp) / "d"),
                             OMS_API_KEYS=json.dumps(KEYS))
         store = SqliteStore(settings.sqlite_path)
         store.ensure_schema()
         written = fill(store, size, history_days, seed=size)
-        deps = build(settings, store=store, clock=FixedClock(at=NOW), notifier=MemoryNotifier())
+        inventory = SqliteInventory(settings.sqlite_path)
+        deps = build(settings, store=store, inventory=inventory, clock=FixedClock(at=NOW), notifier=MemoryNotifier())
         data = flow_metrics(deps)
         handler = best(lambda: flow_metrics(deps), repeat)
         app = create_app()
@@ -131,7 +132,7 @@ def measure(size: int, history_days: int, repeat: int, scan: bool) -> dict[str, 
         scanned = best(lambda: full_scan(store, NOW, settings.sla_hours), 1) if scan else None
         db_mb = sum(p.stat().st_size for p in Path(tmp).iterdir() if p.is_file()) / 1e6
         store.close()
-        deps.inventory.close()
+        inventory.close()
     return {"orders": size, "write_s": written, "handler_s": handler, "route_s": route, "full_scan_s": scanned,
             "db_mb": db_mb, "total_orders": data["total_orders"], "breaches": data["breaches"]["open"],
             "bottleneck": (data["bottleneck"] or {}).get("status")}

@@ -93,6 +93,8 @@ CREATE INDEX IF NOT EXISTS orders_hold ON orders(hold_at, id) WHERE hold_at IS N
 """
 FLOW_COLUMNS = ("since", "need_by", "hold_at", "flow")
 _BUILT = "_built"  # the flow row saying the counters cover every order and audit entry
+# The order columns copied out of the document for indexes and filters (updated_at aside: it always moves).
+_INDEXED = ("status", "kind", "market", "since", "need_by", "hold_at")
 
 _CHUNK = 500  # stays under SQLite's host-parameter limit
 
@@ -109,6 +111,9 @@ class _Stored:
     orders: dict[str, str] = field(default_factory=dict)
     streams: dict[str, str] = field(default_factory=dict)
     flow: dict[str, str | None] = field(default_factory=dict)
+    # The indexed columns as stored: a write that leaves them as they are
+    # rewrites the document alone, and leaves their index entries in place.
+    columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 def _conflict_of(part: PartitionChanges, stored: _Stored) -> ConflictKind | None:
@@ -263,9 +268,11 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         order_ids = [oid for p in parts for oid in p.orders]
         for chunk in _chunks(order_ids):
             marks = ",".join("?" * len(chunk))
-            for oid, etag, counts in db.execute(f"SELECT id, etag, flow FROM orders WHERE id IN ({marks})", chunk):
+            for oid, etag, counts, *columns in db.execute(
+                    f"SELECT id, etag, flow, {', '.join(_INDEXED)} FROM orders WHERE id IN ({marks})", chunk):
                 stored.orders[oid] = etag
                 stored.flow[oid] = counts
+                stored.columns[oid] = tuple(columns)
         stream_ids = [sid for p in parts for sid in p.streams]
         for chunk in _chunks(stream_ids):
             marks = ",".join("?" * len(chunk))
@@ -278,7 +285,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         table, the flow counters' change with them; _Conflict when a write
         fails after all (the caller undoes it)."""
         written: list[tuple[Any, str]] = []
-        new_orders, old_orders, new_streams, old_streams = [], [], [], []
+        new_orders, old_orders, same_orders, new_streams, old_streams = [], [], [], [], []
         counts: dict[str, int] = {}
         for part in parts:
             for write in part.orders.values():
@@ -296,9 +303,13 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
                     before = stored.flow.get(order.order_id)
                     if before:
                         flow.add(counts, flow.decode(before), -1)
-                    old_orders.append((order.status.value, order.kind.value, order.market, _iso(order.updated_at),
-                                       etag, _dump(order), since, need_by, hold, flow.encode(own), order.order_id,
-                                       write.expected))
+                    indexed = (order.status.value, order.kind.value, order.market, since, need_by, hold)
+                    if stored.columns.get(order.order_id) == indexed:
+                        same_orders.append((_iso(order.updated_at), etag, _dump(order), flow.encode(own),
+                                            order.order_id, write.expected))
+                    else:
+                        old_orders.append((*indexed, _iso(order.updated_at), etag, _dump(order), flow.encode(own),
+                                           order.order_id, write.expected))
                 written.append((order, etag))
             for swrite in part.streams.values():
                 stream, etag = swrite.doc, new_etag()
@@ -314,10 +325,13 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
             db.executemany(
                 "INSERT INTO orders (id, project_id, stream_id, status, kind, site_code, market, updated_at, etag, "
                 "doc, since, need_by, hold_at, flow) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", new_orders)
-            cur = db.executemany(
-                "UPDATE orders SET status=?, kind=?, market=?, updated_at=?, etag=?, doc=?, since=?, need_by=?, "
-                "hold_at=?, flow=? WHERE id=? AND etag=?", old_orders)
+            cur = db.executemany(f"UPDATE orders SET {'=?, '.join(_INDEXED)}=?, updated_at=?, etag=?, doc=?, flow=? "
+                                 "WHERE id=? AND etag=?", old_orders)
             if cur.rowcount != len(old_orders):
+                raise _Conflict(ConflictKind.ETAG)
+            cur = db.executemany("UPDATE orders SET updated_at=?, etag=?, doc=?, flow=? WHERE id=? AND etag=?",
+                                 same_orders)
+            if cur.rowcount != len(same_orders):
                 raise _Conflict(ConflictKind.ETAG)
             db.executemany("INSERT INTO streams (id, project_id, parked, etag, doc) VALUES (?,?,?,?,?)", new_streams)
             cur = db.executemany("UPDATE streams SET parked=?, etag=?, doc=? WHERE id=? AND etag=?", old_streams)
