@@ -17,14 +17,13 @@ from common.service.handlers.engineering import ingest_engineering_events
 from common.service.stakeholders import MESSENGER
 from tests.conftest import load_samples
 from tests.helpers.outages import fail_engineering_batch
+from tests.helpers.warehouse import design_event
 
 NY = "PRJ-0000101"
 
 
 def design(event_id: str, version: int) -> dict[str, Any]:
-    return {"event_id": event_id, "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
-            "project_id": NY, "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": version,
-            "items": [{"sku": "ANT-4T4R-B41", "qty": version, "uom": "EA"}]}
+    return design_event(event_id, version, {"ANT-4T4R-B41": version}, NY, "NYC-00417", at="2026-11-20T08:00:00Z")
 
 
 def test_a_failing_job_on_cosmos_opens_one_incident_and_its_lifecycle_is_audited(cosmos_deps: Deps) -> None:

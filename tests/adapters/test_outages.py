@@ -45,6 +45,7 @@ from tests.emulators import cosmos_faults
 from tests.emulators.proxy import FaultProxy
 from tests.emulators.settings import cosmos_endpoint, cosmos_key, cosmos_skip_reason
 from tests.helpers.entry_points import process_deps
+from tests.helpers.warehouse import design_event
 
 pytestmark = pytest.mark.emulator
 
@@ -52,9 +53,7 @@ STREAMS = [("PRJ-0000101", "NYC-00417"), ("PRJ-0000102", "BOS-00112"), ("PRJ-000
 
 
 def design(n: int, project: str, site: str, version: int = 1, qty: int = 3) -> dict[str, Any]:
-    return {"event_id": f"evt-out-{n}", "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
-            "project_id": project, "site_code": site, "order_type": "NewBuild", "design_version": version,
-            "items": [{"sku": "ANT-4T4R-B41", "qty": qty, "uom": "EA"}]}
+    return design_event(f"evt-out-{n}", version, {"ANT-4T4R-B41": qty}, project, site, at="2026-11-20T08:00:00Z")
 
 
 def bodies(events: list[dict[str, Any]]) -> list[bytes]:

@@ -15,6 +15,7 @@ from common.service.bootstrap import Deps
 from common.service.stakeholders import MESSENGER
 from tests.api.conftest import auth
 from tests.helpers.outages import fail_engineering_batch
+from tests.helpers.warehouse import design_event
 
 NY = "PRJ-0000101"
 
@@ -31,10 +32,8 @@ def messenger(loaded: Deps) -> MemoryMessenger:
 @pytest.fixture
 def incident(loaded: Deps, messenger: MemoryMessenger) -> Incident:
     """A failed engineering batch on the New York site: one incident."""
-    event = {"event_id": "e-api-1", "event_type": "DesignRevised", "occurred_at": "2026-11-21T08:00:00Z",
-             "project_id": NY, "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": 9,
-             "items": [{"sku": "ANT-4T4R-B41", "qty": 4, "uom": "EA"}]}
-    fail_engineering_batch(loaded, [event])
+    fail_engineering_batch(loaded, [design_event("e-api-1", 9, {"ANT-4T4R-B41": 4}, NY, "NYC-00417",
+                                                 kind="DesignRevised", at="2026-11-21T08:00:00Z")])
     [found] = loaded.store.list_incidents().items
     return found
 

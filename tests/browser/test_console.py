@@ -49,6 +49,7 @@ from tests.helpers.browser import (
     wait_for,
 )
 from tests.helpers.sqlite import open_sqlite, sqlite_settings
+from tests.helpers.warehouse import design_event
 
 pytestmark = pytest.mark.slow
 
@@ -84,9 +85,8 @@ def scenario_project(name: str) -> Project:
 
 def design(name: str, event_id: str, items: dict[str, int], site: str | None = None,
            project: str | None = None) -> dict[str, Any]:
-    return {"event_id": event_id, "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
-            "project_id": project or f"PRJ-E2E-{name}", "site_code": site or f"E2E-{name}", "order_type": "NewBuild",
-            "design_version": 1, "items": [{"sku": s, "qty": q, "uom": "EA"} for s, q in items.items()]}
+    return design_event(event_id, 1, items, project or f"PRJ-E2E-{name}", site or f"E2E-{name}",
+                        at="2026-11-20T08:00:00Z")
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from tests.helpers.browser import (
 )
 from tests.helpers.outages import fail_engineering_batch
 from tests.helpers.sqlite import open_sqlite, sqlite_settings
+from tests.helpers.warehouse import design_event
 
 pytestmark = pytest.mark.slow
 
@@ -53,10 +54,8 @@ class World(Served):
 
 def fail(deps: Deps, event_id: str, site: str = "NYC-00417", project: str = NY) -> str:
     """A failed engineering batch: the incident it opens (or adds to)."""
-    event = {"event_id": event_id, "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
-             "project_id": project, "site_code": site, "order_type": "NewBuild", "design_version": 7,
-             "items": [{"sku": "ANT-4T4R-B41", "qty": 3, "uom": "EA"}]}
-    fail_engineering_batch(deps, [event])
+    fail_engineering_batch(deps, [design_event(event_id, 7, {"ANT-4T4R-B41": 3}, project, site,
+                                               at="2026-11-20T08:00:00Z")])
     return deps.store.list_incidents(status="live").items[0].incident_id
 
 
@@ -69,10 +68,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                OMS_INCIDENT_SUBSCRIBERS=json.dumps([{"market": "New York", "mail": "ny@example.test"}]))
     with open_sqlite(settings, notifier=MemoryNotifier(), extras={MESSENGER: MemoryMessenger()}) as deps:
         load_samples(deps)
-        ingest_engineering_events(deps, IngestEngineeringEvents([
-            {"event_id": "e-ny-1", "event_type": "DesignApproved", "occurred_at": "2026-11-20T08:00:00Z",
-             "project_id": NY, "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": 1,
-             "items": [{"sku": "ANT-4T4R-B41", "qty": 2, "uom": "EA"}]}], channel="http"))
+        ingest_engineering_events(deps, IngestEngineeringEvents([design_event(
+            "e-ny-1", 1, {"ANT-4T4R-B41": 2}, NY, "NYC-00417", at="2026-11-20T08:00:00Z")], channel="http"))
         with serving(deps) as base:
             yield World(base, deps)
 

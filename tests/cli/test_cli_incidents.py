@@ -13,6 +13,7 @@ from common.service.bootstrap import Deps
 from common.service.stakeholders import MESSENGER
 from tests.helpers.cli import run
 from tests.helpers.outages import fail_engineering_batch
+from tests.helpers.warehouse import design_event
 
 
 @pytest.fixture
@@ -27,10 +28,8 @@ def cli(cli: Deps, monkeypatch: pytest.MonkeyPatch) -> Deps:
 
 @pytest.fixture
 def incident(cli: Deps) -> Incident:
-    event = {"event_id": "e-cli-1", "event_type": "DesignRevised", "occurred_at": "2026-11-21T08:00:00Z",
-             "project_id": "PRJ-0000101", "site_code": "NYC-00417", "order_type": "NewBuild", "design_version": 9,
-             "items": [{"sku": "ANT-4T4R-B41", "qty": 4, "uom": "EA"}]}
-    fail_engineering_batch(cli, [event], channel="file")
+    fail_engineering_batch(cli, [design_event("e-cli-1", 9, {"ANT-4T4R-B41": 4}, kind="DesignRevised",
+                                              at="2026-11-21T08:00:00Z")], channel="file")
     [found] = cli.store.list_incidents().items
     return found
 

@@ -29,10 +29,12 @@ AT = "2026-11-20T09:00:00Z"
 
 
 def design_event(event_id: str = "evt-1", version: int = 1, items: dict[str, int] | None = None,
-                 project: str = PROJECT, site: str = SITE) -> dict[str, Any]:
-    return {"event_id": event_id, "event_type": "DesignApproved", "occurred_at": AT, "project_id": project,
-            "site_code": site, "order_type": TYPE, "design_version": version,
-            "items": [{"sku": s, "qty": q, "uom": "EA"} for s, q in (items or DESIGN).items()]}
+                 project: str = PROJECT, site: str = SITE, *, order_type: str = TYPE,
+                 kind: str = "DesignApproved", at: str = AT) -> dict[str, Any]:
+    """An engineering event as engineering sends it (DESIGN by default)."""
+    return {"event_id": event_id, "event_type": kind, "occurred_at": at, "project_id": project,
+            "site_code": site, "order_type": order_type, "design_version": version,
+            "items": [{"sku": s, "qty": q, "uom": "EA"} for s, q in (DESIGN if items is None else items).items()]}
 
 
 def stock_up(deps: Deps, quantities: dict[str, int], warehouse: str = WH) -> None:

@@ -20,6 +20,7 @@ from common.service.commands import IngestEngineeringEvents, Undecodable
 from common.service.handlers.engineering import IngestReport, ingest_engineering_events
 from common.service.unit_of_work import UnitOfWork
 from tests.helpers.outages import commit_fails
+from tests.helpers.warehouse import design_event
 
 S = OrderStatus
 NYC = ("PRJ-0000101", "NYC-00417", "NewBuild")
@@ -36,9 +37,8 @@ def oid(stream: tuple[str, str, str], seq: int = 1) -> str:
 def design(event_id: str, stream: tuple[str, str, str], version: int, items: dict[str, int],
            event_type: str = "DesignRevised", occurred_at: str = "2026-11-20T08:00:00Z") -> dict[str, Any]:
     project_id, site_code, order_type = stream
-    return {"event_id": event_id, "event_type": event_type, "occurred_at": occurred_at,
-            "project_id": project_id, "site_code": site_code, "order_type": order_type,
-            "design_version": version, "items": [{"sku": s, "qty": q, "uom": "EA"} for s, q in items.items()]}
+    return design_event(event_id, version, items, project_id, site_code, order_type=order_type, kind=event_type,
+                        at=occurred_at)
 
 
 E1 = design("evt-1", NYC, 1, {"ANT-4T4R-B41": 3, "RRU-B41-160W": 3, "CBL-HYB-30M": 6}, "DesignApproved")

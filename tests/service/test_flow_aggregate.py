@@ -25,6 +25,7 @@ from common.service.paging import all_audit
 from common.simulate import START, CountingNotifier, Simulation
 from tests.conftest import load_samples
 from tests.helpers.flow_reference import all_orders, same_as_full_scan
+from tests.helpers.warehouse import design_event
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -52,10 +53,9 @@ def test_a_simulated_operation_keeps_the_counters_and_the_metrics_exact(tmp_path
 
 
 def _design(rng: random.Random, n: int, project: str, site: str, version: int) -> dict[str, object]:
-    return {"event_id": f"w-{n}", "event_type": "DesignApproved" if version == 1 else "DesignRevised",
-            "occurred_at": "2026-11-20T08:00:00Z", "project_id": project, "site_code": site,
-            "order_type": rng.choice(["NewBuild", "Upgrade"]), "design_version": version,
-            "items": [{"sku": "ANT-4T4R-B41", "qty": rng.randint(1, 9), "uom": "EA"}]}
+    order_type = rng.choice(["NewBuild", "Upgrade"])  # drawn before the quantity: a seed makes the same events
+    return design_event(f"w-{n}", version, {"ANT-4T4R-B41": rng.randint(1, 9)}, project, site, order_type=order_type,
+                        kind="DesignApproved" if version == 1 else "DesignRevised", at="2026-11-20T08:00:00Z")
 
 
 def test_concurrent_writers_on_one_store_keep_the_counters_exact(seeded: Deps, settings: Settings) -> None:

@@ -21,7 +21,7 @@ from common.service.handlers.allocation import run_allocation
 from common.service.handlers.engineering import ingest_engineering_events
 from common.service.handlers.sla import sweep_sla
 from common.service.stakeholders import MESSENGER
-from tests.helpers.warehouse import ORDER, allocate, approve, design, release, stock_up
+from tests.helpers.warehouse import ORDER, allocate, approve, design, design_event, release, stock_up
 
 NY, DAL = "PRJ-0000101", "PRJ-0000104"
 TYPES = ("NewBuild", "Upgrade", "Modification", "Maintenance")
@@ -41,9 +41,8 @@ def sent(deps: Deps) -> list[dict[str, Any]]:
 
 
 def designs(project: str, site: str, types: tuple[str, ...] = TYPES, prefix: str = "e") -> list[dict[str, Any]]:
-    return [{"event_id": f"{prefix}-{project}-{t}", "event_type": "DesignApproved",
-             "occurred_at": "2026-11-20T08:00:00Z", "project_id": project, "site_code": site, "order_type": t,
-             "design_version": 1, "items": [{"sku": "ANT-4T4R-B41", "qty": 1, "uom": "EA"}]} for t in types]
+    return [design_event(f"{prefix}-{project}-{t}", 1, {"ANT-4T4R-B41": 1}, project, site, order_type=t,
+                         at="2026-11-20T08:00:00Z") for t in types]
 
 
 def test_an_sla_breach_wave_opens_an_incident_for_the_market_over_its_threshold_only(deps: Deps) -> None:

@@ -22,6 +22,7 @@ from common.service.bootstrap import Deps, build
 from common.service.commands import IngestEngineeringEvents
 from common.service.handlers.engineering import ingest_engineering_events
 from tests.helpers.outages import CommitFails, commit_fails, fail_engineering_batch
+from tests.helpers.warehouse import design_event
 from tests.service.conftest import HttpReceiver, SmtpServer
 
 NY, BOS, DAL, CHI = "PRJ-0000101", "PRJ-0000102", "PRJ-0000104", "PRJ-0000103"
@@ -33,9 +34,8 @@ NY_MAIL, CHI_MAIL, BOS_MAIL, DAL_PROJECT_MAIL = ("ny@example.test", "chicago@exa
 
 def design(event_id: str, project: str, site: str, order_type: str, version: int, qty: int = 2,
            kind: str = "DesignApproved") -> dict[str, Any]:
-    return {"event_id": event_id, "event_type": kind, "occurred_at": "2026-11-20T08:00:00Z", "project_id": project,
-            "site_code": site, "order_type": order_type, "design_version": version,
-            "items": [{"sku": "ANT-4T4R-B41", "qty": qty, "uom": "EA"}]}
+    return design_event(event_id, version, {"ANT-4T4R-B41": qty}, project, site, order_type=order_type, kind=kind,
+                        at="2026-11-20T08:00:00Z")
 
 
 @pytest.fixture
