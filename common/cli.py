@@ -499,9 +499,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 7071,
     load_samples: Annotated[bool, typer.Option("--load-samples", help="load the bundled sample projects, "
                                                "catalogue and engineering events first")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="HTTP worker processes (the schedules, the outbox "
+                                         "and the inbox stay in this process)")] = 1,
 ) -> None:
     """Everything in one process on the embedded store: the HTTP API, the
-    allocation and SLA schedules, the outbox dispatcher and the inbox folders."""
+    allocation and SLA schedules, the outbox dispatcher and the inbox folders
+    (with --workers N, the HTTP API in N processes beside it)."""
     import logging
 
     from common.local.server import ServeRefused
@@ -510,7 +513,7 @@ def serve(
     logging.getLogger("oms").setLevel(logging.INFO)
     _settings()  # a setting that does not parse is named before anything starts
     try:
-        run_server(host=host, port=port, samples=load_samples, say=lambda text: _say(out, text))
+        run_server(host=host, port=port, samples=load_samples, say=lambda text: _say(out, text), workers=workers)
     except ServeRefused as refused:
         raise CliError(str(refused), 1) from refused
 

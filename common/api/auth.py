@@ -145,7 +145,8 @@ class RoleDependency:
         self.role = role
         self.settings = settings
 
-    def __call__(self, request: Request, _key: str | None = Depends(api_key_scheme)) -> Identity:
+    # async: it does no I/O, and a sync dependency costs a thread-pool hop per request.
+    async def __call__(self, request: Request, _key: str | None = Depends(api_key_scheme)) -> Identity:
         cached = getattr(request.state, "identity", None)
         identity = cached if isinstance(cached, Identity) else identify(request.headers, self.settings(request))
         request.state.identity = identity

@@ -21,14 +21,18 @@ from common.config import Settings
 from common.service.bootstrap import Deps, get_deps
 
 
-def provide_deps() -> Deps:
+async def provide_deps() -> Deps:
+    """async so FastAPI calls it on the event loop: a sync dependency is a
+    thread-pool hop on every request, for what is a lookup once the process
+    has its dependencies (the first call may build them, once per process)."""
     return get_deps()
 
 
 def deps_of(app: Starlette | Any) -> Deps:
-    overrides = getattr(app, "dependency_overrides", {})
-    provider = overrides.get(provide_deps, provide_deps)
-    deps: Deps = provider()
+    """The dependencies a route of `app` gets: the override of
+    `provide_deps` (a plain function) when a test set one, else the process's."""
+    provider = getattr(app, "dependency_overrides", {}).get(provide_deps)
+    deps: Deps = provider() if provider is not None else get_deps()
     return deps
 
 

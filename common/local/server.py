@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from common.config import Settings
 from common.service.bootstrap import Deps
 
@@ -96,14 +98,15 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def _write_runtime(settings: Settings, url: str, key: str | None) -> Path:
+def _write_runtime(settings: Settings, url: str, key: str | None, workers: int = 1) -> Path:
     """Where this server runs, for a second `oms serve` of the same store.
     Readable by the owner only: it holds this process's admin key, the
-    same secret the store beside it already trusts its owner with."""
+    same secret the store beside it already trusts its owner with. `pid` is
+    the process that owns the server (with workers, their parent)."""
     path = runtime_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     info = {"pid": os.getpid(), "url": url, "store": settings.sqlite_path,
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "key": key}
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "key": key, "workers": workers}
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         json.dump(info, out)
@@ -220,16 +223,80 @@ def start_background(deps: Deps, inbox_interval: float = 2.0) -> Background:
     return Background(stop, threads)
 
 
-def serve(host: str = "127.0.0.1", port: int = 7071, samples: bool = False,
-          say: Callable[[str], None] = print, settings: Settings | None = None) -> None:
-    import uvicorn
+# ------------------------------------------------------------ HTTP workers
+# `oms serve --workers N`: N processes serve HTTP on one listening socket, the
+# parent runs everything else. The background loops (allocation and SLA
+# schedule, outbox dispatch, inbox folders) run in the parent only, exactly
+# once, as with one process: an outbox published by two dispatchers would
+# reach the hub twice, an inbox file could be ingested twice. Each worker
+# opens its own store connections (SQLite in WAL mode: readers in any
+# process never wait for the writer; writers take the lock in turn, as the
+# threads of one process do). The parent writes and removes server.json.
 
+
+def prepare_http_worker(settings: Settings) -> None:
+    """What an HTTP worker process does before it serves: logging, and its
+    own dependencies (own store connections) for the routes. No background
+    loop starts here."""
+    from common.service.bootstrap import build, set_deps
+    from common.telemetry import configure
+
+    configure(settings)
+    set_deps(build(settings))
+
+
+def http_app() -> Any:
+    """The app a worker serves (uvicorn's factory, by import string: the
+    worker is a fresh process that imports it)."""
+    from common.api.app import create_app
+
+    return create_app()
+
+
+class WorkerConfig(uvicorn.Config):
+    """uvicorn's config, carrying the settings (the local admin key included)
+    to each worker process (pickled, so it lives at module level), which
+    builds its dependencies from them before it loads the app."""
+
+    def __init__(self, oms_settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.oms_settings = oms_settings
+
+    def load(self) -> None:
+        if not self.loaded:
+            from common.service.bootstrap import tune_gc
+
+            prepare_http_worker(self.oms_settings)
+            tune_gc()  # as get_deps does where it builds the dependencies
+        super().load()
+
+
+def serve_workers(settings: Settings, host: str, port: int, workers: int) -> None:
+    """N HTTP worker processes under uvicorn's supervisor (it restarts a
+    worker that dies and stops them all on SIGINT/SIGTERM); returns when they
+    have stopped."""
+    from uvicorn.supervisors import Multiprocess
+
+    config = WorkerConfig(settings, app="common.local.server:http_app", factory=True, host=host, port=port,
+                          workers=workers, log_level="info")
+    socket_ = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[socket_]).run()
+    finally:
+        socket_.close()
+
+
+def serve(host: str = "127.0.0.1", port: int = 7071, samples: bool = False,
+          say: Callable[[str], None] = print, settings: Settings | None = None, workers: int = 1) -> None:
     from common.api.app import create_app
     from common.config import get_settings
     from common.service.bootstrap import build, set_deps
     from common.telemetry import configure
 
     base = settings or get_settings()
+    if workers > 1 and (base.store != "sqlite" or base.sqlite_path == ":memory:"):
+        raise ServeRefused("--workers needs the embedded store in a file (each worker opens it): "
+                           f"OMS_STORE={base.store}, OMS_SQLITE_PATH={base.sqlite_path}")
     if already_running(base, host, port, say):
         return
     if base.store != "sqlite":
@@ -254,9 +321,20 @@ def serve(host: str = "127.0.0.1", port: int = 7071, samples: bool = False,
     else:
         say("API keys: as configured in OMS_API_KEYS")
     say(cli_hint())
+    if workers > 1:
+        say(f"{workers} HTTP worker processes; the schedule, outbox and inbox run in this one (pid {os.getpid()})")
     # A wildcard address listens everywhere; a client on this machine connects to loopback.
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    runtime = _write_runtime(configured, f"http://{f'[{local}]' if ':' in local else local}:{port}/api", key)
+    runtime = _write_runtime(configured, f"http://{f'[{local}]' if ':' in local else local}:{port}/api", key,
+                             workers)
+    if workers > 1:
+        try:
+            serve_workers(configured, host, port, workers)
+        finally:
+            _remove_runtime(runtime)
+            background.stop()
+            set_deps(None)
+        return
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

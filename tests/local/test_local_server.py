@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,3 +222,79 @@ def test_a_runtime_file_left_by_a_server_that_died_is_ignored(settings: Settings
                                                   "key": "oms-local-gone"}))
 
     assert running_server(settings) is None
+
+
+def test_an_http_worker_builds_its_own_store_and_starts_no_background_loop(settings: Settings) -> None:
+    from common.local.server import prepare_http_worker
+    from common.service.bootstrap import built_deps, set_deps
+
+    threads_before = {thread.ident for thread in threading.enumerate()}
+    try:
+        prepare_http_worker(settings)
+        deps = built_deps()
+        assert deps is not None and deps.settings == settings and deps.store.ping()
+        # The schedule, outbox and inbox loops are threads of the parent only.
+        assert {thread.ident for thread in threading.enumerate()} == threads_before
+    finally:
+        set_deps(None)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and "multiprocessing.spawn" in (stat.parent / "cmdline").read_text():
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_serve_with_workers_answers_from_worker_processes_and_runs_the_loops_in_the_parent_once(
+        tmp_path: Path) -> None:
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-c", "from common.cli import main; main()", "serve", "--port",
+                                str(port), "--load-samples", "--workers", "2"], cwd=ROOT, env=_env(tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:
+            lines.append(line)
+            if match := re.search(r"API key \(this process only\): (\S+)", line):
+                key = match.group(1)
+                break
+        else:
+            raise AssertionError("".join(lines))
+        base = f"http://127.0.0.1:{port}/api"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        # The printed key (made in the parent) works in the workers.
+        orders = httpx.get(f"{base}/orders", headers={"X-API-Key": key})
+        assert orders.status_code == 200 and len(orders.json()["items"]) >= 3
+        # server.json names the parent, which owns the server; two workers serve.
+        runtime = json.loads((tmp_path / "data" / "server.json").read_text())
+        assert runtime["pid"] == process.pid and runtime["workers"] == 2
+        assert runtime["url"] == base and runtime["key"] == key
+        workers = _children(process.pid)
+        assert len(workers) == 2, workers
+        # The outbox is dispatched once: by the parent's loop alone.
+        sink = tmp_path / "data" / "outbox" / "order-events.jsonl"
+        for _ in range(100):
+            if sink.exists() and sink.read_text().strip():
+                break
+            time.sleep(0.1)
+        time.sleep(3)  # three more rounds of a dispatcher, had a worker one
+        published = [json.loads(line)["id"] for line in sink.read_text().splitlines() if line.strip()]
+        assert published and len(published) == len(set(published))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not (tmp_path / "data" / "server.json").exists()  # gone with the parent
+    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
