@@ -81,7 +81,8 @@ def _rss_mb() -> float:
 
 
 def _ours(dump: Path, snapshots: Snapshots) -> Plan:
-    previous = snapshots.load(PROJECT_MASTER.name, dictionaries=PROJECT_MASTER.categorical)
+    """As the handler does it: the previous snapshot opened, read a column at a time by the delta."""
+    previous = snapshots.open(PROJECT_MASTER.name, PROJECT_MASTER.key, dictionaries=PROJECT_MASTER.categorical)
     return plan(dump, PROJECT_MASTER, previous)
 
 

@@ -16,9 +16,10 @@ is not in the previous order; the answer is the same either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -303,7 +304,10 @@ def _changed(current: Column, before: Column, at: np.ndarray) -> np.ndarray:
         theirs = np.concatenate([_dictionary_codes(c, vocabulary) for c in their_chunks])
         return _chunkwise(mine_chunks, at, lambda chunk, where: _dictionary_codes(chunk, vocabulary) != theirs[where])
     if not _numeric(current.type) or current.type != before.type:
-        return _filled(_differs(current, before.take(pa.array(at))), False)
+        # Strings and the rest: the previous values gathered a chunk of the dump at a time.
+        before = _single(before)
+        return _chunkwise(mine_chunks, at, lambda chunk, where: _filled(
+            _differs(chunk, before.take(pa.array(where))), False))
     theirs, their_valid = _numbers(before)
 
     def compare(chunk: pa.Array, where: np.ndarray) -> np.ndarray:
@@ -372,7 +376,65 @@ def _valid(values: Column) -> np.ndarray:
     return _filled(pc.is_valid(values), False)
 
 
-def diff(table: pa.Table, good: Column | None, previous: pa.Table | None,
+class Previous(Protocol):
+    """The previous snapshot as the delta reads it, a column at a time: a
+    `pa.Table`, or the snapshot file itself (`snapshots.SnapshotFile`), whose
+    columns are read as they are compared, so that its rows are never all in
+    memory. Its columns include KEY."""
+
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def column_names(self) -> list[str]: ...
+    def column(self, name: str) -> Column: ...
+
+
+def _one_ahead(previous: Previous, names: list[str]) -> Iterator[tuple[str, Column | None]]:
+    """Each previous column in turn (None: not there), the next one read
+    while this one is compared (reading and comparing release the GIL)."""
+    present = set(previous.column_names)
+
+    def read(name: str) -> Column | None:
+        return previous.column(name) if name in present else None
+
+    if isinstance(previous, pa.Table):
+        for name in names:
+            yield name, read(name)
+        return
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead: Future[Column | None] | None = reader.submit(read, names[0]) if names else None
+        for i, name in enumerate(names):
+            assert ahead is not None
+            column = ahead.result()
+            ahead = reader.submit(read, names[i + 1]) if i + 1 < len(names) else None
+            yield name, column
+            del column
+
+
+def _previous_at(changed: np.ndarray, differs: np.ndarray, rows: np.ndarray, values: Column,
+                 current: Column | None, kind: pa.DataType) -> Column:
+    """A previous column at the changed rows: its own value where the column
+    differs (`values`, gathered at `rows` while it was compared), the dump's
+    where it does not (equal by the comparison's rules; null where the dump
+    has no such column or no value of its type)."""
+    base: Column = pa.nulls(len(changed), kind)
+    if current is not None:
+        base = take(current, changed)
+        if base.type != kind:
+            try:
+                base = base.cast(kind)
+            except (pa.ArrowException, ValueError):
+                base = pa.nulls(len(changed), kind)  # a type change: the rows equal here are null on both sides
+    own = differs[changed]
+    if not own.any():
+        return base
+    picked = take(values, np.searchsorted(rows, changed[own]))
+    where = np.arange(len(changed), dtype=np.int64)
+    where[own] = len(changed) + np.arange(int(own.sum()), dtype=np.int64)
+    return pa.chunked_array(_chunks(base) + _chunks(picked), kind).take(pa.array(where))
+
+
+def diff(table: pa.Table, good: Column | None, previous: Previous | None,
          compare: list[str], index: Column | np.ndarray | None = None) -> tuple[Delta, pa.Table | None]:
     """`table`: every row of the dump, with KEY; `good`: which rows passed the
     row checks (None: all did). A previous key that the dump holds only in bad
@@ -380,28 +442,41 @@ def diff(table: pa.Table, good: Column | None, previous: pa.Table | None,
     new snapshot as it was. `index`: each row's position in `previous`
     (`positions`, or `lookup`'s nullable form), looked up when not given.
 
-    The previous rows are never taken into line as a table: each compared
-    column is gathered at the positions and compared in one pass, then
-    dropped, and only the few new, changed and removed rows are ever copied
-    out. Returns the delta and the previous rows carried over."""
+    The previous snapshot is read one column at a time: each compared column
+    is gathered at the positions and compared in one pass, then dropped. The
+    previous rows that are copied out (removed, carried, and the changed
+    rows' previous values) are gathered from each column as it goes by: which
+    rows are removed or carried is known from the positions; a changed row's
+    previous value is taken where its column differs and is the dump's own
+    where it does not. Returns the delta and the previous rows carried over."""
     good_rows = _filled(good, False) if good is not None else _valid(table[KEY])
     if previous is None or previous.num_rows == 0:
         empty = table.slice(0, 0)
         return Delta(new=table.filter(pa.array(good_rows)), changed=empty, previous_of_changed=empty), None
     if index is None:
-        found = positions(table[KEY], previous[KEY])
+        found = positions(table[KEY], previous.column(KEY))
     else:
         found = index if isinstance(index, np.ndarray) else _filled(index, -1).astype(np.int64)
     present = found >= 0
     matched = good_rows & present
     # New rows point at row 0 (masked out by `matched`): a gather without holes.
     at = np.where(present, found, 0)
+    removed = _unhit(found, previous.num_rows)
+    bad_hits = found[~good_rows & present]
+    _, first = np.unique(bad_hits, return_index=True)
+    carried_rows = bad_hits[np.sort(first)]  # in the order the dump first names them
+    out_rows = np.concatenate([removed, carried_rows])
 
     masks: dict[str, np.ndarray] = {}
+    copied: dict[str, Column] = {}  # previous column -> its removed and carried rows
+    differing: dict[str, tuple[np.ndarray, Column, pa.DataType]] = {}  # -> rows that differ, their values, type
     any_change = np.zeros(table.num_rows, dtype=bool)
-    for name in compare:
+    for name, before in _one_ahead(previous, list(dict.fromkeys([*previous.column_names, *compare]))):
+        if before is not None:
+            copied[name] = take(before, out_rows)
+        if name not in compare:
+            continue
         current = table[name] if name in table.column_names else None
-        before = previous[name] if name in previous.column_names else None
         if current is None and before is not None:
             mask = _valid(before)[at]
         elif before is None and current is not None:
@@ -414,22 +489,26 @@ def diff(table: pa.Table, good: Column | None, previous: pa.Table | None,
             continue
         masks[name] = mask
         any_change |= mask
+        if before is not None:
+            rows = np.flatnonzero(mask & matched)
+            differing[name] = (rows, take(before, at[rows]), before.type)
 
     changed = np.flatnonzero(matched & any_change)
-    kept = [n for n in compare if n in previous.column_names]
+    masks = {n: masks[n] for n in compare if n in masks}  # in the compared columns' order
+    kept = [n for n in compare if n in differing]
+    previous_of_changed = pa.table({
+        n: _previous_at(changed, masks[n], differing[n][0], differing[n][1],
+                        table[n] if n in table.column_names else None, differing[n][2]) for n in kept}
+    ) if kept else take(table.select([]), changed)
     delta = Delta(new=take(table, np.flatnonzero(good_rows & ~present)),
                   changed=take(table, changed),
-                  previous_of_changed=take(previous.select(kept), found[changed]),
+                  previous_of_changed=previous_of_changed,
                   masks={n: pa.array(m[changed]) for n, m in masks.items()},
                   unchanged=int(np.count_nonzero(matched)) - len(changed))
-
-    # Which previous rows the dump still holds (good or bad): a scatter over their positions.
-    delta.removed = take(previous, _unhit(found, previous.num_rows))
-    bad_hits = found[~good_rows & present]
+    out = pa.table({n: copied[n] for n in previous.column_names})
+    delta.removed = out.slice(0, len(removed))
     carried = None
-    if len(bad_hits):
-        # In the order the dump first names them.
-        _, first = np.unique(bad_hits, return_index=True)
-        carried = take(previous, bad_hits[np.sort(first)])
+    if len(carried_rows):
+        carried = out.slice(len(removed))
         delta.carried = carried.num_rows
     return delta, carried

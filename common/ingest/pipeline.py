@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.domain.models import Reason
-from common.ingest.delta import Delta, diff, positions
+from common.ingest.delta import Delta, Previous, diff, positions
 from common.ingest.limits import Limits, ReasonSink
 from common.ingest.reader import BATCH_ROWS, Source, check_file, iter_normalized
 from common.ingest.rows import take
 from common.ingest.schema import DatasetSchema
+from common.ingest.snapshots import SnapshotFile
 from common.ingest.validate import KEY, ROW, Lookup, Resolver, check_rows, row_keys
 
 
@@ -32,7 +34,7 @@ class Plan:
     good_mask: pa.ChunkedArray | pa.Array | None  # None: every row is good
     carried: pa.Table | None  # previous rows whose keys came only in bad rows
     partial: bool = False  # some rows of the dataset (reprocessing), not a whole dump
-    previous: pa.Table | None = None
+    previous: Previous | None = None
     stale: int = 0  # partial: rows older than what the snapshot holds, left out
     bad_count: int = 0  # every bad row, kept or not
     reason_counts: list[dict[str, object]] = field(default_factory=list)  # every reason, by column and type
@@ -42,7 +44,8 @@ class Plan:
         good rows and the carried ones. Built only when it is written."""
         good = self.table if self.good_mask is None else self.table.filter(self.good_mask)
         if self.partial and self.previous is not None:
-            others = self.previous.filter(pc.invert(pc.is_in(self.previous[KEY], value_set=good[KEY])))
+            previous = _whole(self.previous)
+            others = previous.filter(pc.invert(pc.is_in(previous[KEY], value_set=good[KEY])))
             return pa.concat_tables([good, _conform(others, good)], promote_options="permissive")
         if self.carried is None or self.carried.num_rows == 0:
             return good
@@ -76,21 +79,30 @@ def _conform(rows: pa.Table, like: pa.Table) -> pa.Table:
     return rows
 
 
-def with_keys(table: pa.Table, ds: DatasetSchema) -> pa.Table:
-    """A snapshot as read back, with its KEY column."""
-    if KEY in table.column_names:
+def with_keys(table: Previous, ds: DatasetSchema) -> Previous:
+    """A snapshot as read back, with its KEY column (a snapshot file makes
+    its own when asked for it)."""
+    if KEY in table.column_names or not isinstance(table, pa.Table):
         return table
-    return table.append_column(KEY, row_keys([table[k] for k in ds.key]))
+    return cast(Previous, table.append_column(KEY, row_keys([table[k] for k in ds.key])))
 
 
-def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: Resolver | None = None,
+def _whole(previous: Previous) -> pa.Table:
+    if isinstance(previous, SnapshotFile):
+        return previous.read()
+    table: pa.Table = previous
+    return table
+
+
+def plan(source: Source, ds: DatasetSchema, previous: Previous | None, resolve: Resolver | None = None,
          batch_rows: int = BATCH_ROWS, partial: bool = False, limits: Limits = Limits(),
          on_rows: Callable[[int, int], None] | None = None) -> Plan:
     """Raises `reader.Rejected` when the whole file is refused. `partial`: the
     file holds some rows only (reprocessed bad rows): nothing is removed, and
     a row older than the snapshot's row of its key is left out as stale. A
     file with no good row removes nothing either. `on_rows(read, total)`
-    after each batch read."""
+    after each batch read. `previous`: a table, or the snapshot file opened
+    (`Snapshots.open`), read a column at a time as the delta needs it."""
     opened = check_file(source, ds, limits)
     sink = ReasonSink(limits.listed_reasons)
     batches: list[pa.RecordBatch] = []
@@ -108,13 +120,13 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
         if on_rows is not None:
             on_rows(read, opened.rows)
     table = pa.Table.from_batches(batches)
-    del batches
+    del batches, opened  # the reader's buffers go with it
     lookup = None
     if previous is not None:
         # An empty snapshot too: a partial plan's snapshot() filters it by KEY.
         previous = with_keys(previous, ds)
         if previous.num_rows:
-            lookup = Lookup(positions(table[KEY], previous[KEY]), previous.num_rows)
+            lookup = Lookup(positions(table[KEY], previous.column(KEY)), previous.num_rows)
     checked = check_rows(table, ds, pa.chunked_array(invalid, pa.bool_()), resolve, sink, lookup,
                          {name: pa.chunked_array(masks, pa.bool_()) for name, masks in nulled.items()})
     bad_count = int(pc.sum(checked.bad).as_py() or 0)
@@ -122,7 +134,7 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
     good = pc.invert(checked.bad) if checked.reasons else None
     stale = 0
     if partial and lookup is not None and previous is not None and ds.version:
-        older = pc.fill_null(pc.less(table[ds.version], previous[ds.version].take(lookup.index)), False)
+        older = pc.fill_null(pc.less(table[ds.version], previous.column(ds.version).take(lookup.index)), False)
         older = older if good is None else pc.and_(good, older)
         stale = int(pc.sum(older).as_py() or 0)
         if stale:
@@ -143,7 +155,7 @@ def plan(source: Source, ds: DatasetSchema, previous: pa.Table | None, resolve: 
                 bad_count=bad_count, reason_counts=sink.summary())
 
 
-def _union(current: pa.Table, previous: pa.Table | None) -> list[str]:
+def _union(current: pa.Table, previous: Previous | None) -> list[str]:
     names = list(current.column_names)
     if previous is not None:
         names += [n for n in previous.column_names if n not in names]

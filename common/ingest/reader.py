@@ -18,6 +18,9 @@ from common.ingest.schema import DatasetSchema
 from common.ingest.validate import Normalized, normalize_batch, schema_problems
 
 BATCH_ROWS = 128 * 1024
+# Pages are read through a buffer of this size, not a whole column chunk at a
+# time: a dump written as one row group has column chunks of tens of MB.
+READ_BUFFER = 1 << 20
 MAGIC = b"PAR1"
 
 Source = Path | bytes
@@ -61,7 +64,7 @@ def open_parquet(source: Source, dictionaries: list[str] | None = None) -> pq.Pa
                               f"({size} bytes)", "truncated_file")])
     try:
         return pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else str(source),
-                              read_dictionary=dictionaries or None)
+                              read_dictionary=dictionaries or None, buffer_size=READ_BUFFER)
     except (pa.ArrowException, OSError, ValueError) as error:
         raise Rejected([_file(f"corrupt Parquet footer: {error}", "corrupt_file")]) from error
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from common.ingest.validate import KEY
+from common.ingest.validate import KEY, row_keys
 from common.ports import BlobSource
 
 CONTAINER = "snapshots"
@@ -37,6 +37,11 @@ class Snapshots:
         path = self.root / name
         return str(path) if path.exists() else None
 
+    def open(self, dataset: str, key: tuple[str, ...], dictionaries: tuple[str, ...] = ()) -> SnapshotFile | None:
+        """The snapshot opened, not read (`SnapshotFile`)."""
+        source = self._source(dataset)
+        return None if source is None else SnapshotFile(source, key, dictionaries)
+
     def load(self, dataset: str, columns: list[str] | None = None,
              dictionaries: tuple[str, ...] = ()) -> pa.Table | None:
         """The snapshot, with `dictionaries` read as dictionary columns."""
@@ -60,3 +65,31 @@ class Snapshots:
         partial = path.with_suffix(".parquet.partial")
         pq.write_table(table, partial)
         os.replace(partial, path)  # readers never see half a snapshot
+
+
+class SnapshotFile:
+    """A previous snapshot opened but not read: the delta reads its columns
+    one at a time as it compares them (`delta.Previous`), so the previous
+    rows are never all in memory beside the dump's. KEY is made from the key
+    columns once, when first asked for."""
+
+    def __init__(self, source: str | pa.BufferReader, key: tuple[str, ...], dictionaries: tuple[str, ...] = ()) -> None:
+        names = pq.ParquetFile(source).schema_arrow.names
+        self.file = pq.ParquetFile(source, read_dictionary=[n for n in dictionaries if n in names] or None)
+        self.key = key
+        self.num_rows: int = self.file.metadata.num_rows
+        self.column_names: list[str] = [*names, KEY] if KEY not in names else names
+        self._keys: pa.ChunkedArray | None = None
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        if name == KEY and KEY not in self.file.schema_arrow.names:
+            if self._keys is None:
+                keys = row_keys([self.column(k) for k in self.key])
+                self._keys = keys if isinstance(keys, pa.ChunkedArray) else pa.chunked_array([keys])
+            return self._keys
+        return self.file.read(columns=[name], use_threads=False).column(0)
+
+    def read(self) -> pa.Table:
+        """Every row (a partial plan puts the rows it does not touch back)."""
+        table = self.file.read()
+        return table if KEY in table.column_names else table.append_column(KEY, self.column(KEY))

@@ -368,8 +368,8 @@ def duplicate_mask(keys: pa.Array | pa.ChunkedArray, lookup: Lookup | None = Non
         return _duplicates_by_value(keys)
     positions = lookup.positions
     found = positions >= 0
-    counts = np.bincount(positions[found], minlength=lookup.size)
-    duplicated = found & (counts[np.where(found, positions, 0)] > 1)
+    many = np.bincount(positions[found], minlength=lookup.size) > 1
+    duplicated = found & many[positions]  # a row not found reads the last entry: masked out by `found`
     # A key not in the previous snapshot cannot equal one that is: the new
     # keys are counted among themselves.
     unseen = np.flatnonzero(~found & pc.is_valid(keys).to_numpy(zero_copy_only=False))

@@ -47,7 +47,7 @@ from common.ingest.schema import (
     DatasetSchema,
     dataset,
 )
-from common.ingest.snapshots import Snapshots
+from common.ingest.snapshots import SnapshotFile, Snapshots
 from common.ingest.validate import KEY, ROW
 from common.service.bootstrap import Deps
 from common.service.commands import (
@@ -163,7 +163,8 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None 
         recorder.details.update({"dataset": ds.name, "file": cmd.name, "rejected": False})
         snapshots = snapshots_of(deps)
         recorder.step = "read previous snapshot"
-        previous = snapshots.load(ds.name, dictionaries=ds.categorical)
+        # Opened, not read: the delta reads it a column at a time.
+        previous = snapshots.open(ds.name, ds.key, dictionaries=ds.categorical)
         recorder.step = "validate and diff"
         try:
             result = plan(cmd.source, ds, previous, _Resolver(deps, snapshots) if ds.references else None,
@@ -334,7 +335,7 @@ def _quarantine_rows(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, resu
 
 
 # ------------------------------------------------------------ destructive dumps
-def _destructive(deps: Deps, result: Plan, previous: pa.Table | None) -> dict[str, Any] | None:
+def _destructive(deps: Deps, result: Plan, previous: SnapshotFile | None) -> dict[str, Any] | None:
     """What the dump would remove (master) or deactivate (catalogue) when that
     is more than OMS_INGEST_MAX_REMOVE_SHARE of what is stored; else None."""
     ds, delta = result.dataset, result.delta
