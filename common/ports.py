@@ -171,6 +171,11 @@ class Store(Protocol):
 
     def commit(self, changes: Sequence[PartitionChanges]) -> CommitResult: ...
     def query_orders(self, query: OrderQuery) -> Page[Order]: ...
+    def query_order_docs(self, query: OrderQuery) -> Page[dict[str, Any]]:
+        """`query_orders`' page as JSON objects, for a read that only passes
+        the orders on (the HTTP list): each order's document as stored (a
+        field at its default may be left out) with its `etag`; no model built."""
+        ...
     def count_orders(self, query: OrderQuery) -> dict[str, int]:
         """How many orders match `query` (paging and sort ignored) per status;
         statuses with none are left out."""

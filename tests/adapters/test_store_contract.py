@@ -259,6 +259,24 @@ def test_query_orders_pages_return_every_order_exactly_once(store: Store, limit:
     assert len(seen) == len(set(seen))
 
 
+@pytest.mark.parametrize("limit", [2, 7])
+def test_query_order_docs_is_query_orders_as_json_page_by_page(store: Store, limit: int) -> None:
+    for order in [make_order(f"PRJ-{p}", seq, status=OrderStatus.APPROVED if seq == 2 else OrderStatus.DRAFT)
+                  for p in range(1, 4) for seq in range(1, 3)]:
+        create(store, order)
+
+    for query in (OrderQuery(limit=limit), OrderQuery(status="Draft", limit=limit)):
+        continuation: str | None = None
+        for _ in range(10):
+            query.continuation = continuation
+            orders, docs = store.query_orders(query), store.query_order_docs(query)
+            assert [Order.model_validate(doc) for doc in docs.items] == orders.items  # etag included
+            assert docs.continuation == orders.continuation
+            continuation = orders.continuation
+            if continuation is None:
+                break
+
+
 def test_an_orders_audit_trail_reads_oldest_first(store: Store) -> None:
     order = make_order()
     create(store, order)  # audit @1 at T0

@@ -407,6 +407,11 @@ class CosmosStore(CosmosIncidents, CosmosReplenishment, CosmosDatabase):
             continuation = cursor_token("orders-entered" if key == "x_entered" else "orders", last[key])
         return Page(items=items, continuation=continuation)
 
+    def query_order_docs(self, query: OrderQuery) -> Page[dict[str, Any]]:
+        # The documents hold Cosmos DB's fields beside the order's: read as orders, handed on as JSON.
+        page = self.query_orders(query)
+        return Page(items=[o.model_dump(mode="json") for o in page.items], continuation=page.continuation)
+
     def count_orders(self, query: OrderQuery) -> dict[str, int]:
         # One COUNT per status: cross-partition GROUP BY is not served everywhere.
         where, params = self._order_filters(query)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel
 
 from common.adapters.sqlite.database import SqliteDatabase
@@ -442,6 +443,26 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         return where, params
 
     def query_orders(self, query: OrderQuery) -> Page[Order]:
+        rows, continuation = self._order_page(query)
+        items = []
+        for doc, etag in rows:
+            order = Order.model_validate_json(doc)
+            order.etag = etag
+            items.append(order)
+        return Page(items=items, continuation=continuation)
+
+    def query_order_docs(self, query: OrderQuery) -> Page[dict[str, Any]]:
+        # orjson: a fifth of what validating the order costs, and what the list then serializes is a dict.
+        rows, continuation = self._order_page(query)
+        items = []
+        for doc, etag in rows:
+            found: dict[str, Any] = orjson.loads(doc)
+            found["etag"] = etag
+            items.append(found)
+        return Page(items=items, continuation=continuation)
+
+    def _order_page(self, query: OrderQuery) -> tuple[list[tuple[str, str]], str | None]:
+        """The (doc, etag) rows of a page of orders, and the next page's token."""
         where, params = self._order_filters(query)
         by_entered = query.sort == "entered"
         if query.continuation and by_entered:
@@ -455,11 +476,6 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         order_by = "since, id" if by_entered else "id"
         rows = self._rows("SELECT doc, etag, id, since FROM orders "
                           f"WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT ?", (*params, limit + 1))
-        items = []
-        for doc, etag, _, _entered in rows[:limit]:
-            order = Order.model_validate_json(doc)
-            order.etag = etag
-            items.append(order)
         last = rows[limit - 1] if len(rows) > limit else None
         if last is None:
             continuation = None
@@ -467,7 +483,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
             continuation = cursor_token("orders-entered", [last[3], last[2]])
         else:
             continuation = cursor_token("orders", last[2])
-        return Page(items=items, continuation=continuation)
+        return [(doc, etag) for doc, etag, _, _entered in rows[:limit]], continuation
 
     def count_orders(self, query: OrderQuery) -> dict[str, int]:
         if query.entered_before is None:

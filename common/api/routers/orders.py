@@ -31,8 +31,8 @@ from common.api.schemas import (
     OrderPatch,
     RejectIn,
     ReprocessOut,
+    order_docs_page_json,
     order_json,
-    order_page_json,
 )
 from common.domain.models import LineSource, Order, OrderKind, OrderStatus
 from common.ports import OrderQuery
@@ -92,8 +92,8 @@ async def list_orders(
                        limit=limit, continuation=continuation)
 
     def page() -> bytes:
-        found = paged(lambda: deps.store.query_orders(query))
-        return order_page_json(found.items, found.continuation)
+        found = paged(lambda: deps.store.query_order_docs(query))
+        return order_docs_page_json(found.items, found.continuation)
 
     return _json(await store_read(deps, page))
 
