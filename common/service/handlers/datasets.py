@@ -17,7 +17,8 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -467,24 +468,21 @@ class _ChunkWriter:
         self.written = 0
         self.on_written: Callable[[int], None] | None = None
 
-    def write(self, part: str, table: pa.Table | None, put: Callable[[pa.Table], object]) -> None:
+    def write(self, part: str, table: pa.Table | None, put: Callable[[Any], object],
+              prepare: Callable[[pa.Table], Any] | None = None) -> None:
+        """`put(prepare(chunk))` for each chunk; `prepare` (turning rows into
+        documents) runs one chunk ahead in a thread while the store writes."""
         if table is None or not table.num_rows:
             return
         done = self.progress.written.get(part, 0) if self.progress is not None else 0
         if done:
             self.resumed += done
             self.recorder.details["resumed_rows"] = self.resumed
-        # Several chunks go in key order: a chunk of keys spread over the
-        # whole key range touches most of a store's index pages, and each
-        # commit wrote them all again (a first load of a million projects on
-        # SQLite rewrote its index 200 times). The order is the same on every
-        # attempt, so "the first N rows" of a part still names the same rows.
-        order = (np.asarray(pc.sort_indices(table[KEY]), dtype=np.int64)
-                 if table.num_rows > WRITE_CHUNK and KEY in table.column_names else None)
-        block, block_start, end = table.slice(0, 0), done, done
+        end = done
         saved = time.perf_counter()
+        chunks = _one_ahead(_chunks_of(table, done), prepare)
         try:
-            for start in range(done, table.num_rows, WRITE_CHUNK):
+            for start, chunk, payload in chunks:
                 # Past the budget, stop, but never before this attempt wrote a
                 # chunk: every attempt makes progress, however slow the store.
                 if self.wrote and self.deadline is not None and time.perf_counter() > self.deadline:
@@ -493,13 +491,7 @@ class _ChunkWriter:
                     raise IngestionIncomplete(
                         f"the time budget ran out with {written} rows written; the next attempt on this file "
                         f"resumes from there ({part} row {start} of {table.num_rows})")
-                if order is None:
-                    chunk = table.slice(start, WRITE_CHUNK)
-                else:
-                    if start >= block_start + block.num_rows:  # rows gathered a block of chunks at a time
-                        block, block_start = take(table, order[start:start + SORTED_BLOCK]), start
-                    chunk = block.slice(start - block_start, WRITE_CHUNK)
-                put(chunk)
+                put(payload)
                 end = start + chunk.num_rows
                 self.wrote = True
                 self.recorder.count("rows_written", chunk.num_rows)
@@ -510,12 +502,51 @@ class _ChunkWriter:
                     self._record(part, end)
                     saved = time.perf_counter()
         finally:
+            chunks.close()
             # At a stop, a failure and the part's end: what was written is recorded.
             self._record(part, end)
 
     def _record(self, part: str, end: int) -> None:
         if self.progress is not None and end > self.progress.written.get(part, 0):
             self.progress.save(part, end)
+
+
+def _chunks_of(table: pa.Table, done: int) -> Iterator[tuple[int, pa.Table]]:
+    """The chunks of a part from row `done` on. Several chunks go in key
+    order: a chunk of keys spread over the whole key range touches most of a
+    store's index pages, and each commit wrote them all again (a first load
+    of a million projects on SQLite rewrote its index 200 times). The order
+    is the same on every attempt, so "the first N rows" of a part still
+    names the same rows."""
+    if table.num_rows <= WRITE_CHUNK or KEY not in table.column_names:
+        for start in range(done, table.num_rows, WRITE_CHUNK):
+            yield start, table.slice(start, WRITE_CHUNK)
+        return
+    order = np.asarray(pc.sort_indices(table[KEY]), dtype=np.int64)
+    for block_start in range(done, table.num_rows, SORTED_BLOCK):  # rows gathered a block of chunks at a time
+        block = take(table, order[block_start:block_start + SORTED_BLOCK])
+        for offset in range(0, block.num_rows, WRITE_CHUNK):
+            yield block_start + offset, block.slice(offset, WRITE_CHUNK)
+
+
+def _one_ahead(chunks: Iterator[tuple[int, pa.Table]], prepare: Callable[[pa.Table], Any] | None
+               ) -> Generator[tuple[int, pa.Table, Any], None, None]:
+    """Each chunk with what `prepare` makes of it, the next one prepared in a
+    thread meanwhile (Arrow and SQLite release the GIL, so the documents of a
+    chunk are made while the previous one is written)."""
+    if prepare is None:
+        for start, chunk in chunks:
+            yield start, chunk, chunk
+        return
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending: tuple[int, pa.Table, Future[Any]] | None = None
+        for start, chunk in chunks:
+            following = (start, chunk, worker.submit(prepare, chunk))
+            if pending is not None:
+                yield pending[0], pending[1], pending[2].result()
+            pending = following
+        if pending is not None:
+            yield pending[0], pending[1], pending[2].result()
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -533,9 +564,9 @@ def _models(rows: pa.Table, model: type[M], key: str, **fixed: Any) -> Iterable[
 def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan, writer: _ChunkWriter) -> None:
     delta = result.delta
     for part, table in (("new", delta.new), ("changed", delta.changed)):
-        writer.write(part, table, lambda rows: deps.store.put_projects(_models(rows, Project, "project_id")))
-    writer.write("removed", delta.removed, lambda rows: deps.store.put_projects(
-        _models(rows, Project, "project_id", removed=True)))
+        writer.write(part, table, deps.store.put_projects, lambda rows: _models(rows, Project, "project_id"))
+    writer.write("removed", delta.removed, deps.store.put_projects,
+                 lambda rows: _models(rows, Project, "project_id", removed=True))
     # Projects that qualify now and did not before: their parked designs become orders.
     flipped = delta.new.filter(_qualifies(deps, delta.new))[KEY].to_pylist()
     if delta.changed.num_rows:
@@ -576,10 +607,10 @@ def _write_projects(deps: Deps, recorder: JobRecorder, result: Plan, writer: _Ch
 def _write_catalog(deps: Deps, result: Plan, writer: _ChunkWriter) -> None:
     delta = result.delta
     for part, table in (("new", delta.new), ("changed", delta.changed)):
-        writer.write(part, table, lambda rows: deps.store.put_catalog(_models(rows, CatalogItem, "sku")))
+        writer.write(part, table, deps.store.put_catalog, lambda rows: _models(rows, CatalogItem, "sku"))
     # An item gone from the catalogue is kept, inactive: orders naming it stay explainable.
-    writer.write("removed", delta.removed, lambda rows: deps.store.put_catalog(
-        _models(rows, CatalogItem, "sku", active=False)))
+    writer.write("removed", delta.removed, deps.store.put_catalog,
+                 lambda rows: _models(rows, CatalogItem, "sku", active=False))
 
 
 def _counted_keys(ds: DatasetSchema, delta: Any) -> frozenset[tuple[str, str]]:
