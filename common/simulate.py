@@ -28,7 +28,7 @@ import random
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,6 +176,26 @@ class Simulation:
         pages = every(lambda token: self.deps.store.query_orders(
             OrderQuery(status=status.value, limit=1000, continuation=token)))
         return [o for o in pages if o.project_id.startswith(self.prefix)]
+
+    def _closed_returning(self, cutoff: datetime) -> Iterator[Order]:
+        """The Closed orders a return comes back for today: each of ours closed
+        before `cutoff`, in order id order, with a 4 % chance (one draw each).
+        Closed orders pile up over a run: their ids come from the status
+        index, and only the few a draw picks are read whole (reading every
+        Closed order every day grew with the square of the days)."""
+        ids = [oid for _, oid in self.deps.store.orders_entered(OrderStatus.CLOSED.value, by_id=True)
+               if oid.startswith(self.prefix)]
+        # Changed since the cutoff (closed today, or touched since): no return yet. A few, read whole.
+        recent = {o.order_id for o in every(lambda token: self.deps.store.query_orders(OrderQuery(
+            status=OrderStatus.CLOSED.value, updated_since=cutoff, limit=1000, continuation=token)))
+            if o.updated_at > cutoff}
+        for oid in ids:
+            # One draw per order, and the caller's draws for a picked one before the next order's.
+            if oid in recent or self.rng.random() > 0.04:
+                continue
+            order = self.deps.store.get_order(oid)
+            if order is not None and order.lines:
+                yield order
 
     def _bom(self) -> list[dict[str, Any]]:
         return [{"sku": sku, "qty": self.rng.randint(1, 6), "uom": "EA"}
@@ -335,9 +355,7 @@ class Simulation:
                 events.append({**base, "event_type": "ReleaseCompleted"})
             elif roll < 0.85:
                 events.append({**base, "event_type": "ReleaseRejected", "reason": self.rng.choice(REJECT_REASONS)})
-        for order in self._orders(OrderStatus.CLOSED):
-            if order.updated_at > cutoff or self.rng.random() > 0.04 or not order.lines:
-                continue
+        for order in self._closed_returning(cutoff):
             line = self.rng.choice(order.lines)
             events.append({"event_id": self._event_id("W"), "event_type": "ReturnReceived", "occurred_at": now,
                            "order_id": order.order_id, "reason": self.rng.choice(RETURN_REASONS),

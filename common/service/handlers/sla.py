@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 
 from common.domain import orders as verbs
 from common.domain.ids import project_of
@@ -28,11 +29,30 @@ BATCH = 500  # orders flagged per commit
 LISTED = 50  # breaches listed in the notification; the job run's details hold the counts
 
 
-def _orders_with_slas(deps: Deps) -> Iterator[Order]:
-    statuses = [s for s in OrderStatus if deps.settings.sla_hours.get(s.value) or s == OrderStatus.RELEASED]
-    for status in statuses:
-        yield from every(lambda token, s=status: deps.store.query_orders(  # type: ignore[misc]
-            OrderQuery(status=s.value, limit=1000, continuation=token)))
+def _sla_statuses(deps: Deps) -> list[OrderStatus]:
+    return [s for s in OrderStatus if deps.settings.sla_hours.get(s.value) or s == OrderStatus.RELEASED]
+
+
+def _orders_with_slas(deps: Deps, now: datetime) -> Iterator[Order]:
+    """Every order that can be in a breach at `now`: in a status with an SLA,
+    only those in it longer than its limit (read through the stores' entry-time
+    index: a younger one is in no state-age breach), and every Released order
+    (its need-by date may have passed). Orders in a returned state stay there
+    and pile up: reading them all, every sweep, made a long run's sweeps grow
+    with everything it had ever returned."""
+    for status in _sla_statuses(deps):
+        limit = deps.settings.sla_hours.get(status.value)
+        entered_before = None if status == OrderStatus.RELEASED or not limit or limit <= 0 \
+            else {status.value: now - timedelta(hours=limit)}
+        yield from every(lambda token, s=status, e=entered_before: deps.store.query_orders(  # type: ignore[misc]
+            OrderQuery(status=s.value, entered_before=e, limit=1000, continuation=token)))
+
+
+def _in_sla_statuses(deps: Deps) -> int:
+    """How many orders the sweep looks after (its `scanned` count): every
+    order in a status with an SLA, counted through the status index."""
+    counts = deps.store.count_orders(OrderQuery())
+    return sum(counts.get(s.value, 0) for s in _sla_statuses(deps))
 
 
 def _flag(uow: UnitOfWork, order: Order, breaches: list[Breach], recorder: JobRecorder) -> None:
@@ -115,11 +135,9 @@ def sweep_sla(deps: Deps) -> JobRun:
         recorder.step = "scan"
         now = deps.clock.now()
         found: list[Breach] = []
-        scanned = 0
-        for order in _orders_with_slas(deps):
-            scanned += 1
+        for order in _orders_with_slas(deps, now):
             found.extend(new_breaches([order], now, deps.settings.sla_hours))
-        recorder.count("scanned", scanned)
+        recorder.count("scanned", _in_sla_statuses(deps))
         by_order: dict[str, list[Breach]] = {}
         for breach in found:
             by_order.setdefault(breach.order_id, []).append(breach)
