@@ -125,8 +125,7 @@ def servers(folder: Path, workers: int) -> Iterator[tuple[int, int]]:
     extra = ["--workers", str(workers)] if workers > 1 else []
     oms = subprocess.Popen([sys.executable, "-m", "common.cli", "serve", "--port", str(oms_port), *extra],
                            cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    hello = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.http_hello:app", "--port", str(hello_port),
-                              "--log-level", "info", "--workers", str(workers)],
+    hello = subprocess.Popen([sys.executable, "-m", "bench.http_hello", str(hello_port), str(workers)],
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait(f"http://127.0.0.1:{oms_port}/api/health", oms)
