@@ -9,11 +9,12 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from common.domain import orders as verbs
 from common.domain.ids import project_of
 from common.domain.models import SYSTEM, JobRun, Order, OrderStatus
-from common.domain.sla import Breach, new_breaches
+from common.domain.sla import Breach, new_breaches, state_key
 from common.ports import OrderQuery
 from common.service.bootstrap import Deps
 from common.service.incidents import catch_up_dead_letters, on_sla_breaches
@@ -39,13 +40,33 @@ def _orders_with_slas(deps: Deps, now: datetime) -> Iterator[Order]:
     index: a younger one is in no state-age breach), and every Released order
     (its need-by date may have passed). Orders in a returned state stay there
     and pile up: reading them all, every sweep, made a long run's sweeps grow
-    with everything it had ever returned."""
+    with everything it had ever returned; and past its limit, such an order
+    was mostly flagged by an earlier sweep already: its document says so
+    (`_flagged_already`) without the order being built."""
     for status in _sla_statuses(deps):
         limit = deps.settings.sla_hours.get(status.value)
-        entered_before = None if status == OrderStatus.RELEASED or not limit or limit <= 0 \
-            else {status.value: now - timedelta(hours=limit)}
-        yield from every(lambda token, s=status, e=entered_before: deps.store.query_orders(  # type: ignore[misc]
-            OrderQuery(status=s.value, entered_before=e, limit=1000, continuation=token)))
+        if status == OrderStatus.RELEASED or not limit or limit <= 0:
+            yield from every(lambda token, s=status: deps.store.query_orders(  # type: ignore[misc]
+                OrderQuery(status=s.value, limit=1000, continuation=token)))
+            continue
+        past = {status.value: now - timedelta(hours=limit)}
+        for doc in every(lambda token, s=status, e=past: deps.store.query_order_docs(  # type: ignore[misc]
+                OrderQuery(status=s.value, entered_before=e, limit=1000, continuation=token))):
+            if not _flagged_already(status, doc):
+                yield Order.model_validate(doc)
+
+
+def _flagged_already(status: OrderStatus, doc: dict[str, Any]) -> bool:
+    """Whether the one breach an order in `status` (not Released: no need-by
+    breach) can be in is flagged on it already, read from its stored document
+    (fields at their defaults left out): the key `state_key` gives for when it
+    entered the status (`entered_at`: status_since, else created_at) is in
+    its sla_breached. Such an order has no new breach."""
+    flagged = doc.get("sla_breached")
+    if not flagged:
+        return False
+    since = datetime.fromisoformat(doc.get("status_since") or doc["created_at"])
+    return state_key(status, since) in flagged
 
 
 def _in_sla_statuses(deps: Deps) -> int:
