@@ -13,6 +13,11 @@ follow Cosmos DB's published costs; see its RU model comment):
 
     .venv/bin/python -m bench.cosmos_costs [--events 4000] [--streams 1000] [--rows 100000] [--budget-parts 3]
 
+A million rows through the one-process local server takes long: run the
+resumed load alone, stopped every `--budget` seconds as a Functions run is:
+
+    .venv/bin/python -m bench.cosmos_costs --rows 1000000 --parts resumed --budget 480
+
 Without OMS_TEST_COSMOS_ENDPOINT it starts its own Cosmos server (npm, with
 a large heap for a million documents) and stops it at the end.
 """
@@ -187,39 +192,64 @@ def load_part(endpoint: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as tmp:
         file = master_file(args.rows, Path(tmp) / "master.parquet")
         out["file_mb"] = round(file.stat().st_size / 2**20, 1)
-        deps, transport, store = cosmos_deps(endpoint, Path(tmp))
-        before = transport.snapshot()
-        start = time.perf_counter()
-        run = ingest_dataset(deps, IngestDataset("project-master", file, file.name, "file"))
-        seconds = time.perf_counter() - start
-        requests, ru = (a - b for a, b in zip(transport.snapshot(), before, strict=True))
-        out["whole"] = {"seconds": round(seconds, 1), "requests": requests, "ru": round(ru),
-                        "written": run.counts.get("rows_written", 0), "status": run.status}
-        store._client_factory().delete_database(store.database_name)
-
-        # Again on a fresh database, stopped by a time budget a fraction of the whole.
-        deps, transport, store = cosmos_deps(endpoint, Path(tmp) / "resumed")
-        budget = max(seconds / args.budget_parts, 0.5)
-        attempts, start = 0, time.perf_counter()
-        while True:
-            attempts += 1
-            try:
-                run = ingest_dataset(deps, IngestDataset("project-master", file, file.name, "blob",
-                                                         time_budget=budget))
-                break
-            except IngestionIncomplete:
-                if attempts > 50:
-                    raise
-        requests, ru = transport.snapshot()
-        written = sum(j.counts.get("rows_written", 0) for j in store.list_jobs(100))
-        out["resumed"] = {"budget_s": round(budget, 1), "attempts": attempts,
-                          "seconds": round(time.perf_counter() - start, 1), "rows_written": written,
-                          "requests": requests, "ru": round(ru), "status": run.status}
-        store._client_factory().delete_database(store.database_name)
+        seconds = 0.0
+        if "whole" in args.parts:
+            seconds = whole_load(endpoint, file, Path(tmp), out)
+        if "resumed" in args.parts:
+            budget = args.budget or max(seconds / args.budget_parts, 0.5)
+            out["resumed"] = resumed_load(endpoint, file, Path(tmp) / "resumed", budget)
     return out
 
 
-def report(events: dict[str, Any], load: dict[str, Any]) -> None:
+def whole_load(endpoint: str, file: Path, tmp: Path, out: dict[str, Any]) -> float:
+    """One uninterrupted load on a fresh database; its seconds."""
+    deps, transport, store = cosmos_deps(endpoint, tmp)
+    before = transport.snapshot()
+    start = time.perf_counter()
+    run = ingest_dataset(deps, IngestDataset("project-master", file, file.name, "file"))
+    seconds = time.perf_counter() - start
+    requests, ru = (a - b for a, b in zip(transport.snapshot(), before, strict=True))
+    out["whole"] = {"seconds": round(seconds, 1), "requests": requests, "ru": round(ru),
+                    "written": run.counts.get("rows_written", 0), "status": run.status}
+    store._client_factory().delete_database(store.database_name)
+    return seconds
+
+
+def resumed_load(endpoint: str, file: Path, tmp: Path, budget: float) -> dict[str, Any]:
+    """The load on a fresh database, each attempt stopped by `budget` seconds
+    as the host stops a run, and retried as the host retries the blob: every
+    attempt goes on where the last one stopped."""
+    deps, transport, store = cosmos_deps(endpoint, tmp)
+    attempts, start, stops = 0, time.perf_counter(), []
+    while True:
+        attempts += 1
+        try:
+            run = ingest_dataset(deps, IngestDataset("project-master", file, file.name, "blob", time_budget=budget))
+            break
+        except IngestionIncomplete:
+            stops.append(round(time.perf_counter() - start, 1))
+            print(json.dumps({"attempt": attempts, "stopped_at_s": stops[-1],
+                              "requests_ru": transport.snapshot()}), flush=True)
+            if attempts > 50:
+                raise
+    requests, ru = transport.snapshot()
+    written = sum(j.counts.get("rows_written", 0) for j in store.list_jobs(100))
+    projects = store._client_factory().get_database_client(store.database_name).get_container_client("projects")
+    stored = next(iter(projects.query_items("SELECT VALUE COUNT(1) FROM c", enable_cross_partition_query=True)))
+    out = {"budget_s": round(budget, 1), "attempts": attempts, "stops_at_s": stops,
+           "seconds": round(time.perf_counter() - start, 1), "rows_written": written, "projects_stored": stored,
+           "requests": requests, "ru": round(ru), "status": run.status}
+    store._client_factory().delete_database(store.database_name)
+    return out
+
+
+def report(events: dict[str, Any] | None, load: dict[str, Any]) -> None:
+    if events:
+        report_events(events)
+    report_load(load)
+
+
+def report_events(events: dict[str, Any]) -> None:
     n = events["events"]
     c, s = events["cosmos"], events["sqlite"]
     print(f"\n1. engineering events ({n} events, batches of {events['batch']}, the same events on both stores)")
@@ -232,19 +262,27 @@ def report(events: dict[str, Any], load: dict[str, Any]) -> None:
     per_event = c["ru"] / n
     print(f"   at {per_event:.1f} RU/event: serverless {SERVERLESS_RU_S} RU/s -> {SERVERLESS_RU_S / per_event:,.0f} "
           f"events/s; autoscale {AUTOSCALE_RU_S} RU/s -> {AUTOSCALE_RU_S / per_event:,.0f} events/s")
-    rows, whole = load["rows"], load["whole"]
-    per_row = whole["ru"] / rows
+
+
+def report_load(load: dict[str, Any]) -> None:
+    rows = load["rows"]
     print(f"\n2. first load of {rows:,} new projects ({load['file_mb']} MB Parquet)")
-    print(f"   whole: {whole['seconds']} s on the local server ({rows / whole['seconds']:,.0f} rows/s), "
-          f"{whole['requests'] / rows:.3f} requests/row, {per_row:.2f} RU/row, {whole['ru']:,} RU in all")
-    for name, rate in (("serverless", SERVERLESS_RU_S), ("autoscale", AUTOSCALE_RU_S)):
-        needed = whole["ru"] / rate
-        print(f"   on {name} ({rate} RU/s): {needed:,.0f} s of writes at least -> "
-              f"{max(1, -(-int(needed) // FUNCTION_BUDGET_S))} function runs of {FUNCTION_BUDGET_S} s; "
-              f"a million rows: {per_row * 1_000_000 / rate / 60:,.1f} min")
-    r = load["resumed"]
+    whole = load.get("whole")
+    if whole:
+        per_row = whole["ru"] / rows
+        print(f"   whole: {whole['seconds']} s on the local server ({rows / whole['seconds']:,.0f} rows/s), "
+              f"{whole['requests'] / rows:.3f} requests/row, {per_row:.2f} RU/row, {whole['ru']:,} RU in all")
+        for name, rate in (("serverless", SERVERLESS_RU_S), ("autoscale", AUTOSCALE_RU_S)):
+            needed = whole["ru"] / rate
+            print(f"   on {name} ({rate} RU/s): {needed:,.0f} s of writes at least -> "
+                  f"{max(1, -(-int(needed) // FUNCTION_BUDGET_S))} function runs of {FUNCTION_BUDGET_S} s; "
+                  f"a million rows: {per_row * 1_000_000 / rate / 60:,.1f} min")
+    r = load.get("resumed")
+    if not r:
+        return
     print(f"   resumed: budget {r['budget_s']} s -> {r['attempts']} attempts, {r['seconds']} s, "
-          f"{r['rows_written']:,} rows written for {rows:,} rows ({r['status']}); "
+          f"{r['rows_written']:,} rows written for {rows:,} rows, {r['projects_stored']:,} projects stored "
+          f"({r['status']}); stopped at {r['stops_at_s']} s; "
           f"{r['ru'] / rows:.2f} RU/row (every attempt re-reads the file and the snapshot, writes only what is left)")
 
 
@@ -255,11 +293,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--budget-parts", type=int, default=3, help="stop the resumed load about this many times")
+    parser.add_argument("--budget", type=float, default=0.0,
+                        help="seconds per attempt of the resumed load (default: the whole load's / --budget-parts)")
+    parser.add_argument("--parts", default="events,whole,resumed",
+                        help="comma-separated: events, whole (one uninterrupted load), resumed (stopped and resumed)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    args.parts = set(args.parts.split(","))
+    if "resumed" in args.parts and "whole" not in args.parts and not args.budget:
+        parser.error("--parts resumed without whole needs --budget")
     with cosmos_server() as endpoint:
-        events = events_part(endpoint, args)
+        events = events_part(endpoint, args) if "events" in args.parts else None
         print(json.dumps({"events": events}), flush=True)  # kept even if the load part fails
         load = load_part(endpoint, args)
     if args.json:
