@@ -334,7 +334,7 @@ class Marker(_Model):
 # event file that is not JSON): it is quarantined and nothing else changed.
 # abandoned: the run's process stopped without ending it (no heartbeat for
 # OMS_JOB_ABANDON_MINUTES); the sweep says so (common/service/jobs.py).
-JobStatus = Literal["running", "succeeded", "failed", "rejected", "abandoned"]
+JobStatus = Literal["running", "succeeded", "failed", "rejected", "abandoned", "incomplete"]
 
 
 class JobRun(_Model):

@@ -32,6 +32,14 @@ def new_job_id(job: str) -> str:
 HEARTBEAT_SECONDS = 60.0
 
 
+class Resumable(RuntimeError):
+    """A run that stopped where it planned to (its time budget ran out) with
+    its progress kept: the next attempt goes on from there. It is recorded
+    `incomplete` and told as a warning, not as a failure: a first load of a
+    million rows on Azure takes two or three function runs by design, and
+    each stop is not an incident."""
+
+
 class JobRecorder:
     def __init__(self, deps: Deps, job: str, source: str | None, job_id: str | None = None) -> None:
         self.deps = deps
@@ -107,7 +115,9 @@ class JobRecorder:
 
     def finish(self, error: BaseException | None = None) -> JobRun:
         ended = self.deps.clock.now()
-        status = "failed" if error is not None else "rejected" if self.rejected else "succeeded"
+        resumable = isinstance(error, Resumable)
+        status = ("incomplete" if resumable else "failed" if error is not None
+                  else "rejected" if self.rejected else "succeeded")
         update: dict[str, Any] = {"ended_at": ended, "counts": dict(self.counts), "details": self.details,
                                   "status": status}
         if error is not None:
@@ -117,6 +127,10 @@ class JobRecorder:
             self.deps.store.put_job(self.run)
         except Exception:  # the store may be what failed; the notifier still tells people
             log.exception("could not record job run %s", self.run.job_id)
+        if resumable:
+            self.deps.notifier.notify(f"[OMS] {self._summary()}; the next attempt resumes: {_clip(str(error), 120)}",
+                                      end_message(self.run), level="warning", data=self.run.model_dump(mode="json"))
+            return self.run
         if error is not None:
             self._tell_failure()
             open_incident_for(self.deps, self.run)

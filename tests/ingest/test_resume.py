@@ -70,7 +70,12 @@ def test_a_first_load_past_its_time_budget_resumes_where_it_stopped_and_never_st
         except IngestionIncomplete as stopped:
             assert "resumes" in str(stopped)
             job = deps.store.list_jobs(1)[0]
-            assert job.status == "failed" and job.error is not None and job.error["type"] == "IngestionIncomplete"
+            # A planned stop, not a failure: recorded incomplete, told as a warning, no incident.
+            assert job.status == "incomplete" and job.error is not None and job.error["type"] == "IngestionIncomplete"
+            assert deps.store.list_incidents().items == []
+            told = deps.notifier.sent[-1]  # type: ignore[attr-defined]
+            assert told["level"] == "warning" and "incomplete" in told["subject"] and "resumes" in told["subject"]
+            assert not any(m["level"] == "error" for m in deps.notifier.sent)  # type: ignore[attr-defined]
         assert attempts < 10
 
     assert attempts == 3  # one chunk per attempt when the budget is spent at once

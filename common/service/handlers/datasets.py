@@ -61,7 +61,7 @@ from common.service.commands import (
 from common.service.handlers.engineering import reevaluate_parked_designs
 from common.service.handlers.projects import follow_project_master
 from common.service.handlers.replenishment import replenish_after
-from common.service.jobs import JobRecorder, job_run
+from common.service.jobs import JobRecorder, Resumable, job_run
 from common.service.paging import every
 from common.service.quarantine import CONTAINER as QUARANTINE_CONTAINER
 from common.service.quarantine import quarantine
@@ -89,7 +89,7 @@ MAX_LISTED = 1_000  # reasons
 ROWS_INLINE = 200  # bad rows
 
 
-class IngestionIncomplete(RuntimeError):
+class IngestionIncomplete(Resumable):
     """The time budget ran out before every row was written; what was written
     is recorded, and the next attempt on the same file goes on from there."""
 
