@@ -13,7 +13,8 @@ consumed the stock it needed (`blocked_by`).
 - `optimal`: an exact MILP (HiGHS) choosing the set that is lexicographically
   best by priority class: as many orders of the best class as the stock
   allows, then, with that fixed, as many of the next class, and so on (one
-  solve per class). Within a class every order weighs the same, which is
+  level per class, each split into independent components solved alone:
+  `_Lexicographic`). Within a class every order weighs the same, which is
   where it can beat greedy: greedy gives one large order the stock that
   three smaller ones of the same class needed.
 
@@ -265,112 +266,43 @@ def greedy(demands: Sequence[Demand], stock: Mapping[StockKey, int]) -> Solution
 
 
 # ------------------------------------------------------------------- optimal
+_INACTIVE, _FREE, _ONE, _ZERO = 0, 1, 2, 3  # an order's state in the lexicographic search
+
+
 def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_limit: float = 30.0,
             gap: float = 0.0) -> Solution:
-    """The lexicographically best selection by priority class (one MILP solve
-    per class). When the time limit stops a class, its best selection found
-    is kept, the classes after it are filled greedily, and the gap says how
-    far from proven it is. `gap`: a class may stop once proven within this
-    share of its best (never less than one order: 0 proves it optimal).
+    """The lexicographically best selection by priority class: one level per
+    class, each a set of small MILPs (HiGHS). `gap`: a level may stop once
+    proven within this share of its best count (never less than one order: 0
+    proves it optimal). `time_limit` covers the whole call; each level gets a
+    share of what is left (by how many orders it still has to decide), each
+    of its components a share of the level's. A level its share stopped keeps
+    its best selection found, later levels still run on what is left with its
+    counts kept, and the gap says how far from proven it is; should the time
+    run out before a level, its class and the ones after it are filled
+    greedily and the gap is unknown. Whatever still fits at the end is taken
+    by rank, and a result lexicographically below greedy's falls back to it.
 
-    Each class's model is only what can change its answer: the classes after
-    it are fixed out (they weigh nothing yet and only take stock), the
-    classes before it keep their counts (one row each), and its warm start is
-    the selection so far completed greedily, by rank, with its own orders."""
-    import highspy  # imported late: the greedy path needs no solver
-    import numpy as np
-
+    What makes it fast (`_Lexicographic`): an order that cannot fit, or whose
+    stock keys have room for every order that fits, is decided before any
+    solve; a level's model holds only the stock keys its classes can
+    overfill, and splits into independent components (orders linked by such
+    keys), each solved alone, where the classes before keep their count per
+    component (exact: a lexicographic optimum is optimal in every
+    component); a class whose every order in a component is taken stays so."""
     problem = _encode(demands, stock)
     n = len(demands)
     started = time.perf_counter()
     base = greedy(demands, stock)
     base_taken = [v.allocated for v in base.verdicts]
-
-    # Orders that cannot fit even alone never enter the model; nor do rows no
-    # selection could overfill.
-    fits = [all(problem.avail[k] >= q for k, q in row) for row in problem.lines]
-    cols = [i for i in range(n) if fits[i] and problem.lines[i]]
-    demand_per_key = [0] * len(problem.keys)
-    for i in cols:
-        for k, q in problem.lines[i]:
-            demand_per_key[k] += q
-    rows = {k: r for r, k in enumerate(k for k in range(len(problem.keys))
-                                       if demand_per_key[k] > problem.avail[k])}
-    starts, index, values = [0], [], []
-    for i in cols:
-        for k, q in problem.lines[i]:
-            r = rows.get(k)
-            if r is not None:
-                index.append(r)
-                values.append(float(q))
-        starts.append(len(index))
-
-    taken = list(base_taken)
-    levels: list[dict[str, Any]] = []
-    status: str = "optimal"
-    result_gap: float | None = 0.0
-    if cols and rows:
-        highs = _highs()
-        highs.setOptionValue("mip_rel_gap", float(gap))
-        highs.setOptionValue("mip_abs_gap", 0.999)  # objectives are whole orders: < 1 proves optimality
-        lp = highspy.HighsLp()
-        lp.num_col_ = len(cols)
-        lp.num_row_ = len(rows)
-        lp.col_cost_ = np.zeros(len(cols))
-        lp.col_lower_ = np.zeros(len(cols))
-        lp.col_upper_ = np.ones(len(cols))
-        lp.row_lower_ = np.full(len(rows), -highspy.kHighsInf)
-        lp.row_upper_ = np.array([float(problem.avail[k]) for k in rows])
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-        lp.a_matrix_.value_ = np.array(values)
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(cols)
-        lp.sense_ = highspy.ObjSense.kMaximize
-        all_cols = np.arange(len(cols), dtype=np.int32)
-        col_class = np.array([demands[i].priority_class for i in cols])
-        lp.col_upper_ = np.where(col_class == col_class.min(), 1.0, 0.0)  # later classes fixed out
-        highs.passModel(lp)
-        incumbent = np.array([1.0 if taken[i] else 0.0 for i in cols])
-        for cls in range(problem.n_classes):
-            members = [c for c, i in enumerate(cols) if demands[i].priority_class == cls]
-            if not members:
-                continue
-            left = time_limit - (time.perf_counter() - started)
-            if left <= 0:  # no time for this class: its gap is unknown
-                status, result_gap = "time_limit", None
-                break
-            class_started = time.perf_counter()
-            member_cols = np.array(members, dtype=np.int32)
-            highs.changeColsBounds(len(members), member_cols, np.zeros(len(members)), np.ones(len(members)))
-            cost = np.zeros(len(cols))
-            cost[members] = 1.0
-            highs.changeColsCost(len(cols), all_cols, cost)
-            highs.setOptionValue("time_limit", float(left))
-            highs.setSolution(len(cols), all_cols, _warm_start(problem, cols, col_class, incumbent, cls))
-            highs.run()
-            info = highs.getInfo()
-            solution = np.array(highs.getSolution().col_value)
-            model_status = highs.modelStatusToString(highs.getModelStatus())
-            if len(solution) != len(cols) or not np.isfinite(info.objective_function_value):
-                status, result_gap = "time_limit", None
-                break
-            value = round(info.objective_function_value)
-            proven = model_status == "Optimal"  # within `gap` of the bound (or of one order)
-            bound = math.floor(info.mip_dual_bound + 1e-6) if np.isfinite(info.mip_dual_bound) else value
-            level_gap = max(0.0, (bound - value) / max(abs(bound), 1.0))
-            levels.append({"class": cls, "orders": len(members), "filled": value, "status": model_status,
-                           "gap": round(level_gap, 6), "seconds": round(time.perf_counter() - class_started, 3)})
-            incumbent = np.round(solution)
-            highs.addRow(float(value), highspy.kHighsInf, len(members), member_cols, np.ones(len(members)))
-            result_gap = max(result_gap or 0.0, level_gap)
-            if not proven:
-                status, result_gap = "time_limit", level_gap
-                break
-        chosen = [False] * n
-        for c, i in enumerate(cols):
-            chosen[i] = incumbent[c] > 0.5
-        taken = chosen
+    # The end (the walk over what is left, the explanation) costs about what
+    # greedy did: that much of the limit, and half as much again, is kept for it.
+    reserve = min(1.5 * (time.perf_counter() - started), time_limit / 4)
+    search = _Lexicographic(problem, float(gap), started + time_limit - reserve)
+    search.run()
+    taken, status, result_gap, levels = search.taken, search.status, search.gap, search.levels
+    for level in levels:
+        level["greedy"] = base.weight[level["class"]]
 
     # Whatever still fits after the chosen set (classes the time limit did not
     # reach, or ties) is taken by rank, so nothing is left that could go.
@@ -399,20 +331,377 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     )
 
 
-def _warm_start(problem: _Problem, cols: Sequence[int], col_class: Any, incumbent: Any, cls: int) -> Any:
-    """A start for class `cls`'s solve: the selection of the classes before it
-    (as their solves left it), completed by the greedy walk with this class's
-    orders in rank order; the classes after it take nothing yet."""
-    start = incumbent * (col_class < cls)
-    avail = list(problem.avail)
-    for c in start.nonzero()[0]:
-        for k, q in problem.lines[cols[c]]:
-            avail[k] -= q
-    members = [c for c in range(len(cols)) if col_class[c] == cls]
-    taken = [False] * len(cols)
-    _walk([problem.lines[cols[c]] for c in range(len(cols))], avail, taken, members)
-    start[[c for c in members if taken[c]]] = 1.0
-    return start
+class _Lexicographic:
+    """The search behind `optimal`. Every order is INACTIVE until its class's
+    level, then FREE (a variable), or decided for good: ONE (in every
+    lexicographically best selection: it is taken and its stock is gone from
+    `resid`) or ZERO (it cannot fit beside the ONE orders).
+
+    Level `c`: the FREE orders of classes <= c and the stock keys they could
+    overfill together (`binding`: their demand above `resid`); a FREE order
+    with no binding key is taken (nothing it uses is short). The rest fall
+    into components linked by binding keys; a component without a class-c
+    order is left as it is, each other one is a MILP: its class-c orders
+    weigh 1, every earlier class keeps at least the count it has in the
+    component, one row per binding key."""
+
+    def __init__(self, problem: _Problem, gap: float, deadline: float) -> None:
+        self.problem = problem
+        self.mip_gap = gap
+        self.deadline = deadline
+        # A solve overruns its time limit by what it cannot interrupt (the
+        # root's LP, presolve): the largest overrun seen so far is kept back
+        # for every solve still to come.
+        self.overrun = 0.05
+        self.levels_left = 0
+        n, n_keys = len(problem.demands), len(problem.keys)
+        self.cls = [d.priority_class for d in problem.demands]
+        self.state = bytearray(n)
+        self.taken = [False] * n
+        self.resid = list(problem.avail)
+        self.free_demand = [0] * n_keys
+        self.free: list[int] = []
+        self.members: list[list[int]] = [[] for _ in range(problem.n_classes)]
+        self.by_class: list[list[int]] = [[] for _ in range(problem.n_classes)]  # undecided at the start
+        self.binding: list[bool] = []
+        self.status = "optimal"
+        self.gap: float | None = 0.0
+        self.levels: list[dict[str, Any]] = []
+        self.highs: Any = None
+        lines, avail = problem.lines, problem.avail
+        fits = [all(avail[k] >= q for k, q in row) for row in lines]
+        total = [0] * n_keys
+        for i, row in enumerate(lines):
+            if fits[i]:
+                for k, q in row:
+                    total[k] += q
+        for i, row in enumerate(lines):
+            self.members[self.cls[i]].append(i)
+            if not fits[i]:
+                self.state[i] = _ZERO
+            elif all(total[k] <= avail[k] for k, _ in row):  # room whatever happens
+                self._one(i)
+            else:
+                self.by_class[self.cls[i]].append(i)
+
+    def _one(self, i: int) -> None:
+        self.state[i] = _ONE
+        self.taken[i] = True
+        for k, q in self.problem.lines[i]:
+            self.resid[k] -= q
+
+    def run(self) -> None:
+        # Each level's share of what is left: by the orders it has to decide,
+        # each later class's halved per class (a class outweighs the ones
+        # after it, whose models hold every earlier class and gain least).
+        undecided = [len(members) for members in self.by_class]
+        for c in range(self.problem.n_classes):
+            self.levels_left = sum(1 for u in undecided[c + 1:] if u)
+            ahead = sum(u / 2 ** d for d, u in enumerate(undecided[c:]))
+            if not self._level(c, undecided[c] / max(ahead, 1)):
+                break
+
+    def _level(self, c: int, share: float) -> bool:
+        """Level `c`; False when the time ran out before it could solve."""
+        started = time.perf_counter()
+        lines, resid, free_demand, state, taken = (self.problem.lines, self.resid, self.free_demand, self.state,
+                                                   self.taken)
+        for i in self.by_class[c]:
+            if state[i] == _INACTIVE:
+                state[i] = _FREE
+                self.free.append(i)
+                for k, q in lines[i]:
+                    free_demand[k] += q
+        # Orders that cannot fit beside the ONE orders are out for good (none
+        # is taken: the selection so far fits beside them).
+        still = []
+        for i in self.free:
+            if state[i] != _FREE:
+                continue
+            row = lines[i]
+            if all(resid[k] >= q for k, q in row):
+                still.append(i)
+            else:
+                state[i] = _ZERO
+                taken[i] = False
+                for k, q in row:
+                    free_demand[k] -= q
+        self.free = still
+        binding = [free_demand[k] > resid[k] for k in range(len(resid))]
+        parent = list(range(len(resid)))
+
+        def find(k: int) -> int:
+            while parent[k] != k:
+                parent[k] = parent[parent[k]]
+                k = parent[k]
+            return k
+
+        anchor: dict[int, int] = {}
+        for i in still:
+            first = -1
+            for k, _ in lines[i]:
+                if binding[k]:
+                    if first < 0:
+                        first = find(k)
+                    else:
+                        other = find(k)
+                        if other != first:
+                            parent[other] = first
+            if first < 0:
+                taken[i] = True  # nothing it uses is short
+            else:
+                anchor[i] = first
+        groups: dict[int, list[int]] = {}
+        for i, k in anchor.items():
+            groups.setdefault(find(k), []).append(i)
+        todo = [g for g in groups.values() if any(self.cls[i] == c for i in g)]
+        weight = [sum(1 for i in g if self.cls[i] == c) for g in todo]
+        level: dict[str, Any] = {"class": c, "orders": len(self.members[c]), "components": len(todo),
+                                 "status": "Optimal"}
+        self.binding = binding
+        slack = 0  # the bound's excess over the selection, summed over the components
+        proven = True
+        if todo:
+            # Still to come, about: this level's components and, per later
+            # level, as many (four at most: a level's big components are few).
+            solves = len(todo) + min(len(todo), 4) * self.levels_left
+            budget = (self.deadline - self.overrun * solves - started) * share
+            pending = sum(weight)
+            for group, w in sorted(zip(todo, weight, strict=True), key=lambda gw: -gw[1]):
+                now = time.perf_counter()
+                if now >= self.deadline:
+                    self.status, self.gap = "time_limit", None
+                    self._record(level, c, started, None)
+                    return False
+                seconds = max(budget - (now - started), 0.0) * w / max(pending, 1)
+                # A small component finishes long before: it is never starved.
+                seconds = min(max(seconds, 0.2), max(self.deadline - now - self.overrun * solves, 0.02))
+                pending -= w
+                solves -= 1
+                value, bound, ok = self._solve(group, c, seconds)
+                self.overrun = max(self.overrun, time.perf_counter() - now - seconds)
+                slack += bound - value
+                proven = proven and ok
+        self._record(level, c, started, slack)
+        if not proven:
+            level["status"] = "Time limit reached"
+            self.status = "time_limit"
+        self.gap = max(self.gap or 0.0, level["gap"])
+        return True
+
+    def _record(self, level: dict[str, Any], c: int, started: float, slack: int | None) -> None:
+        filled = sum(1 for i in self.members[c] if self.taken[i])
+        level["filled"] = filled
+        if slack is None:
+            level["status"], level["gap"], level["bound"] = "Not started", None, None
+        else:
+            level["bound"] = filled + slack
+            level["gap"] = round(slack / max(filled + slack, 1), 6)
+        level["seconds"] = round(time.perf_counter() - started, 3)
+        self.levels.append(level)
+
+    def _solve(self, group: list[int], c: int, seconds: float) -> tuple[int, int, bool]:
+        """One component of level `c`: (class-c orders taken, a bound on them,
+        proven within the gap). The selection is updated in place."""
+        import highspy
+        import numpy as np
+
+        lines, resid, taken, cls, binding = self.problem.lines, self.resid, self.taken, self.cls, self.binding
+        size: dict[int, int] = {}
+        count: dict[int, int] = {}
+        for i in group:
+            size[cls[i]] = size.get(cls[i], 0) + 1
+            count[cls[i]] = count.get(cls[i], 0) + taken[i]
+        cols = []
+        for i in sorted(group):  # rank order
+            if cls[i] != c and count[cls[i]] == size[cls[i]]:
+                self._fix_one(i)  # its class needs every one of them here: taken in every best selection
+            else:
+                cols.append(i)
+        kept = {j: r for r, j in enumerate(j for j in sorted(size) if j != c and 0 < count[j] < size[j])}
+        rows: dict[int, int] = {}  # binding key -> row
+        left: dict[int, int] = {}  # what the earlier classes' selection leaves of it
+        for i in cols:
+            for k, q in lines[i]:
+                if binding[k]:
+                    if k not in rows:
+                        rows[k] = len(rows)
+                        left[k] = resid[k]
+                    if taken[i] and cls[i] != c:
+                        left[k] -= q
+        n_keys = len(rows)
+        room = dict(left)
+        # Column-wise: a column's key rows, then its class's count row.
+        starts, index, values = [0], list[int](), list[float]()
+        start = np.zeros(len(cols))
+        for col, i in enumerate(cols):
+            row = [(k, q) for k, q in lines[i] if binding[k]]
+            index.extend(rows[k] for k, _ in row)
+            values.extend(float(q) for _, q in row)
+            r = kept.get(cls[i])
+            if r is not None:
+                index.append(n_keys + r)
+                values.append(1.0)
+            starts.append(len(index))
+            if cls[i] != c and taken[i]:
+                start[col] = 1.0
+        # The warm start: the selection so far, completed with this class's
+        # orders by the best of a few greedy walks.
+        own_rows = [[(k, q) for k, q in lines[i] if binding[k]] for i in cols if cls[i] == c]
+        for col, chosen in zip((col for col, i in enumerate(cols) if cls[i] == c), _best_walk(own_rows, left),
+                               strict=True):
+            start[col] = float(chosen)
+        cost = np.array([1.0 if cls[i] == c else 0.0 for i in cols])
+        n_class = int(cost.sum())
+        started = time.perf_counter()
+        own = [col for col, i in enumerate(cols) if cls[i] == c]
+        if 2 * len(own) < len(cols):
+            # A better start, fast: this class alone in what the earlier
+            # classes' selection leaves (they are held as they are).
+            self._improve_start(cols, own, start, rows, room, seconds * 0.3)
+        lower = np.full(n_keys + len(kept), -highspy.kHighsInf)
+        upper = np.full(n_keys + len(kept), highspy.kHighsInf)
+        for k, r in rows.items():
+            upper[r] = float(resid[k])
+        for j, r in kept.items():
+            lower[n_keys + r] = float(count[j])
+        highs = self._run(starts, index, values, lower, upper, cost, start,
+                          max(seconds - (time.perf_counter() - started), 0.01))
+        info = highs.getInfo()
+        proven = highs.modelStatusToString(highs.getModelStatus()) == "Optimal"
+        solution = np.round(np.array(highs.getSolution().col_value)) if len(cols) else start
+        if (len(solution) != len(cols) or not self._fits(cols, solution, rows, kept, count, c)
+                or solution @ cost < start @ cost):
+            solution, proven = start, False  # nothing (better) found, or not exactly within the stock: the start
+        value = int(solution @ cost)
+        bound = n_class
+        if proven and self.mip_gap == 0:
+            bound = value
+        elif np.isfinite(info.mip_dual_bound):
+            bound = min(bound, math.floor(info.mip_dual_bound + 1e-6))
+        bound = max(bound, value)
+        for col, i in enumerate(cols):
+            taken[i] = bool(solution[col] > 0.5)
+        if value == n_class:  # every class-c order here is taken: so it stays
+            for i in cols:
+                if cls[i] == c:
+                    self._fix_one(i)
+        return value, bound, proven
+
+    def _run(self, starts: list[int], index: list[int], values: list[float], lower: Any, upper: Any, cost: Any,
+             start: Any, seconds: float) -> Any:
+        """HiGHS on one model (binary columns, maximize `cost`) from `start`."""
+        import highspy
+        import numpy as np
+
+        n_cols = len(starts) - 1
+        lp = highspy.HighsLp()
+        lp.num_col_ = n_cols
+        lp.num_row_ = len(lower)
+        lp.col_cost_ = cost
+        lp.col_lower_ = np.zeros(n_cols)
+        lp.col_upper_ = np.ones(n_cols)
+        lp.row_lower_ = lower
+        lp.row_upper_ = upper
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(values)
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_cols
+        lp.sense_ = highspy.ObjSense.kMaximize
+        if self.highs is None:
+            self.highs = _highs()
+            self.highs.setOptionValue("mip_rel_gap", self.mip_gap)
+            self.highs.setOptionValue("mip_abs_gap", 0.999)  # objectives are whole orders: < 1 proves optimality
+        highs = self.highs
+        highs.passModel(lp)
+        highs.setOptionValue("time_limit", float(seconds))
+        highs.setSolution(n_cols, np.arange(n_cols, dtype=np.int32), start)
+        highs.run()
+        return highs
+
+    def _improve_start(self, cols: list[int], own: list[int], start: Any, rows: dict[int, int],
+                       room: dict[int, int], seconds: float) -> None:
+        """`start`'s class-c part re-chosen by a MILP of the class-c columns
+        alone in `room` (what the rest of `start` leaves), if it finds more."""
+        import highspy
+        import numpy as np
+
+        lines, binding = self.problem.lines, self.binding
+        sub_rows: dict[int, int] = {}
+        starts, index, values = [0], list[int](), list[float]()
+        for col in own:
+            for k, q in lines[cols[col]]:
+                if binding[k]:
+                    index.append(sub_rows.setdefault(k, len(sub_rows)))
+                    values.append(float(q))
+            starts.append(len(index))
+        upper = np.zeros(len(sub_rows))
+        for k, r in sub_rows.items():
+            upper[r] = float(room[k])
+        own_start = start[own]
+        highs = self._run(starts, index, values, np.full(len(sub_rows), -highspy.kHighsInf), upper,
+                          np.ones(len(own)), own_start, seconds)
+        x = np.round(np.array(highs.getSolution().col_value))
+        if len(x) != len(own) or x.sum() <= own_start.sum() or not all(v in (0.0, 1.0) for v in x):
+            return
+        used = dict.fromkeys(sub_rows, 0)
+        for col, chosen in zip(own, x, strict=True):
+            if chosen:
+                for k, q in lines[cols[col]]:
+                    if k in used:
+                        used[k] += q
+        if all(used[k] <= room[k] for k in sub_rows):
+            start[own] = x
+
+    def _fits(self, cols: list[int], x: Any, rows: dict[int, int], kept: dict[int, int], count: dict[int, int],
+              c: int) -> bool:
+        used = dict.fromkeys(rows, 0)
+        filled = dict.fromkeys(kept, 0)
+        for col, i in enumerate(cols):
+            if x[col] > 0.5:
+                for k, q in self.problem.lines[i]:
+                    if k in used:
+                        used[k] += q
+                if self.cls[i] in filled:
+                    filled[self.cls[i]] += 1
+        return (all(used[k] <= self.resid[k] for k in rows) and all(filled[j] >= count[j] for j in kept)
+                and all(v in (0.0, 1.0) for v in x))
+
+    def _fix_one(self, i: int) -> None:
+        """A FREE order taken in every best selection from now on."""
+        self.state[i] = _ONE
+        self.taken[i] = True
+        for k, q in self.problem.lines[i]:
+            self.resid[k] -= q
+            self.free_demand[k] -= q
+
+
+def _best_walk(rows: Sequence[Sequence[tuple[int, int]]], room: Mapping[int, int]) -> list[bool]:
+    """As many of `rows` (each its (key, qty) lines) as fit `room`, by the
+    best of three walks: in the given (rank) order, and smallest first by the
+    share of each key's room a row takes, plain and weighted by how
+    oversubscribed the key is."""
+    asked: dict[int, int] = {}
+    for row in rows:
+        for k, q in row:
+            asked[k] = asked.get(k, 0) + q
+    share = [sum(q / max(room[k], 0.5) for k, q in row) for row in rows]
+    pressed = [sum(q * asked[k] / max(room[k], 0.5) ** 2 for k, q in row) for row in rows]
+    best: list[bool] = []
+    for order in (range(len(rows)), sorted(range(len(rows)), key=share.__getitem__),
+                  sorted(range(len(rows)), key=pressed.__getitem__)):
+        left = dict(room)
+        chosen = [False] * len(rows)
+        for r in order:
+            row = rows[r]
+            if all(left[k] >= q for k, q in row):
+                for k, q in row:
+                    left[k] -= q
+                chosen[r] = True
+        if sum(chosen) > sum(best):
+            best = chosen
+    return best or [False] * len(rows)
 
 
 def compare(greedy_solution: Solution, optimal_solution: Solution) -> dict[str, Any]:
