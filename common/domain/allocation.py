@@ -249,11 +249,14 @@ def _short(order_id: str, i: int, row: tuple[tuple[int, int], ...], available: S
 def greedy(demands: Sequence[Demand], stock: Mapping[StockKey, int]) -> Solution:
     """All-or-none by rank: `demands` best first. `solve_seconds` is the walk
     alone; what each short order saw at its turn is rebuilt afterwards."""
-    problem = _encode(demands, stock)
+    return _greedy(_encode(demands, stock))
+
+
+def _greedy(problem: _Problem) -> Solution:
     avail = list(problem.avail)
-    taken = [False] * len(demands)
+    taken = [False] * len(problem.demands)
     started = time.perf_counter()
-    _walk(problem.lines, avail, taken, range(len(demands)))
+    _walk(problem.lines, avail, taken, range(len(taken)))
     solved = time.perf_counter() - started
     return Solution(
         mode="greedy",
@@ -290,19 +293,21 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     keys), each solved alone, where the classes before keep their count per
     component (exact: a lexicographic optimum is optimal in every
     component); a class whose every order in a component is taken stays so."""
+    started = time.perf_counter()
     problem = _encode(demands, stock)
     n = len(demands)
-    started = time.perf_counter()
-    base = greedy(demands, stock)
-    base_taken = [v.allocated for v in base.verdicts]
-    # The end (the walk over what is left, the explanation) costs about what
-    # greedy did: that much of the limit, and half as much again, is kept for it.
-    reserve = min(1.5 * (time.perf_counter() - started), time_limit / 4)
+    base_left = list(problem.avail)  # greedy's selection (the floor), without its explanation
+    base_taken = [False] * n
+    _walk(problem.lines, base_left, base_taken, range(n))
+    base_weight = _weight(problem, base_taken)
+    # The end (the walk over what is left, the explanation) costs about three
+    # times the encoding and the walk: that much of the limit is kept for it.
+    reserve = min(3 * (time.perf_counter() - started), time_limit / 4)
     search = _Lexicographic(problem, float(gap), started + time_limit - reserve)
     search.run()
     taken, status, result_gap, levels = search.taken, search.status, search.gap, search.levels
     for level in levels:
-        level["greedy"] = base.weight[level["class"]]
+        level["greedy"] = base_weight[level["class"]]
 
     # Whatever still fits after the chosen set (classes the time limit did not
     # reach, or ties) is taken by rank, so nothing is left that could go.
@@ -314,9 +319,8 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     if any(a < 0 for a in avail):
         raise AssertionError("the MILP selection overfills the stock")  # never: the model forbids it
     _walk(problem.lines, avail, taken, [i for i in range(n) if not taken[i]])
-    if _weight(problem, taken) < base.weight:  # only when a time limit cut the search short
-        taken, status = base_taken, "fallback_greedy"
-        avail = [base.remaining[key] for key in problem.keys]
+    if _weight(problem, taken) < base_weight:  # only when a time limit cut the search short
+        taken, status, avail = base_taken, "fallback_greedy", base_left
     solved = time.perf_counter() - started
     return Solution(
         mode="optimal",
@@ -349,10 +353,10 @@ class _Lexicographic:
         self.problem = problem
         self.mip_gap = gap
         self.deadline = deadline
-        # A solve overruns its time limit by what it cannot interrupt (the
-        # root's LP, presolve): the largest overrun seen so far is kept back
-        # for every solve still to come.
-        self.overrun = 0.05
+        # A solve overruns its time limit by what it cannot interrupt (making
+        # the model, presolve, the root's LP): the largest overrun seen so far
+        # per column is kept back for every solve still to come.
+        self.per_col = 5e-5
         self.levels_left = 0
         n, n_keys = len(problem.demands), len(problem.keys)
         self.cls = [d.priority_class for d in problem.demands]
@@ -462,24 +466,26 @@ class _Lexicographic:
         slack = 0  # the bound's excess over the selection, summed over the components
         proven = True
         if todo:
-            # Still to come, about: this level's components and, per later
-            # level, as many (four at most: a level's big components are few).
-            solves = len(todo) + min(len(todo), 4) * self.levels_left
-            budget = (self.deadline - self.overrun * solves - started) * share
-            pending = sum(weight)
+            # Kept back for what cannot be interrupted: this level's solves
+            # and, per later level, as many columns again.
+            size = sum(len(g) for g in todo)
+            budget = (self.deadline - self.per_col * size * (1 + self.levels_left) - started) * share
+            pending, pending_size = sum(weight), size
             for group, w in sorted(zip(todo, weight, strict=True), key=lambda gw: -gw[1]):
                 now = time.perf_counter()
                 if now >= self.deadline:
                     self.status, self.gap = "time_limit", None
                     self._record(level, c, started, None)
                     return False
+                pending_size -= len(group)
+                later = self.per_col * (len(group) + pending_size + size * self.levels_left)
                 seconds = max(budget - (now - started), 0.0) * w / max(pending, 1)
                 # A small component finishes long before: it is never starved.
-                seconds = min(max(seconds, 0.2), max(self.deadline - now - self.overrun * solves, 0.02))
+                seconds = min(max(seconds, 0.2), self.deadline - now - later)
                 pending -= w
-                solves -= 1
                 value, bound, ok = self._solve(group, c, seconds)
-                self.overrun = max(self.overrun, time.perf_counter() - now - seconds)
+                if seconds > 0:
+                    self.per_col = max(self.per_col, (time.perf_counter() - now - seconds) / len(group))
                 slack += bound - value
                 proven = proven and ok
         self._record(level, c, started, slack)
@@ -554,6 +560,10 @@ class _Lexicographic:
         cost = np.array([1.0 if cls[i] == c else 0.0 for i in cols])
         n_class = int(cost.sum())
         started = time.perf_counter()
+        if seconds <= 0:  # no time left for it: the start, bounded by this class's orders alone
+            for col, i in enumerate(cols):
+                taken[i] = bool(start[col] > 0.5)
+            return int(start @ cost), n_class, int(start @ cost) == n_class
         own = [col for col, i in enumerate(cols) if cls[i] == c]
         if 2 * len(own) < len(cols):
             # A better start, fast: this class alone in what the earlier
