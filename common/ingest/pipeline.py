@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from common.domain.models import Reason
 from common.ingest.delta import Delta, Previous, diff, positions
 from common.ingest.limits import Limits, ReasonSink
+from common.ingest.memory import ingestion_pool
 from common.ingest.reader import BATCH_ROWS, Source, check_file, iter_normalized
 from common.ingest.rows import take
 from common.ingest.schema import DatasetSchema
@@ -102,7 +103,14 @@ def plan(source: Source, ds: DatasetSchema, previous: Previous | None, resolve: 
     a row older than the snapshot's row of its key is left out as stale. A
     file with no good row removes nothing either. `on_rows(read, total)`
     after each batch read. `previous`: a table, or the snapshot file opened
-    (`Snapshots.open`), read a column at a time as the delta needs it."""
+    (`Snapshots.open`), read a column at a time as the delta needs it.
+    Arrow allocates from `memory.ingestion_pool()` meanwhile."""
+    with ingestion_pool():
+        return _plan(source, ds, previous, resolve, batch_rows, partial, limits, on_rows)
+
+
+def _plan(source: Source, ds: DatasetSchema, previous: Previous | None, resolve: Resolver | None,
+          batch_rows: int, partial: bool, limits: Limits, on_rows: Callable[[int, int], None] | None) -> Plan:
     opened = check_file(source, ds, limits)
     sink = ReasonSink(limits.listed_reasons)
     batches: list[pa.RecordBatch] = []

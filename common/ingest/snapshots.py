@@ -74,15 +74,28 @@ class SnapshotFile:
     columns once, when first asked for."""
 
     def __init__(self, source: str | pa.BufferReader, key: tuple[str, ...], dictionaries: tuple[str, ...] = ()) -> None:
-        names = pq.ParquetFile(source).schema_arrow.names
-        self.file = pq.ParquetFile(source, read_dictionary=[n for n in dictionaries if n in names] or None)
+        opened = pq.ParquetFile(source)
+        names = opened.schema_arrow.names
+        self.source = source
+        self.dictionaries = [n for n in dictionaries if n in names]
         self.key = key
-        self.num_rows: int = self.file.metadata.num_rows
+        self.num_rows: int = opened.metadata.num_rows
         self.column_names: list[str] = [*names, KEY] if KEY not in names else names
+        self._names = names
         self._keys: pa.ChunkedArray | None = None
+        self._file: pq.ParquetFile | None = None
+
+    @property
+    def file(self) -> pq.ParquetFile:
+        """The reader of the columns, made when first read: a reader
+        allocates from the Arrow pool that was the default when it was made
+        (`memory.ingestion_pool()` while a dump is planned)."""
+        if self._file is None:
+            self._file = pq.ParquetFile(self.source, read_dictionary=self.dictionaries or None)
+        return self._file
 
     def column(self, name: str) -> pa.ChunkedArray:
-        if name == KEY and KEY not in self.file.schema_arrow.names:
+        if name == KEY and KEY not in self._names:
             if self._keys is None:
                 keys = row_keys([self.column(k) for k in self.key])
                 self._keys = keys if isinstance(keys, pa.ChunkedArray) else pa.chunked_array([keys])

@@ -36,6 +36,7 @@ from common.domain.replenishment import ReorderPolicy
 from common.domain.serialized import M
 from common.ingest.documents import serialized
 from common.ingest.limits import Limits
+from common.ingest.memory import ingestion_pool
 from common.ingest.pipeline import Plan, plan
 from common.ingest.reader import Rejected, Source
 from common.ingest.rows import take
@@ -158,7 +159,8 @@ def ingest_dataset(deps: Deps, cmd: IngestDataset, reprocess: _Reprocess | None 
     ds = dataset(cmd.dataset)
     reading = None if on_progress is None else partial(on_progress, "reading")
     started = time.perf_counter()
-    with job_run(deps, ds.job, f"{cmd.channel}:{cmd.name}") as recorder:
+    # Arrow allocates from ingestion's pool throughout, the writes included (common/ingest/memory.py).
+    with ingestion_pool(), job_run(deps, ds.job, f"{cmd.channel}:{cmd.name}") as recorder:
         for name in COUNTS:
             recorder.count(name, 0)
         recorder.details.update({"dataset": ds.name, "file": cmd.name, "rejected": False})
