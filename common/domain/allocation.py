@@ -270,6 +270,7 @@ def _greedy(problem: _Problem) -> Solution:
 
 # ------------------------------------------------------------------- optimal
 _INACTIVE, _FREE, _ONE, _ZERO = 0, 1, 2, 3  # an order's state in the lexicographic search
+_MAKE_PER_COLUMN = 3e-5  # seconds to make a component's model and warm start, per column (loaded machine)
 
 
 def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_limit: float = 30.0,
@@ -406,7 +407,9 @@ class _Lexicographic:
                 break
 
     def _level(self, c: int, share: float) -> bool:
-        """Level `c`; False when the time ran out before it could solve."""
+        """Level `c`; False when the time ran out before anything was solved.
+        Once the time is out, a component keeps its warm start and is bounded
+        by its class's orders alone."""
         started = time.perf_counter()
         lines, resid, free_demand, state, taken = (self.problem.lines, self.resid, self.free_demand, self.state,
                                                    self.taken)
@@ -466,25 +469,27 @@ class _Lexicographic:
         slack = 0  # the bound's excess over the selection, summed over the components
         proven = True
         if todo:
-            # Kept back for what cannot be interrupted: this level's solves
-            # and, per later level, as many columns again.
+            # Kept back: what this level's solves cannot interrupt and, per
+            # later level, the making of as many columns again (a component
+            # the time does not reach keeps its warm start).
             size = sum(len(g) for g in todo)
-            budget = (self.deadline - self.per_col * size * (1 + self.levels_left) - started) * share
+            later = _MAKE_PER_COLUMN * size * self.levels_left
+            budget = (self.deadline - self.per_col * size - later - started) * share
             pending, pending_size = sum(weight), size
             for group, w in sorted(zip(todo, weight, strict=True), key=lambda gw: -gw[1]):
                 now = time.perf_counter()
-                if now >= self.deadline:
+                if now >= self.deadline and self.highs is None:  # nothing solved yet: nothing known
                     self.status, self.gap = "time_limit", None
                     self._record(level, c, started, None)
                     return False
                 pending_size -= len(group)
-                later = self.per_col * (len(group) + pending_size + size * self.levels_left)
+                ahead = self.per_col * len(group) + _MAKE_PER_COLUMN * pending_size + later
                 seconds = max(budget - (now - started), 0.0) * w / max(pending, 1)
                 # A small component finishes long before: it is never starved.
-                seconds = min(max(seconds, 0.2), self.deadline - now - later)
+                seconds = min(max(seconds, 0.2), self.deadline - now - ahead)
                 pending -= w
                 value, bound, ok = self._solve(group, c, seconds)
-                if seconds > 0:
+                if seconds > 0 and len(group) >= 500:  # a small one's overrun is mostly the first solver's making
                     self.per_col = max(self.per_col, (time.perf_counter() - now - seconds) / len(group))
                 slack += bound - value
                 proven = proven and ok
