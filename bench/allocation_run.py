@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import random
 import tempfile
@@ -69,32 +70,41 @@ class Timed:
             return target
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 return target(*args, **kwargs)
             finally:
-                self.clock.port(self.kind, name, time.perf_counter() - start)
+                self.clock.port(self.kind, name, time.perf_counter() - start, time.process_time() - cpu)
 
         return timed
 
 
 class PhaseClock:
-    """Wall time per handler step, and the port time spent inside each."""
+    """Wall time per handler step, and the port time spent inside each; the
+    same in CPU time (the process's), steadier on a loaded machine."""
 
     def __init__(self) -> None:
         self.steps: dict[str, float] = defaultdict(float)
         self.ports: dict[tuple[str, str, str], float] = defaultdict(float)
+        self.cpu_steps: dict[str, float] = defaultdict(float)
+        self.cpu_ports: dict[tuple[str, str, str], float] = defaultdict(float)
         self.step = "start"
         self.since = time.perf_counter()
+        self.cpu_since = time.process_time()
         self.solver: dict[str, float] = defaultdict(float)
 
-    def enter(self, step: str) -> None:
-        now = time.perf_counter()
-        self.steps[self.step] += now - self.since
-        self.step, self.since = step, now
+    def start(self) -> None:
+        self.since, self.cpu_since = time.perf_counter(), time.process_time()
 
-    def port(self, kind: str, name: str, seconds: float) -> None:
+    def enter(self, step: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.steps[self.step] += now - self.since
+        self.cpu_steps[self.step] += cpu - self.cpu_since
+        self.step, self.since, self.cpu_since = step, now, cpu
+
+    def port(self, kind: str, name: str, seconds: float, cpu: float) -> None:
         self.ports[(self.step, kind, name)] += seconds
+        self.cpu_ports[(self.step, kind, name)] += cpu
 
     @contextmanager
     def hooked(self) -> Iterator[None]:
@@ -120,11 +130,12 @@ class PhaseClock:
 
         def solver(fn: Callable[..., Any]) -> Callable[..., Any]:
             def call(*args: Any, **kwargs: Any) -> Any:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 solution = fn(*args, **kwargs)
-                total = time.perf_counter() - start
+                total, cpu = time.perf_counter() - start, time.process_time() - cpu
                 clock.solver["solve"] += solution.solve_seconds
                 clock.solver["explain"] += total - solution.solve_seconds
+                clock.solver["explain_cpu"] += max(cpu - solution.solve_seconds, 0.0)
                 return solution
             return call
 
@@ -138,6 +149,29 @@ class PhaseClock:
             recorder.step = prop
             run_cls.finish = finish
             module.greedy, module.optimal = greedy, optimal
+
+
+class GcClock:
+    """The cyclic collector's collections per generation, and their CPU time."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.seconds = 0.0
+        self._since = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._since = time.process_time()
+        else:
+            self.counts[info["generation"]] += 1
+            self.seconds += time.process_time() - self._since
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 # ------------------------------------------------------------------- data
@@ -199,35 +233,40 @@ def one_run(n: int, mode: str, seed: int, optimal_seconds: float, profile: bool)
                      inventory=cast(InventoryStore, Timed(inventory, clock, "inventory")),
                      clock=SystemClock(), notifier=MemoryNotifier())
         profiler = cProfile.Profile() if profile else None
-        with clock.hooked():
-            clock.since = start = time.perf_counter()
+        collector = GcClock()
+        with clock.hooked(), collector:
+            clock.start()
+            start, cpu = time.perf_counter(), time.process_time()
             if profiler:
                 profiler.enable()
             report = handler.run_allocation(deps, RunAllocation(mode=mode, trigger="bench"))
             if profiler:
                 profiler.disable()
             total = time.perf_counter() - start
+            cpu = time.process_time() - cpu
         store.close()
         inventory.close()
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-    return {"n": n, "mode": mode, "loaded": loaded, "total": total, "clock": clock, "counts": report.counts,
-            "solver": report.solver, "comparison": report.comparison}
+    return {"n": n, "mode": mode, "loaded": loaded, "total": total, "cpu": cpu, "gc": collector, "clock": clock,
+            "counts": report.counts, "solver": report.solver, "comparison": report.comparison}
 
 
-def phases(clock: PhaseClock) -> dict[str, float]:
-    steps, ports = clock.steps, clock.ports
+def phases(clock: PhaseClock, cpu: bool = False) -> dict[str, float]:
+    """Seconds per phase, wall (or CPU: the solve as its wall figure)."""
+    steps, ports = (clock.cpu_steps, clock.cpu_ports) if cpu else (clock.steps, clock.ports)
     def port(step: str, kind: str | None = None, names: set[str] | None = None, exclude: bool = False) -> float:
         return sum(s for (st, k, name), s in ports.items() if st == step and (kind is None or k == kind)
                    and (names is None or ((name in names) != exclude)))
     plan = steps["load"] + steps["validate"] + steps["solve"]
     read = port("load") + port("validate", names=READS) + port("solve", names=READS)
-    solver = clock.solver["solve"] + clock.solver["explain"]
+    explain = clock.solver["explain_cpu" if cpu else "explain"]
+    solver = clock.solver["solve"] + explain
     out = {
         "read": read,
         "rank": plan - read - solver,
         "solve": clock.solver["solve"],
-        "explain": clock.solver["explain"],
+        "explain": explain,
         "reserve": port("allocate", "inventory") + port("reconcile", "inventory"),
         "write": port("allocate", "store") + port("reconcile", "store"),
     }
@@ -264,10 +303,14 @@ def main(argv: list[str] | None = None) -> None:
             goal = f"<= 20 s {'OK' if r['total'] <= 20 else 'MISSED'}" if n == 100_000 else ""
             print(f"{n:>8,} {mode:<8}" + "".join(f"{p[k]:>9.2f}" for k in names)
                   + f"{r['total']:>9.2f}{rest / max(p['solve'], 1e-9):>10.0f}x  {goal}", flush=True)
+            c = phases(r["clock"], cpu=True)
+            print(f"{'':>8} {'CPU s':<8}" + "".join(f"{c[k]:>9.2f}" for k in names) + f"{r['cpu']:>9.2f}", flush=True)
             counts = r["counts"]
             print(f"{'':>17}allocated {counts.get('allocated', 0):,} released {counts.get('released', 0):,} "
                   f"short {counts.get('short', 0):,} rejected {counts.get('rejected', 0):,} skipped "
-                  f"{counts.get('skipped', 0):,}; stored in {r['loaded']:.1f} s", flush=True)
+                  f"{counts.get('skipped', 0):,}; stored in {r['loaded']:.1f} s; the run's CPU time "
+                  f"{r['cpu']:.2f} s; collections per generation {r['gc'].counts}, "
+                  f"{r['gc'].seconds:.2f} s CPU", flush=True)
             if mode == "optimal":
                 solver, comparison = r["solver"], r["comparison"] or {}
                 gap = solver.get("gap")

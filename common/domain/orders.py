@@ -211,14 +211,19 @@ def _unshort() -> dict[str, Any]:
 
 
 # -------------------------------------------------------------- allocation
+def reservation_for(order: Order, *, warehouse_id: str, run_id: str, at: datetime) -> Reservation:
+    """What `allocate` reserves: the order's lines in its warehouse."""
+    return Reservation(order_id=order.order_id, warehouse_id=warehouse_id, lines=order.quantities(), run_id=run_id,
+                       at=at)
+
+
 def allocate(order: Order, *, warehouse_id: str, run_id: str, actor: Actor, at: datetime,
              note: str | None = None, reservation: Reservation | None = None) -> Effect:
     """Approved -> Allocated, with the order's lines reserved in its
     warehouse before the write (a refused reservation drops the write).
-    `reservation`: one the order holds already (an interrupted run's), which
-    this write completes."""
-    reservation = reservation or Reservation(order_id=order.order_id, warehouse_id=warehouse_id,
-                                             lines=order.quantities(), run_id=run_id, at=at)
+    `reservation`: one the order holds already (an interrupted run's, or
+    this run's, made ahead by `reservation_for`), which this write completes."""
+    reservation = reservation or reservation_for(order, warehouse_id=warehouse_id, run_id=run_id, at=at)
     after = evolve(order, at, status=transition(order.status, Action.ALLOCATE), warehouse_id=warehouse_id,
                    last_changed_by=actor.id)
     return record(order, after, action="allocate", actor=actor, at=at, event=OrderEventType.ALLOCATED, reason=note,

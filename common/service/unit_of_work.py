@@ -11,11 +11,12 @@ It also performs each effect's stock side, in the order the effect says
 
 1. reservations, and the warehouse's `first` effects, before the write; a
    refused reservation drops that effect's writes (the order stays as read)
-   and is reported in `UnitResult.refused`;
+   and is reported in `UnitResult.refused`; a reservation made ahead for the
+   unit (`reserve_ahead`, `adopt_reservations`) is not made again;
 2. the write, one atomic batch per partition;
 3. for a partition that lost to a concurrent writer, the reservations this
-   commit made for it go back (a retry reserves again), unless another
-   writer allocated the order meanwhile with that reservation;
+   commit made (or adopted) for it go back (a retry reserves again), unless
+   another writer allocated the order meanwhile with that reservation;
 4. for the partitions that committed, the rest (a reservation given back
    because the order left Allocated).
 """
@@ -64,6 +65,40 @@ def apply_stock(inventory: InventoryStore, stock: StockEffect) -> None:
         inventory.adjust_on_hand(item.warehouse_id, item.sku, item.qty, item.adjustment_id)
 
 
+def reserve(inventory: InventoryStore, reservation: Reservation) -> bool | StockRefusal:
+    """True: reserved now; False: the order holds this very reservation
+    already (this run's, from an attempt that did not write the order)."""
+    try:
+        if inventory.reserve(reservation):
+            return True
+    except InsufficientStock as short:
+        return StockRefusal(reservation.order_id, shortfall=short.shortfall)
+    held = inventory.get_reservation(reservation.order_id)
+    if held is not None and held.run_id == reservation.run_id and held.lines == {
+            k: v for k, v in reservation.lines.items() if v} and held.warehouse_id == reservation.warehouse_id:
+        return False
+    return StockRefusal(reservation.order_id, held_by=held.run_id if held else None)
+
+
+def reserve_ahead(inventory: InventoryStore,
+                  reservations: Sequence[Reservation]) -> tuple[list[Reservation], dict[str, StockRefusal]]:
+    """Reserve now, in the order given and in one inventory transaction, the
+    stock of effects that later units of work write (`adopt_reservations`):
+    the reservations held (made now, or held already by this very one), and
+    those refused. An allocation run reserves in rank order and writes its
+    orders in id order."""
+    held: list[Reservation] = []
+    refused: dict[str, StockRefusal] = {}
+    with inventory.batched():
+        for reservation in reservations:
+            outcome = reserve(inventory, reservation)
+            if isinstance(outcome, StockRefusal):
+                refused[reservation.order_id] = outcome
+            else:
+                held.append(reservation)
+    return held, refused
+
+
 @dataclass
 class UnitOfWork:
     store: Store
@@ -76,6 +111,7 @@ class UnitOfWork:
     _stocked: list[Effect] = field(default_factory=list)
     _chains: dict[str, list[Effect]] = field(default_factory=dict)  # per order, its effects in this unit
     _dropped: set[int] = field(default_factory=set)  # effects taken out (by id) before the write
+    _held: dict[str, Reservation] = field(default_factory=dict)  # reserved ahead for this unit (by order id)
 
     # ----------------------------------------------------------------- reads
     def orders(self, order_ids: Iterable[str]) -> dict[str, Order]:
@@ -99,6 +135,14 @@ class UnitOfWork:
             if order.order_id not in self._orders:
                 self._orders[order.order_id] = order
                 self._order_etags[order.order_id] = order.etag
+
+    def adopt_reservations(self, reservations: Iterable[Reservation]) -> None:
+        """Reservations made for this unit's effects ahead of it
+        (`reserve_ahead`): an effect that carries one is not reserved again,
+        and the reservation goes back with a partition whose write is lost,
+        as one this unit made."""
+        for reservation in reservations:
+            self._held[reservation.order_id] = reservation
 
     def load_streams(self, keys: Sequence[StreamKey]) -> None:
         """Load streams and all their orders in two bulk reads."""
@@ -195,18 +239,7 @@ class UnitOfWork:
 
     # ---------------------------------------------------------------- commit
     def _reserve(self, reservation: Reservation) -> bool | StockRefusal:
-        """True: reserved now; False: the order holds this very reservation
-        already (this run's, from an attempt that did not write the order)."""
-        try:
-            if self.inventory.reserve(reservation):
-                return True
-        except InsufficientStock as short:
-            return StockRefusal(reservation.order_id, shortfall=short.shortfall)
-        held = self.inventory.get_reservation(reservation.order_id)
-        if held is not None and held.run_id == reservation.run_id and held.lines == {
-                k: v for k, v in reservation.lines.items() if v} and held.warehouse_id == reservation.warehouse_id:
-            return False
-        return StockRefusal(reservation.order_id, held_by=held.run_id if held else None)
+        return reserve(self.inventory, reservation)
 
     def _drop(self, effect: Effect) -> None:
         """Take an effect's writes out, and those of the order's later effects
@@ -240,13 +273,16 @@ class UnitOfWork:
         after: list[StockEffect] = []
         # One inventory write for them all (SQLite: one transaction, committed
         # before the order write below, which another connection makes).
-        with self.inventory.batched() if self._stocked else nullcontext():
+        held = self._held
+        calls = any(e.stock.reserve is None or held.get(e.order.order_id) is not e.stock.reserve
+                    for e in self._stocked)
+        with self.inventory.batched() if calls else nullcontext():
             for effect in self._stocked:
                 if id(effect) in self._dropped:
                     continue  # dropped with an earlier effect on its order
                 stock = effect.stock
                 if stock.reserve is not None:
-                    outcome = self._reserve(stock.reserve)
+                    outcome = True if held.get(effect.order.order_id) is stock.reserve else self._reserve(stock.reserve)
                     if isinstance(outcome, StockRefusal):
                         refused[effect.order.order_id] = outcome
                         self._drop(effect)
@@ -277,6 +313,7 @@ class UnitOfWork:
         self._stocked.clear()
         self._chains.clear()
         self._dropped.clear()
+        self._held.clear()
         return UnitResult(conflicts=stored.conflicts, refused=refused)
 
     def _give_back(self, lost: list[Reservation]) -> None:
@@ -299,6 +336,7 @@ class UnitOfWork:
         self._stocked.clear()
         self._chains.clear()
         self._dropped.clear()
+        self._held.clear()
 
     def forget(self, partition: str) -> None:
         """Drop what is cached of a partition so the next read goes to the store."""

@@ -143,12 +143,27 @@ def new_etag() -> str:
     return secrets.token_hex(8)
 
 
+def _new_etags(n: int) -> Iterator[str]:
+    """`n` new ETags (as `new_etag`'s), from one read of the random source."""
+    text = secrets.token_hex(8 * n)
+    return (text[i:i + 16] for i in range(0, 16 * n, 16))
+
+
+_EXCLUDED: dict[type[BaseModel], set[str] | None] = {}
+
+
 def _dump(model: BaseModel) -> str:
     """The stored document: once, straight to JSON, without the fields at
     their defaults (reading it back restores them; a third of an order's bytes,
-    half of an audit entry's, the bulk of what every event writes)."""
-    return model.model_dump_json(exclude={"etag"} if "etag" in type(model).model_fields else None,
-                                 exclude_defaults=True)
+    half of an audit entry's, the bulk of what every event writes). The
+    serializer's own call: `model_dump_json` with these arguments, without
+    looking up the model's fields for every document."""
+    cls = type(model)
+    if cls in _EXCLUDED:
+        exclude = _EXCLUDED[cls]
+    else:
+        exclude = _EXCLUDED[cls] = {"etag"} if "etag" in cls.model_fields else None
+    return model.__pydantic_serializer__.to_json(model, exclude=exclude, exclude_defaults=True).decode()
 
 
 def _iso(at: datetime) -> str:
@@ -288,9 +303,10 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         written: list[tuple[Any, str]] = []
         new_orders, old_orders, same_orders, new_streams, old_streams = [], [], [], [], []
         counts: dict[str, int] = {}
+        etags = _new_etags(sum(len(p.orders) + len(p.streams) for p in parts))
         for part in parts:
             for write in part.orders.values():
-                order, etag = write.doc, new_etag()
+                order, etag = write.doc, next(etags)
                 since = flow.stamp(flow.entered(order))
                 own = flow.order_counts(order, since)
                 flow.add(counts, own)
@@ -313,7 +329,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
                                            order.order_id, write.expected))
                 written.append((order, etag))
             for swrite in part.streams.values():
-                stream, etag = swrite.doc, new_etag()
+                stream, etag = swrite.doc, next(etags)
                 parked = 1 if stream.parked is not None else 0
                 if swrite.expected is None:
                     new_streams.append((stream.stream_id, stream.project_id, parked, etag, _dump(stream)))
@@ -591,7 +607,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
         # Serialized: documents made in bulk by ingestion, written as they are.
         rows = (list(zip(projects.ids, projects.texts, strict=True)) if isinstance(projects, Serialized)
                 else [(p.project_id, p.model_dump_json()) for p in projects])
-        with self.transaction() as db:
+        with self.transaction(bulk=isinstance(projects, Serialized)) as db:
             db.executemany("INSERT INTO projects (id, doc) VALUES (?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)
         return len(rows)
@@ -609,7 +625,7 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
     def put_catalog(self, items: Iterable[CatalogItem]) -> int:
         rows = (list(zip(items.ids, items.texts, strict=True)) if isinstance(items, Serialized)
                 else [(i.sku, i.model_dump_json()) for i in items])
-        with self.transaction() as db:
+        with self.transaction(bulk=isinstance(items, Serialized)) as db:
             db.executemany("INSERT INTO catalog (id, doc) VALUES (?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)
         return len(rows)

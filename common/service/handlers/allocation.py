@@ -46,7 +46,7 @@ from common.service.jobs import JobRecorder, job_run, new_job_id
 from common.service.leases import Lease, leased
 from common.service.paging import every
 from common.service.retry import retry_conflicts
-from common.service.unit_of_work import StockRefusal, UnitOfWork
+from common.service.unit_of_work import StockRefusal, UnitOfWork, reserve_ahead
 
 log = logging.getLogger("oms.allocation")
 
@@ -128,6 +128,7 @@ class _Plan:
     action: Literal["allocate", "short", "reject", "none"]
     warehouse: str | None = None
     reservation: Reservation | None = None  # an interrupted run's, which this one completes
+    held: Reservation | None = None  # this run's, reserved ahead in rank order (apply)
     seen: dict[str, int] = field(default_factory=dict)  # short: on hand per SKU of its lines
 
 
@@ -320,7 +321,7 @@ class _Run:
         if plan.action == "allocate":
             note = "completes the allocation of an interrupted run" if plan.reservation is not None else None
             return verbs.allocate(order, warehouse_id=plan.warehouse or order.warehouse_id or "", run_id=self.run_id,
-                                  actor=actor, at=self._clock(), note=note, reservation=plan.reservation)
+                                  actor=actor, at=self._clock(), note=note, reservation=plan.reservation or plan.held)
         if plan.action == "reject":
             return verbs.allocation_reject(order, code=outcome.reason or "rejected", detail=outcome.detail or "",
                                            run_id=self.run_id, actor=actor, at=self._clock())
@@ -330,11 +331,40 @@ class _Run:
         return None
 
     def apply(self, plans: list[_Plan]) -> None:
+        """The plans' writes: first the stock of every order allocated,
+        reserved in rank order (`_reserve_ahead`), then the orders, a chunk
+        per unit of work, in order id order: each commit's orders, audit
+        entries and outbox events then sit side by side in the store's
+        tables and indexes (in rank order, a chunk of a large run touched a
+        page of every table and index per order)."""
         self.recorder.step = "allocate"
         pending = [p for p in plans if p.action != "none"]
+        self._reserve_ahead(pending)
+        pending = sorted((p for p in pending if p.action != "none"), key=lambda p: p.order.order_id)
         for chunk in _chunks(pending):
             for plan in retry_conflicts(chunk, self._apply_chunk, what="allocation writes"):
                 self._skip(plan, "changed_during_run")
+
+    def _reserve_ahead(self, plans: list[_Plan]) -> None:
+        """Reserve the stock of the orders to allocate in the solver's rank
+        order, a chunk per inventory transaction, before any of them is
+        written: should the stock have changed since the run read it, the
+        orders ranked first keep theirs, as when each chunk reserved and wrote
+        in turn. A refused reservation leaves its order unwritten
+        (`_refused`); a crash before the writes leaves reservations of
+        Approved orders, which the next run completes (`reconcile`)."""
+        wanted = [p for p in plans if p.action == "allocate" and p.reservation is None]
+        for chunk in _chunks(wanted):
+            if self.lease is not None:
+                self.lease.renew()
+            by_order = {p.order.order_id: p for p in chunk}
+            held, refused = reserve_ahead(self.inventory, [
+                verbs.reservation_for(p.order, warehouse_id=p.warehouse or p.order.warehouse_id or "",
+                                      run_id=self.run_id, at=self._clock()) for p in chunk])
+            for reservation in held:
+                by_order[reservation.order_id].held = reservation
+            for order_id, refusal in refused.items():
+                self._refused(by_order[order_id], refusal)
 
     def _apply_chunk(self, chunk: Sequence[_Plan]) -> list[_Plan]:
         """One attempt: the chunk's effects in one unit of work (which reserves
@@ -343,6 +373,7 @@ class _Run:
         their order did not change)."""
         uow = self._uow()
         uow.adopt_orders(plan.order for plan in chunk)
+        uow.adopt_reservations(plan.held for plan in chunk if plan.held is not None)
         written: list[_Plan] = []
         for plan in chunk:
             effect = self._effect(plan)
@@ -364,6 +395,7 @@ class _Run:
                 fresh = self.deps.store.get_order(plan.order.order_id)
                 if fresh is not None and fresh.status == OrderStatus.APPROVED and fresh.version == plan.order.version:
                     plan.order = fresh  # only a neighbour in its partition changed: try again
+                    plan.held = None  # given back with the lost write: the retry reserves again
                     retry.append(plan)
                 elif fresh is not None and fresh.status in (OrderStatus.ALLOCATED, OrderStatus.RELEASED):
                     self._skip(plan, "allocated_by_concurrent_run")
