@@ -302,8 +302,8 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     _walk(problem.lines, base_left, base_taken, range(n))
     base_weight = _weight(problem, base_taken)
     # The end (the walk over what is left, the explanation) costs about three
-    # times the encoding and the walk: that much of the limit is kept for it.
-    reserve = min(3 * (time.perf_counter() - started), time_limit / 4)
+    # times the encoding and the walk: four times that is kept for it.
+    reserve = min(4 * (time.perf_counter() - started), time_limit / 4)
     search = _Lexicographic(problem, float(gap), started + time_limit - reserve)
     search.run()
     taken, status, result_gap, levels = search.taken, search.status, search.gap, search.levels
@@ -358,6 +358,7 @@ class _Lexicographic:
         # the model, presolve, the root's LP): the largest overrun seen so far
         # per column is kept back for every solve still to come.
         self.per_col = 5e-5
+        self.level_making = 0.0  # the longest a level took to find its components
         self.levels_left = 0
         n, n_keys = len(problem.demands), len(problem.keys)
         self.cls = [d.priority_class for d in problem.demands]
@@ -473,7 +474,8 @@ class _Lexicographic:
             # later level, the making of as many columns again (a component
             # the time does not reach keeps its warm start).
             size = sum(len(g) for g in todo)
-            later = _MAKE_PER_COLUMN * size * self.levels_left
+            self.level_making = max(self.level_making, time.perf_counter() - started)
+            later = (_MAKE_PER_COLUMN * size + self.level_making) * self.levels_left
             budget = (self.deadline - self.per_col * size - later - started) * share
             pending, pending_size = sum(weight), size
             for group, w in sorted(zip(todo, weight, strict=True), key=lambda gw: -gw[1]):
@@ -517,6 +519,8 @@ class _Lexicographic:
         import highspy
         import numpy as np
 
+        started = time.perf_counter()
+
         lines, resid, taken, cls, binding = self.problem.lines, self.resid, self.taken, self.cls, self.binding
         size: dict[int, int] = {}
         count: dict[int, int] = {}
@@ -542,34 +546,36 @@ class _Lexicographic:
                         left[k] -= q
         n_keys = len(rows)
         room = dict(left)
+        # The warm start: the selection so far, completed with this class's
+        # orders by the best of a few greedy walks, then one out for two in
+        # while it finds some (a tenth of the component's time at most).
+        start = np.array([1.0 if cls[i] != c and taken[i] else 0.0 for i in cols])
+        own = [col for col, i in enumerate(cols) if cls[i] == c]
+        own_rows = [[(k, q) for k, q in lines[cols[col]] if binding[k]] for col in own]
+        walked = _best_walk(own_rows, left)
+        if seconds > 0:
+            _swap_in_two(own_rows, left, walked, time.perf_counter() + seconds / 10)
+        start[own] = np.array(walked, dtype=float)
+        cost = np.zeros(len(cols))
+        cost[own] = 1.0
+        n_class = len(own)
+        if seconds <= 0:  # no time left for it: the start, bounded by this class's orders alone
+            for col, i in enumerate(cols):
+                taken[i] = bool(start[col] > 0.5)
+            value = sum(walked)
+            return value, n_class, value == n_class
         # Column-wise: a column's key rows, then its class's count row.
         starts, index, values = [0], list[int](), list[float]()
-        start = np.zeros(len(cols))
-        for col, i in enumerate(cols):
-            row = [(k, q) for k, q in lines[i] if binding[k]]
-            index.extend(rows[k] for k, _ in row)
-            values.extend(float(q) for _, q in row)
+        for i in cols:
+            for k, q in lines[i]:
+                if binding[k]:
+                    index.append(rows[k])
+                    values.append(float(q))
             r = kept.get(cls[i])
             if r is not None:
                 index.append(n_keys + r)
                 values.append(1.0)
             starts.append(len(index))
-            if cls[i] != c and taken[i]:
-                start[col] = 1.0
-        # The warm start: the selection so far, completed with this class's
-        # orders by the best of a few greedy walks.
-        own_rows = [[(k, q) for k, q in lines[i] if binding[k]] for i in cols if cls[i] == c]
-        for col, chosen in zip((col for col, i in enumerate(cols) if cls[i] == c), _best_walk(own_rows, left),
-                               strict=True):
-            start[col] = float(chosen)
-        cost = np.array([1.0 if cls[i] == c else 0.0 for i in cols])
-        n_class = int(cost.sum())
-        started = time.perf_counter()
-        if seconds <= 0:  # no time left for it: the start, bounded by this class's orders alone
-            for col, i in enumerate(cols):
-                taken[i] = bool(start[col] > 0.5)
-            return int(start @ cost), n_class, int(start @ cost) == n_class
-        own = [col for col, i in enumerate(cols) if cls[i] == c]
         if 2 * len(own) < len(cols):
             # A better start, fast: this class alone in what the earlier
             # classes' selection leaves (they are held as they are).
@@ -717,6 +723,56 @@ def _best_walk(rows: Sequence[Sequence[tuple[int, int]]], room: Mapping[int, int
         if sum(chosen) > sum(best):
             best = chosen
     return best or [False] * len(rows)
+
+
+def _swap_in_two(rows: Sequence[Sequence[tuple[int, int]]], room: Mapping[int, int], chosen: list[bool],
+                 until: float) -> None:
+    """Local search on `chosen` (rows that fit `room` together), in place:
+    a chosen row is dropped whenever two or more rows short only where it
+    frees stock fit once it is gone. Never leaves `room` overfilled."""
+    left = dict(room)
+    for r, row in enumerate(rows):
+        if chosen[r]:
+            for k, q in row:
+                left[k] -= q
+    share = [sum(q / max(room[k], 0.5) for k, q in row) for row in rows]
+    improved = True
+    while improved and time.perf_counter() < until:
+        improved = False
+        short_on: dict[int, list[int]] = {}  # per key, the rows left out that it is short of
+        for r, row in enumerate(rows):
+            if not chosen[r]:
+                for k, q in row:
+                    if left[k] < q:
+                        short_on.setdefault(k, []).append(r)
+        for i in sorted((r for r in range(len(rows)) if chosen[r]), key=share.__getitem__, reverse=True):
+            if time.perf_counter() >= until:
+                return
+            candidates = {j for k, _ in rows[i] for j in short_on.get(k, ())}
+            if len(candidates) < 2 or not chosen[i]:
+                continue
+            for k, q in rows[i]:
+                left[k] += q
+            added = []
+            for j in sorted(candidates, key=share.__getitem__):
+                if chosen[j] or j == i:
+                    continue
+                row = rows[j]
+                if all(left[k] >= q for k, q in row):
+                    for k, q in row:
+                        left[k] -= q
+                    added.append(j)
+            if len(added) >= 2:
+                chosen[i] = False
+                for j in added:
+                    chosen[j] = True
+                improved = True
+                continue
+            for j in added:
+                for k, q in rows[j]:
+                    left[k] += q
+            for k, q in rows[i]:
+                left[k] -= q
 
 
 def compare(greedy_solution: Solution, optimal_solution: Solution) -> dict[str, Any]:

@@ -6,6 +6,7 @@ stays whole orders within stock and never gives up a better class's count."""
 
 from __future__ import annotations
 
+import time
 from itertools import product
 from typing import Any
 from unittest import mock
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import common.domain.allocation as allocation
-from common.domain.allocation import Demand, StockKey, _best_walk, greedy, optimal
+from common.domain.allocation import Demand, StockKey, _best_walk, _swap_in_two, greedy, optimal
 from tests.domain.test_allocation_solver import assert_within_stock, best_weight
 
 WAREHOUSES = ("W1", "W2", "W3")
@@ -130,3 +131,25 @@ def test_the_warm_start_walk_fits_the_room_and_takes_at_least_what_the_rank_walk
                 left[k] -= q
             by_rank += 1
     assert sum(chosen) >= by_rank
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 6)), min_size=1, max_size=3,
+                         unique_by=lambda line: line[0]), max_size=14),
+       st.lists(st.integers(0, 15), min_size=4, max_size=4), st.data())
+def test_one_out_two_in_keeps_the_selection_within_room_and_never_smaller(
+        rows: list[list[tuple[int, int]]], room_list: list[int], data: st.DataObject) -> None:
+    room = dict(enumerate(room_list))
+    chosen = _best_walk(rows, room)
+    if rows:  # any selection that fits, not only a walk's
+        drop = data.draw(st.sets(st.integers(0, len(rows) - 1)))
+        chosen = [taken and r not in drop for r, taken in enumerate(chosen)]
+    before = sum(chosen)
+    _swap_in_two(rows, room, chosen, time.perf_counter() + 5)
+    used = dict.fromkeys(room, 0)
+    for row, taken in zip(rows, chosen, strict=True):
+        if taken:
+            for k, q in row:
+                used[k] += q
+    assert all(used[k] <= room[k] for k in room)
+    assert sum(chosen) >= before
