@@ -148,6 +148,9 @@ def order_json(order: Order) -> bytes:
     return _ORDER_JSON.dump_json(_wire(order))
 
 
+_FLAT: dict[Callable[[dict[str, Any]], dict[str, Any]], dict[str, Any]] = {}  # a flat model's merge: its template
+
+
 def _filler(model: type[BaseModel], names: Sequence[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A stored document of `model` (JSON, fields at their defaults left
     out) as the JSON object of the fields `names`, in that order: what is
@@ -167,10 +170,22 @@ def _filler(model: type[BaseModel], names: Sequence[str]) -> Callable[[dict[str,
                 and issubclass(item, BaseModel):
             nested[name] = _filler(item, tuple(item.model_fields))
 
+    if not dropped and not nested:  # a flat model with every field shown (an order's line): one merge
+        merge: Callable[[dict[str, Any]], dict[str, Any]] = lambda doc: {**template, **doc}
+        _FLAT[merge] = template
+        return merge
+    # One list of flat models (an order's lines): merged here, no call per item.
+    listed = next(iter(nested)) if len(nested) == 1 else ""
+    flat = _FLAT.get(nested[listed]) if listed else None
+
     def fill(doc: dict[str, Any]) -> dict[str, Any]:
         out = {**template, **doc}
         for name in dropped:
             out.pop(name, None)
+        if flat is not None:
+            if items := out[listed]:
+                out[listed] = [{**flat, **item} for item in items]
+            return out
         for name, inner in nested.items():
             if out[name]:
                 out[name] = [inner(item) for item in out[name]]

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from common.api.auth import Identity
-from common.api.deps import Deps, Role, provide_deps, require
+from common.api.deps import Deps, Role, deps_of, fast_lane, provide_deps, require
 from common.api.problems import ProblemError
 from common.api.routers.common import (
     Continuation,
@@ -73,24 +73,11 @@ def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
 
 # The two busiest reads are async routes (a sync route costs two thread-pool
 # hops: the endpoint, then FastAPI's validation of what it returned) that
-# read through `store_read` and answer JSON they made themselves.
-@api.get("/orders", response_model=OrderPage, summary="List orders")
-async def list_orders(
-    deps: Annotated[Deps, Depends(provide_deps)],
-    _: Annotated[Identity, Depends(require(Role.VIEWER))],
-    status: OrderStatus | None = None,
-    project_id: Annotated[str | None, Query(max_length=128)] = None,
-    site_code: Annotated[str | None, Query(max_length=128)] = None,
-    market: Annotated[str | None, Query(max_length=128)] = None,
-    kind: OrderKind | None = None,
-    updated_since: IsoDateTime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    continuation: Continuation = None,
-) -> Response:
-    query = OrderQuery(status=status.value if status else None, project_id=project_id, site_code=site_code,
-                       market=market, kind=kind.value if kind else None, updated_since=updated_since,
-                       limit=limit, continuation=continuation)
-
+# read through `store_read` and answer JSON they made themselves. Each has a
+# fast lane (common.api.deps.fast_lane): the well-formed request, read as
+# FastAPI reads it, answered by the same function without FastAPI's
+# per-request solving of the route's dependencies and parameters.
+async def _orders_page(deps: Deps, query: OrderQuery) -> Response:
     def page() -> bytes:
         found = paged(lambda: deps.store.query_order_docs(query))
         return order_docs_page_json(found.items, found.continuation)
@@ -98,12 +85,7 @@ async def list_orders(
     return _json(await store_read(deps, page))
 
 
-@api.get("/orders/{order_id}", response_model=OrderOut, summary="Read an order (with its ETag)")
-async def get_order(
-    order_id: str,
-    deps: Annotated[Deps, Depends(provide_deps)],
-    _: Annotated[Identity, Depends(require(Role.VIEWER))],
-) -> Response:
+async def _order(deps: Deps, order_id: str) -> Response:
     def read() -> tuple[bytes, str | None] | None:
         order = deps.store.get_order(order_id)
         return None if order is None else (order_json(order), order.etag)
@@ -113,6 +95,78 @@ async def get_order(
         raise ProblemError(404, f"order {order_id} not found", kind="not-found")
     body, etag = found
     return _json(body, {"ETag": f'"{etag}"'} if etag else None)
+
+
+LIST_TEXT = {"project_id": 128, "site_code": 128, "market": 128, "continuation": 1024}  # their max_length
+LIST_ENUMS: dict[str, frozenset[str]] = {"status": frozenset(s.value for s in OrderStatus),
+                                         "kind": frozenset(k.value for k in OrderKind)}
+LIST_DEFAULT_LIMIT = 100
+
+
+def simple_list_query(pairs: list[tuple[str, str]]) -> OrderQuery | None:
+    """The list's query from its query parameters, when each is one that
+    reads the same here as in FastAPI's validation of `list_orders` (given
+    once, not empty: a known status or kind, a text within its length, a
+    limit of plain digits from 1 to 1000); None for anything else (then
+    FastAPI reads it, and answers 422 where it is not valid)."""
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        if name in values or not value:
+            return None
+        if name in LIST_TEXT:
+            if len(value) > LIST_TEXT[name]:
+                return None
+        elif name in LIST_ENUMS:
+            if value not in LIST_ENUMS[name]:
+                return None
+        elif name == "limit":
+            if not (value.isascii() and value.isdigit() and value[0] != "0" and len(value) <= 4
+                    and int(value) <= 1000):
+                return None
+        else:
+            return None  # updated_since (a date-time), or a parameter the route does not take
+        values[name] = value
+    return OrderQuery(status=values.get("status"), project_id=values.get("project_id"),
+                      site_code=values.get("site_code"), market=values.get("market"), kind=values.get("kind"),
+                      limit=int(values.get("limit", LIST_DEFAULT_LIMIT)), continuation=values.get("continuation"))
+
+
+async def _list_lane(request: Request) -> Response | None:
+    query = simple_list_query(request.query_params.multi_items())
+    return None if query is None else await _orders_page(deps_of(request.app), query)
+
+
+async def _get_lane(request: Request) -> Response:
+    return await _order(deps_of(request.app), request.path_params["order_id"])
+
+
+@api.get("/orders", response_model=OrderPage, summary="List orders")
+@fast_lane(_list_lane)
+async def list_orders(
+    deps: Annotated[Deps, Depends(provide_deps)],
+    _: Annotated[Identity, Depends(require(Role.VIEWER))],
+    status: OrderStatus | None = None,
+    project_id: Annotated[str | None, Query(max_length=LIST_TEXT["project_id"])] = None,
+    site_code: Annotated[str | None, Query(max_length=LIST_TEXT["site_code"])] = None,
+    market: Annotated[str | None, Query(max_length=LIST_TEXT["market"])] = None,
+    kind: OrderKind | None = None,
+    updated_since: IsoDateTime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = LIST_DEFAULT_LIMIT,
+    continuation: Continuation = None,
+) -> Response:
+    return await _orders_page(deps, OrderQuery(
+        status=status.value if status else None, project_id=project_id, site_code=site_code, market=market,
+        kind=kind.value if kind else None, updated_since=updated_since, limit=limit, continuation=continuation))
+
+
+@api.get("/orders/{order_id}", response_model=OrderOut, summary="Read an order (with its ETag)")
+@fast_lane(_get_lane)
+async def get_order(
+    order_id: str,
+    deps: Annotated[Deps, Depends(provide_deps)],
+    _: Annotated[Identity, Depends(require(Role.VIEWER))],
+) -> Response:
+    return await _order(deps, order_id)
 
 
 @api.patch(
