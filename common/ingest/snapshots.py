@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,18 +55,74 @@ class Snapshots:
         return pq.read_table(source, columns=columns, read_dictionary=wanted or None)
 
     def save(self, dataset: str, table: pa.Table) -> None:
-        if KEY in table.column_names:
-            table = table.drop_columns([KEY])
-        if self.blobs is not None:
-            sink = io.BytesIO()
-            pq.write_table(table, sink)
-            self.blobs.write(CONTAINER, self._name(dataset), sink.getvalue())
+        self.prepare(dataset, lambda: table, background=False).commit()
+
+    def prepare(self, dataset: str, make: Callable[[], pa.Table], background: bool = True) -> PendingSnapshot:
+        """The snapshot `make()` gives, written (in a thread: Arrow's writer
+        releases the GIL) where no reader looks yet; `commit()` puts it in
+        place. The store writes go on meanwhile, and the snapshot still
+        replaces the previous one only after them."""
+        return PendingSnapshot(self, dataset, make, background)
+
+    def _partial(self, dataset: str) -> Path:
+        return (self.root / self._name(dataset)).with_suffix(".parquet.partial")
+
+
+class PendingSnapshot:
+    """A snapshot written but not yet in place (`Snapshots.prepare`)."""
+
+    def __init__(self, snapshots: Snapshots, dataset: str, make: Callable[[], pa.Table], background: bool) -> None:
+        self.snapshots = snapshots
+        self.dataset = dataset
+        self._make = make
+        self._data: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._write, name="snapshot-write", daemon=True)
+            self._thread.start()
+        else:
+            self._write()
+
+    def _write(self) -> None:
+        try:
+            table = self._make()
+            if KEY in table.column_names:
+                table = table.drop_columns([KEY])
+            if self.snapshots.blobs is not None:
+                sink = io.BytesIO()
+                pq.write_table(table, sink)
+                self._data = sink.getvalue()
+                return
+            self.snapshots.root.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, self.snapshots._partial(self.dataset))
+        except BaseException as error:  # raised where it is committed
+            self._error = error
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def commit(self) -> None:
+        """In place: readers never see half a snapshot."""
+        self._wait()
+        if self._error is not None:
+            raise self._error
+        name = self.snapshots._name(self.dataset)
+        if self.snapshots.blobs is not None:
+            assert self._data is not None
+            self.snapshots.blobs.write(CONTAINER, name, self._data)
+            self._data = None
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / self._name(dataset)
-        partial = path.with_suffix(".parquet.partial")
-        pq.write_table(table, partial)
-        os.replace(partial, path)  # readers never see half a snapshot
+        os.replace(self.snapshots._partial(self.dataset), self.snapshots.root / name)
+
+    def abandon(self) -> None:
+        """Not to be put in place (the writes before it failed): the previous snapshot stays."""
+        self._wait()
+        self._data = None
+        if self.snapshots.blobs is None and self._error is None:
+            self.snapshots._partial(self.dataset).unlink(missing_ok=True)
 
 
 class SnapshotFile:

@@ -605,12 +605,16 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
 
     def put_projects(self, projects: Iterable[Project]) -> int:
         # Serialized: documents made in bulk by ingestion, written as they are.
-        rows = (list(zip(projects.ids, projects.texts, strict=True)) if isinstance(projects, Serialized)
-                else [(p.project_id, p.model_dump_json()) for p in projects])
+        if isinstance(projects, Serialized):  # the rows straight from the two lists, no list of tuples made
+            rows: Iterable[tuple[str, str]] = zip(projects.ids, projects.texts, strict=True)
+            count = len(projects.ids)
+        else:
+            made = [(p.project_id, p.model_dump_json()) for p in projects]
+            rows, count = made, len(made)
         with self.transaction(bulk=isinstance(projects, Serialized)) as db:
             db.executemany("INSERT INTO projects (id, doc) VALUES (?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", rows)
-        return len(rows)
+        return count
 
     def list_projects(self, limit: int = 100, continuation: str | None = None) -> Page[Project]:
         after = cursor("projects", continuation) if continuation else ""

@@ -16,9 +16,10 @@ import hashlib
 import io
 import json
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -77,8 +78,11 @@ OnProgress = Callable[[str, int, int], None]
 # CLI and other short names of the datasets.
 ALIASES = {"master": PROJECT_MASTER.name, "catalog": ITEM_CATALOG.name, "stock": STOCK_SNAPSHOTS.name}
 COUNTS = ("rows_read", "new", "changed", "unchanged", "removed", "quarantined")
-WRITE_CHUNK = 5000  # rows turned into documents and written at a time
-SORTED_BLOCK = 10 * WRITE_CHUNK  # rows gathered at a time when a part is written in key order
+# Rows turned into documents and written at a time, in one transaction (a
+# commit costs about the same whatever its size: fewer, larger ones).
+WRITE_CHUNK = 25_000
+SORTED_BLOCK = 2 * WRITE_CHUNK  # rows gathered at a time when a part is written in key order
+AHEAD = 3  # chunks gathered and prepared ahead of the writes
 # How often the progress of a part is recorded while it is written (and at
 # every stop, failure and end): a process killed outright redoes at most this
 # much of idempotent writes, instead of one blob write per chunk.
@@ -287,17 +291,24 @@ def _apply(deps: Deps, recorder: JobRecorder, cmd: IngestDataset, result: Plan, 
         removed = delta.removed_count if ds in (PROJECT_MASTER, ITEM_CATALOG) else 0
         total = delta.new.num_rows + delta.changed.num_rows + removed
         writer.on_written = lambda written: on_progress("writing", min(written, total), total)
-    if ds is PROJECT_MASTER:
-        _write_projects(deps, recorder, result, writer)
-    elif ds is ITEM_CATALOG:
-        _write_catalog(deps, result, writer)
-    elif ds is REORDER_POLICY:
-        _write_policies(deps, result, writer)
-    else:
-        _write_stock(deps, recorder, result, writer)
-    if result.good_count or result.partial:
+    # The new snapshot is written beside the store writes, and put in place after them.
+    snapshot = snapshots.prepare(ds.name, result.snapshot) if result.good_count or result.partial else None
+    try:
+        if ds is PROJECT_MASTER:
+            _write_projects(deps, recorder, result, writer)
+        elif ds is ITEM_CATALOG:
+            _write_catalog(deps, result, writer)
+        elif ds is REORDER_POLICY:
+            _write_policies(deps, result, writer)
+        else:
+            _write_stock(deps, recorder, result, writer)
+    except BaseException:
+        if snapshot is not None:
+            snapshot.abandon()
+        raise
+    if snapshot is not None:
         recorder.step = "write snapshot"
-        snapshots.save(ds.name, result.snapshot())
+        snapshot.commit()
     trigger = REPLENISHMENT_TRIGGERS.get(ds.name)
     if trigger is not None and (delta.new.num_rows or delta.changed.num_rows or delta.removed_count):
         recorder.step = "replenishment"
@@ -525,30 +536,55 @@ def _chunks_of(table: pa.Table, done: int) -> Iterator[tuple[int, pa.Table]]:
             yield start, table.slice(start, WRITE_CHUNK)
         return
     order = np.asarray(pc.sort_indices(table[KEY]), dtype=np.int64)
+    rows = table.drop_columns([KEY])  # no writer reads it (it repeats the key's column): not gathered
     for block_start in range(done, table.num_rows, SORTED_BLOCK):  # rows gathered a block of chunks at a time
-        block = take(table, order[block_start:block_start + SORTED_BLOCK])
+        block = take(rows, order[block_start:block_start + SORTED_BLOCK])
         for offset in range(0, block.num_rows, WRITE_CHUNK):
             yield block_start + offset, block.slice(offset, WRITE_CHUNK)
 
 
 def _one_ahead(chunks: Iterator[tuple[int, pa.Table]], prepare: Callable[[pa.Table], Any] | None
                ) -> Generator[tuple[int, pa.Table, Any], None, None]:
-    """Each chunk with what `prepare` makes of it, the next one prepared in a
-    thread meanwhile (Arrow and SQLite release the GIL, so the documents of a
-    chunk are made while the previous one is written)."""
-    if prepare is None:
-        for start, chunk in chunks:
-            yield start, chunk, chunk
-        return
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        pending: tuple[int, pa.Table, Future[Any]] | None = None
-        for start, chunk in chunks:
-            following = (start, chunk, worker.submit(prepare, chunk))
-            if pending is not None:
-                yield pending[0], pending[1], pending[2].result()
-            pending = following
-        if pending is not None:
-            yield pending[0], pending[1], pending[2].result()
+    """Each chunk with what `prepare` makes of it. The chunks are gathered
+    (a block of rows in key order at a time) and prepared in a thread, up to
+    AHEAD chunks ahead of the writes: Arrow and SQLite release the GIL, so
+    the gather and the documents of the next chunks are made while this one
+    is written, and the writing thread does nothing but write. Closing the
+    generator (a stop, a failure) stops the thread before it gathers more."""
+    ready: queue.Queue[tuple[int, pa.Table, Any] | BaseException | None] = queue.Queue(maxsize=AHEAD)
+    stopped = threading.Event()
+
+    def offer(item: tuple[int, pa.Table, Any] | BaseException | None) -> bool:
+        while not stopped.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for start, chunk in chunks:
+                if stopped.is_set() or not offer((start, chunk, chunk if prepare is None else prepare(chunk))):
+                    return
+            offer(None)
+        except BaseException as error:  # handed to the writing thread, which raises it
+            offer(error)
+
+    worker = threading.Thread(target=work, name="ingest-prepare", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
+        worker.join()
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
