@@ -302,8 +302,9 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     _walk(problem.lines, base_left, base_taken, range(n))
     base_weight = _weight(problem, base_taken)
     # The end (the walk over what is left, the explanation) costs about three
-    # times the encoding and the walk: four times that is kept for it.
-    reserve = min(4 * (time.perf_counter() - started), time_limit / 4)
+    # times the encoding and the walk: four times that is kept for it, and 3 %
+    # of the limit for what the solves overrun.
+    reserve = min(4 * (time.perf_counter() - started) + 0.03 * time_limit, time_limit / 4)
     search = _Lexicographic(problem, float(gap), started + time_limit - reserve)
     search.run()
     taken, status, result_gap, levels = search.taken, search.status, search.gap, search.levels
@@ -371,7 +372,7 @@ class _Lexicographic:
         self.by_class: list[list[int]] = [[] for _ in range(problem.n_classes)]  # undecided at the start
         self.binding: list[bool] = []
         self.status = "optimal"
-        self.gap: float | None = 0.0
+        self.gap: float | None = 0.0  # the largest gap up to the first level a time limit stopped
         self.levels: list[dict[str, Any]] = []
         self.highs: Any = None
         lines, avail = problem.lines, problem.avail
@@ -496,10 +497,12 @@ class _Lexicographic:
                 slack += bound - value
                 proven = proven and ok
         self._record(level, c, started, slack)
+        if self.status == "optimal":  # the gap is the first stopped level's: the later ones' hang on its count
+            self.gap = max(self.gap or 0.0, level["gap"])
         if not proven:
             level["status"] = "Time limit reached"
             self.status = "time_limit"
-        self.gap = max(self.gap or 0.0, level["gap"])
+
         return True
 
     def _record(self, level: dict[str, Any], c: int, started: float, slack: int | None) -> None:
