@@ -381,16 +381,16 @@ def duplicate_mask(keys: pa.Array | pa.ChunkedArray, lookup: Lookup | None = Non
 
 
 def _duplicates_by_value(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
-    counts = pc.value_counts(keys)
-    if isinstance(counts, pa.ChunkedArray):
-        counts = counts.combine_chunks()
-    many = pc.greater(counts.field("counts"), 1)
-    if not pc.any(many).as_py():
-        return None
-    values = pc.drop_null(counts.field("values").filter(many))
-    if len(values) == 0:
-        return None
-    return pc.fill_null(pc.is_in(keys, value_set=values), False)
+    """One hash pass: each key's code among the distinct keys, the codes
+    counted (nulls get a code of their own, never a duplicate)."""
+    single = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    encoded = pc.dictionary_encode(single)
+    size = len(encoded.dictionary)
+    codes = pc.fill_null(encoded.indices, size).to_numpy(zero_copy_only=False)
+    many = np.bincount(codes, minlength=size + 1) > 1
+    many[size] = False
+    duplicated = many[codes]
+    return pa.array(duplicated) if duplicated.any() else None
 
 
 def _duplicate_reasons(keys: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.ChunkedArray,
