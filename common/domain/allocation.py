@@ -302,9 +302,9 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     _walk(problem.lines, base_left, base_taken, range(n))
     base_weight = _weight(problem, base_taken)
     # The end (the walk over what is left, the explanation) costs about three
-    # times the encoding and the walk: four times that is kept for it, and 3 %
+    # times the encoding and the walk: four times that is kept for it, and 5 %
     # of the limit for what the solves overrun.
-    reserve = min(4 * (time.perf_counter() - started) + 0.03 * time_limit, time_limit / 4)
+    reserve = min(4 * (time.perf_counter() - started) + 0.05 * time_limit, time_limit / 4)
     search = _Lexicographic(problem, float(gap), started + time_limit - reserve)
     search.run()
     taken, status, result_gap, levels = search.taken, search.status, search.gap, search.levels
