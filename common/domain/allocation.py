@@ -279,13 +279,15 @@ def optimal(demands: Sequence[Demand], stock: Mapping[StockKey, int], *, time_li
     class, each a set of small MILPs (HiGHS). `gap`: a level may stop once
     proven within this share of its best count (never less than one order: 0
     proves it optimal). `time_limit` covers the whole call; each level gets a
-    share of what is left (by how many orders it still has to decide), each
-    of its components a share of the level's. A level its share stopped keeps
-    its best selection found, later levels still run on what is left with its
-    counts kept, and the gap says how far from proven it is; should the time
-    run out before a level, its class and the ones after it are filled
-    greedily and the gap is unknown. Whatever still fits at the end is taken
-    by rank, and a result lexicographically below greedy's falls back to it.
+    share of what is left (by how many orders it still has to decide, each
+    later class's halved per class), each of its components a share of the
+    level's. A level its share stopped keeps its best selection found, later
+    levels still run with its counts kept, and `gap` is that first stopped
+    level's (the later ones' are in `levels`); a component the time does not
+    reach keeps its warm start, bounded by its class's orders alone; the gap
+    is unknown (None) only when the time ran out before anything was solved.
+    Whatever still fits at the end is taken by rank, and a result
+    lexicographically below greedy's falls back to it.
 
     What makes it fast (`_Lexicographic`): an order that cannot fit, or whose
     stock keys have room for every order that fits, is decided before any
