@@ -234,8 +234,11 @@ def resumed_load(endpoint: str, file: Path, tmp: Path, budget: float) -> dict[st
                 raise
     requests, ru = transport.snapshot()
     written = sum(j.counts.get("rows_written", 0) for j in store.list_jobs(100))
+    print(json.dumps({"attempts": attempts, "rows_written": written, "status": run.status}), flush=True)
+    # Counting a million documents takes the one-process server a while.
     projects = store._client_factory().get_database_client(store.database_name).get_container_client("projects")
-    stored = next(iter(projects.query_items("SELECT VALUE COUNT(1) FROM c", enable_cross_partition_query=True)))
+    stored = next(iter(projects.query_items("SELECT VALUE COUNT(1) FROM c", enable_cross_partition_query=True,
+                                            read_timeout=900, timeout=900)))
     out = {"budget_s": round(budget, 1), "attempts": attempts, "stops_at_s": stops,
            "seconds": round(time.perf_counter() - start, 1), "rows_written": written, "projects_stored": stored,
            "requests": requests, "ru": round(ru), "status": run.status}
