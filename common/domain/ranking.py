@@ -82,9 +82,36 @@ def rank_key(order: Order, policy: RankingPolicy) -> tuple[Any, ...]:
     return tuple(parts)
 
 
+def _values(key: str, policy: RankingPolicy, orders: Sequence[Order]) -> list[Any]:
+    """`rank_key`'s part for `key`, of every order (a column)."""
+    if key == "national_priority":
+        return [_LAST if o.national_priority is None else o.national_priority for o in orders]
+    if key == "gated":
+        return [1 if o.gated else 0 for o in orders]
+    if key in ("plan_type", "order_type"):
+        ranks = policy.plan_type_ranks if key == "plan_type" else policy.order_type_ranks
+        known: dict[str | None, tuple[int, str]] = {}  # one tuple per type, not per order
+        out = []
+        for o in orders:
+            value = o.plan_type if key == "plan_type" else o.order_type
+            part = known.get(value)
+            if part is None:
+                part = known[value] = _type_rank(ranks, value)
+            out.append(part)
+        return out
+    if key == "need_by":
+        return [o.need_by or _FAR_DATE for o in orders]
+    if key == "approved_at":
+        return [_time(o.approved_at) for o in orders]
+    return [o.order_id for o in orders]
+
+
 def rank(orders: Iterable[Order], policy: RankingPolicy) -> list[Order]:
-    """The orders best first."""
-    return sorted(orders, key=lambda o: rank_key(o, policy))
+    """The orders best first: as sorted by `rank_key`, with each key's values
+    made once per order, a key at a time."""
+    listed = list(orders)
+    keys = list(zip(*(_values(key, policy, listed) for key in policy.keys), strict=True))
+    return [listed[i] for i in sorted(range(len(listed)), key=keys.__getitem__)]
 
 
 def excluded(order: Order, policy: RankingPolicy) -> bool:
