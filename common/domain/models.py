@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -277,6 +278,16 @@ class ActorType(StrEnum):
     USER = "user"
     SYSTEM = "system"
     EXTERNAL = "external"
+
+
+# `.value` of these enums, read straight from the member (`_value_`, what
+# Enum's own property returns through two Python calls): the serializer reads
+# it for every status, line source and actor type it writes, the audit diff
+# and the flow counters for every order write (a 100k allocation run, 1.7
+# million reads).
+for _enum in (OrderStatus, OrderKind, LineSource, CheckStatus, ActorType):
+    _enum.value = property(attrgetter("_value_"))  # type: ignore[method-assign,assignment]
+del _enum
 
 
 class Actor(_Model):

@@ -192,7 +192,7 @@ class UnitOfWork:
         self._orders[order.order_id] = order
         expected = self._order_etags.setdefault(order.order_id, None)
         self._part(order.project_id).orders[order.order_id] = DocWrite(order, expected)
-        state = self._streams.get(order.stream_id)
+        state = self._streams.get(order.stream_id) if self._streams else None  # (no id to make for none)
         if state is not None:
             state.orders[order.order_id] = order
 
