@@ -33,8 +33,13 @@ def auth(role: str) -> dict[str, str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(tmp_path / "oms.db"),  # type: ignore[call-arg]
-                    OMS_DATA_DIR=str(tmp_path / "data"), OMS_API_KEYS=json.dumps(KEYS),
+    return api_settings(tmp_path)
+
+
+def api_settings(folder: Path) -> Settings:
+    """The API tests' settings: a SQLite store in `folder`, the test keys."""
+    return Settings(OMS_STORE="sqlite", OMS_SQLITE_PATH=str(folder / "oms.db"),  # type: ignore[call-arg]
+                    OMS_DATA_DIR=str(folder / "data"), OMS_API_KEYS=json.dumps(KEYS),
                     OMS_MAX_BODY_BYTES=20_000)
 
 
@@ -60,6 +65,10 @@ def sample_events() -> list[Any]:
 @pytest.fixture
 def loaded(deps: Deps) -> Deps:
     """Sample projects, catalogue and engineering events."""
+    return load_api_samples(deps)
+
+
+def load_api_samples(deps: Deps) -> Deps:
     load_samples(deps)
     ingest_engineering_events(deps, IngestEngineeringEvents(sample_events(), channel="file"))
     return deps
