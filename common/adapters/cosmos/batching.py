@@ -18,9 +18,13 @@ can leave part of a group written (documented in docs/azure.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from azure.cosmos import ContainerProxy, exceptions
+
+from common.ports import ConflictKind
 
 MAX_OPERATIONS = 100
 MAX_BYTES = 1_800_000  # under the 2 MB request limit, with room for headers
@@ -109,3 +113,27 @@ def plan(ops: Sequence[Op]) -> list[list[Op]]:
         else:
             batches.append(list(group))
     return batches
+
+
+def execute_batch(retry: Callable[[Callable[[], Any]], Any], container: ContainerProxy,
+                  operations: Sequence[tuple[Any, ...]], partition: str) -> list[dict[str, Any]] | ConflictKind:
+    """One transactional batch, through the adapter's retry of throttling and
+    timeouts: its results, or the conflict a refused batch stands for (a 409:
+    a document exists; a 404 or 412: changed or deleted since it was read).
+    Any other error goes on."""
+    try:
+        return list(retry(lambda: container.execute_item_batch(list(operations), partition_key=partition)))
+    except exceptions.CosmosBatchOperationError as error:
+        return conflict_kind(error.status_code, error)
+    except exceptions.CosmosHttpResponseError as error:
+        if error.status_code in (404, 409, 412):
+            return conflict_kind(error.status_code, error)
+        raise
+
+
+def conflict_kind(status: int | None, error: Exception) -> ConflictKind:
+    if status == 409:
+        return ConflictKind.EXISTS
+    if status in (404, 412):
+        return ConflictKind.ETAG  # changed (or deleted) since it was read
+    raise error

@@ -16,10 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from azure.cosmos import exceptions
-
 from common.adapters.cosmos import documents as d
-from common.adapters.cosmos.batching import Op
+from common.adapters.cosmos.batching import Op, execute_batch
 from common.domain.replenishment import ReorderPolicy, ReplenishmentRequest, RequestChange, partition_of
 from common.ports import ConflictKind, PartitionChanges
 
@@ -88,22 +86,14 @@ class CosmosReplenishment:
     def commit_replenishment(self, change: RequestChange) -> ConflictKind | None:
         """One transactional batch: the request (create, or replace with
         if-match), its audit entry and its outbox event."""
-        from common.adapters.cosmos.store import _conflict_kind  # the store module imports this one
-
         request = change.request
         partition = request.partition
         body = d.to_doc(request, REQUEST, request.request_id, project_id=partition)
         ops = [self._write(body, change.expected, request, [f"request:{request.request_id}"]),
                *self._operations(PartitionChanges(partition=partition, audit=[change.audit], outbox=[change.outbox]))]
-        try:
-            results = self.retry(lambda: self.container("orders").execute_item_batch(
-                [op.operation for op in ops], partition_key=partition))
-        except exceptions.CosmosBatchOperationError as error:
-            return _conflict_kind(error.status_code, error)
-        except exceptions.CosmosHttpResponseError as error:
-            if error.status_code in (404, 409, 412):
-                return _conflict_kind(error.status_code, error)
-            raise
+        results = execute_batch(self.retry, self.container("orders"), [op.operation for op in ops], partition)
+        if isinstance(results, ConflictKind):
+            return results
         outcome = results[0]
         request.etag = outcome.get("eTag") or (outcome.get("resourceBody") or {}).get("_etag")
         return None

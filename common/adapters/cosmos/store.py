@@ -31,7 +31,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, exceptions
 from pydantic import BaseModel
 
 from common.adapters.cosmos import documents as d
-from common.adapters.cosmos.batching import Op, plan
+from common.adapters.cosmos.batching import Op, execute_batch, plan
 from common.adapters.cosmos.client import connection_from_settings, get_client, with_retry
 from common.adapters.cosmos.database import CosmosDatabase
 from common.adapters.cosmos.incidents import CosmosIncidents
@@ -350,15 +350,9 @@ class CosmosStore(CosmosIncidents, CosmosReplenishment, CosmosDatabase):
                 after = dict(counts)
                 flow.add(after, change)
                 sends.append(self._flow_op(part.partition, after, etag))
-            try:
-                results = self.retry(lambda ops=sends: container.execute_item_batch(  # type: ignore[misc]
-                    ops, partition_key=part.partition))
-            except exceptions.CosmosBatchOperationError as error:
-                return _conflict_kind(error.status_code, error)
-            except exceptions.CosmosHttpResponseError as error:
-                if error.status_code in (404, 409, 412):
-                    return _conflict_kind(error.status_code, error)
-                raise
+            results = execute_batch(self.retry, container, sends, part.partition)
+            if isinstance(results, ConflictKind):
+                return results
             for op, outcome in zip(batch, results, strict=False):
                 if op.model is not None:
                     op.model.etag = _etag_of(outcome)
@@ -718,9 +712,3 @@ def _if_match() -> Any:
     return MatchConditions.IfNotModified
 
 
-def _conflict_kind(status: int | None, error: Exception) -> ConflictKind:
-    if status == 409:
-        return ConflictKind.EXISTS
-    if status in (404, 412):
-        return ConflictKind.ETAG  # changed (or deleted) since it was read
-    raise error
