@@ -200,7 +200,7 @@ def end_message(run: JobRun) -> str:
     return "\n".join(lines)
 
 
-def abandon_dead_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
+def abandon_dead_jobs(deps: Deps, *, scan: int = 1000) -> list[JobRun]:
     """Job runs still `running` whose process stopped (killed, timed out,
     the machine gone): no heartbeat for OMS_JOB_ABANDON_MINUTES. Each is
     marked `abandoned` with what is known, and people are told (as for a
@@ -208,9 +208,9 @@ def abandon_dead_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
     now = deps.clock.now()
     limit = timedelta(minutes=deps.settings.job_abandon_minutes)
     abandoned = []
-    for run in deps.store.list_jobs(scan):
+    for run in deps.store.running_jobs(scan):
         last = run.heartbeat_at or run.started_at
-        if run.status != "running" or now - last <= limit:
+        if now - last <= limit:
             continue
         minutes = (now - last).total_seconds() / 60
         error: dict[str, Any] = {
@@ -227,14 +227,14 @@ def abandon_dead_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
     return abandoned
 
 
-def alert_overdue_jobs(deps: Deps, *, scan: int = 500) -> list[JobRun]:
+def alert_overdue_jobs(deps: Deps, *, scan: int = 1000) -> list[JobRun]:
     """Job runs still `running` past `OMS_JOB_MAX_MINUTES`: one alert each
     (the run is marked so the next sweep does not repeat it)."""
     now = deps.clock.now()
     limit = timedelta(minutes=deps.settings.job_max_minutes)
     alerted = []
-    for run in deps.store.list_jobs(scan):
-        if run.status != "running" or run.details.get("overdue_alerted_at") or now - run.started_at <= limit:
+    for run in deps.store.running_jobs(scan):
+        if run.details.get("overdue_alerted_at") or now - run.started_at <= limit:
             continue
         minutes = (now - run.started_at).total_seconds() / 60
         marked = run.model_copy(update={"details": {**run.details, "overdue_alerted_at": now.isoformat()}})

@@ -440,6 +440,19 @@ def test_job_runs_are_put_again_as_they_progress_and_listed_newest_first(store: 
     assert [j.job_id for j in store.list_jobs(limit=2)] == ["job-2", "job-1"]
 
 
+def test_running_jobs_are_the_runs_still_running_oldest_first_however_many_finished_runs_are_newer(
+        store: Store) -> None:
+    for n in range(30):
+        run = JobRun(job_id=f"job-{n:02d}", job="ingest", started_at=T0 + timedelta(minutes=n))
+        store.put_job(run if n in (3, 17) else run.model_copy(update={"status": "succeeded", "ended_at": T0}))
+    assert [j.job_id for j in store.running_jobs()] == ["job-03", "job-17"]
+    assert [j.job_id for j in store.running_jobs(limit=1)] == ["job-03"]
+    assert "job-03" not in [j.job_id for j in store.list_jobs(limit=20)]  # what the sweep used to read
+
+    store.put_job(store.running_jobs()[0].model_copy(update={"status": "failed", "ended_at": T0}))
+    assert [j.job_id for j in store.running_jobs()] == ["job-17"]
+
+
 def test_the_same_quarantined_input_twice_is_one_record_with_two_attempts(store: Store) -> None:
     record = QuarantineRecord(id="q-1", source="engineering-events", received_at=T0,
                               reasons=[Reason(loc=["items", 0, "qty"], msg="must be > 0", type="greater_than")],

@@ -19,7 +19,7 @@ from common.domain.models import JobRun
 from common.service import jobs
 from common.service.bootstrap import Deps
 from common.service.handlers.sla import sweep_sla
-from common.service.jobs import abandon_dead_jobs, job_run
+from common.service.jobs import abandon_dead_jobs, alert_overdue_jobs, job_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,3 +96,19 @@ def test_the_sla_sweep_abandons_dead_runs_and_counts_them(deps: Deps) -> None:
 
     assert run.counts["abandoned_jobs"] == 1
     assert deps.store.get_job("allocation-dead").status == "abandoned"  # type: ignore[union-attr]
+
+
+def test_a_dead_run_under_a_thousand_newer_finished_runs_is_still_abandoned(deps: Deps) -> None:
+    # A long first load dies while event batches keep finishing runs of their
+    # own: the sweep read only the newest 500 runs and never saw it.
+    assert isinstance(deps.clock, FixedClock)
+    dead = JobRun(job_id="job-dead", job="ingest-project-master", started_at=deps.clock.now())
+    deps.store.put_job(dead)
+    for n in range(1200):
+        deps.store.put_job(JobRun(job_id=f"batch-{n:04d}", job="ingest-engineering-events", status="succeeded",
+                                  started_at=deps.clock.now() + timedelta(seconds=n + 1),
+                                  ended_at=deps.clock.now() + timedelta(seconds=n + 1)))
+    deps.clock.advance(timedelta(minutes=deps.settings.job_abandon_minutes + 1))
+
+    assert [run.job_id for run in abandon_dead_jobs(deps)] == ["job-dead"]
+    assert [run.job_id for run in alert_overdue_jobs(deps)] == []  # no longer running

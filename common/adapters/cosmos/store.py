@@ -651,6 +651,13 @@ class CosmosStore(CosmosIncidents, CosmosReplenishment, CosmosDatabase):
         jobs.sort(key=lambda j: (d.epoch(j.started_at), j.job_id), reverse=True)
         return jobs
 
+    def running_jobs(self, limit: int = 1000) -> list[JobRun]:
+        docs = self._query("jobs", f"SELECT TOP {max(1, int(limit))} * FROM c WHERE c.body.status = @s "
+                                   "ORDER BY c.x_started", {"@s": "running"})
+        jobs = [d.unwrap(JobRun, doc) for doc in docs]
+        jobs.sort(key=lambda j: (d.epoch(j.started_at), j.job_id))
+        return jobs
+
     def put_quarantine(self, record: QuarantineRecord) -> QuarantineRecord:
         container = self.container("quarantine")
         item = d.doc_id("", record.id)[1:]

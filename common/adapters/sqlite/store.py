@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS catalog (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_started ON jobs(started_at);
+CREATE INDEX IF NOT EXISTS jobs_running ON jobs(started_at) WHERE json_extract(doc, '$.status') = 'running';
 CREATE TABLE IF NOT EXISTS quarantine (
   id TEXT PRIMARY KEY, status TEXT NOT NULL, received_at TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS quarantine_received ON quarantine(received_at);
@@ -661,6 +662,11 @@ class SqliteStore(SqliteIncidents, SqliteReplenishment, SqliteDatabase):
 
     def list_jobs(self, limit: int = 50) -> list[JobRun]:
         rows = self._rows("SELECT doc FROM jobs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,))
+        return [JobRun.model_validate_json(r[0]) for r in rows]
+
+    def running_jobs(self, limit: int = 1000) -> list[JobRun]:
+        rows = self._rows("SELECT doc FROM jobs WHERE json_extract(doc, '$.status') = 'running' "
+                          "ORDER BY started_at, id LIMIT ?", (limit,))
         return [JobRun.model_validate_json(r[0]) for r in rows]
 
     def put_quarantine(self, record: QuarantineRecord) -> QuarantineRecord:
