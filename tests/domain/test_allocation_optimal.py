@@ -114,6 +114,16 @@ def test_an_order_that_cannot_fit_stays_out_and_names_its_shortfall() -> None:
     assert not huge.allocated and [(s.needed, s.available) for s in huge.shortfall] == [(11, 0)]
 
 
+def _fits(rows: list[list[tuple[int, int]]], chosen: list[bool], room: dict[int, int]) -> bool:
+    """Whether the chosen rows' demand fits the room on every key."""
+    used = dict.fromkeys(room, 0)
+    for row, taken in zip(rows, chosen, strict=True):
+        if taken:
+            for k, q in row:
+                used[k] += q
+    return all(used[k] <= room[k] for k in room)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 6)), min_size=1, max_size=3,
                          unique_by=lambda line: line[0]), max_size=12),
@@ -122,12 +132,7 @@ def test_the_warm_start_walk_fits_the_room_and_takes_at_least_what_the_rank_walk
         rows: list[list[tuple[int, int]]], room_list: list[int]) -> None:
     room = dict(enumerate(room_list))
     chosen = _best_walk(rows, room)
-    used = dict.fromkeys(room, 0)
-    for row, taken in zip(rows, chosen, strict=True):
-        if taken:
-            for k, q in row:
-                used[k] += q
-    assert all(used[k] <= room[k] for k in room)
+    assert _fits(rows, chosen, room)
     left, by_rank = dict(room), 0
     for row in rows:
         if all(left[k] >= q for k, q in row):
@@ -150,10 +155,5 @@ def test_one_out_two_in_keeps_the_selection_within_room_and_never_smaller(
         chosen = [taken and r not in drop for r, taken in enumerate(chosen)]
     before = sum(chosen)
     _swap_in_two(rows, room, chosen, time.perf_counter() + 5)
-    used = dict.fromkeys(room, 0)
-    for row, taken in zip(rows, chosen, strict=True):
-        if taken:
-            for k, q in row:
-                used[k] += q
-    assert all(used[k] <= room[k] for k in room)
+    assert _fits(rows, chosen, room)
     assert sum(chosen) >= before

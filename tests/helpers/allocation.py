@@ -5,6 +5,7 @@ a catalogue, stock, and Approved orders written straight to the store. The
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from common.domain.ids import order_id, order_number
 from common.domain.models import (
@@ -93,3 +94,20 @@ def assert_consistent(deps: Deps) -> None:
     for row in inv.stock():
         assert row.reserved == reserved.get((row.warehouse_id, row.sku), 0)
         assert row.available >= 0
+
+
+class StockTakenAtFirstBatch:
+    """The inventory, with a cycle count taking `delta` units of `sku` just
+    before the run's first reservations."""
+
+    def __init__(self, inner: InventoryStore, sku: str, delta: int) -> None:
+        self.inner, self.sku, self.delta, self.done = inner, sku, delta, False
+
+    def batched(self) -> Any:
+        if not self.done:
+            self.done = True
+            self.inner.adjust_on_hand("WH-1", self.sku, self.delta, "cycle-count-during-run")
+        return self.inner.batched()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

@@ -142,10 +142,10 @@ def _printed_cli(process: subprocess.Popen[str], lines: list[str]) -> list[str]:
     raise AssertionError("no CLI named in: " + "".join(lines))
 
 
-def _start(tmp_path: Path, port: int) -> tuple[subprocess.Popen[str], str, list[str]]:
-    """`oms serve --load-samples` as scripts/run starts it; its printed key once it answers."""
+def _start(tmp_path: Path, port: int, *options: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """`oms serve --load-samples [options]` as scripts/run starts it; its printed key once it answers."""
     process = subprocess.Popen([sys.executable, "-c", "from common.cli import main; main()", "serve",
-                                "--port", str(port), "--load-samples"], cwd=ROOT, env=_env(tmp_path),
+                                "--port", str(port), "--load-samples", *options], cwd=ROOT, env=_env(tmp_path),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     lines: list[str] = []
@@ -156,7 +156,7 @@ def _start(tmp_path: Path, port: int) -> tuple[subprocess.Popen[str], str, list[
             break
     else:
         raise AssertionError("".join(lines))
-    for _ in range(200):
+    for _ in range(300):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
                 break
@@ -255,26 +255,9 @@ def _children(pid: int) -> list[int]:
 def test_serve_with_workers_answers_from_worker_processes_and_runs_the_loops_in_the_parent_once(
         tmp_path: Path) -> None:
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-c", "from common.cli import main; main()", "serve", "--port",
-                                str(port), "--load-samples", "--workers", "2"], cwd=ROOT, env=_env(tmp_path),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, key, _ = _start(tmp_path, port, "--workers", "2")
     try:
-        assert process.stdout is not None
-        lines: list[str] = []
-        for line in process.stdout:
-            lines.append(line)
-            if match := re.search(r"API key \(this process only\): (\S+)", line):
-                key = match.group(1)
-                break
-        else:
-            raise AssertionError("".join(lines))
         base = f"http://127.0.0.1:{port}/api"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         # The printed key (made in the parent) works in the workers.
         orders = httpx.get(f"{base}/orders", headers={"X-API-Key": key})
         assert orders.status_code == 200 and len(orders.json()["items"]) >= 3

@@ -16,7 +16,15 @@ from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.allocation import get_allocation_run, run_allocation
 from common.service.unit_of_work import UnitOfWork
-from tests.helpers.allocation import T0, all_orders, approved, assert_consistent, infeasible, inventory
+from tests.helpers.allocation import (
+    T0,
+    StockTakenAtFirstBatch,
+    all_orders,
+    approved,
+    assert_consistent,
+    infeasible,
+    inventory,
+)
 
 
 def outcomes(report: Any) -> dict[str, Any]:
@@ -410,31 +418,13 @@ def test_dry_run_after_a_crash_reports_the_interrupted_allocations_as_completed(
     assert [by_id[o.order_id].reason for o in orders[:2]] == ["completes_interrupted_run"] * 2
 
 
-class StockTakenAtCommit:
-    """The inventory, with a warehouse adjustment landing between the run's
-    plan and its reservations (the first batch of reservations sees less
-    stock than the plan did)."""
-
-    def __init__(self, inner: InventoryStore, sku: str, delta: int) -> None:
-        self.inner, self.sku, self.delta, self.done = inner, sku, delta, False
-
-    def batched(self) -> Any:
-        if not self.done:
-            self.done = True
-            self.inner.adjust_on_hand("WH-1", self.sku, self.delta, "cycle-count-during-run")
-        return self.inner.batched()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def test_an_order_whose_stock_went_during_the_run_is_neither_allocated_nor_released(world: Deps) -> None:
     """Allocation and release are one write: when the reservation is refused,
     both are dropped, and the order stays Approved with nothing on its trail."""
     first = approved(world, "P1", {"A": 4}, seq=1)
     second = approved(world, "P2", {"A": 4, "B": 1}, seq=2)
     real = inventory(world)
-    world.inventory = StockTakenAtCommit(real, "A", -4)  # type: ignore[assignment]
+    world.inventory = StockTakenAtFirstBatch(real, "A", -4)  # type: ignore[assignment]
 
     report = run_allocation(world, RunAllocation())
 

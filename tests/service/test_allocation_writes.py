@@ -15,7 +15,7 @@ import pytest
 
 import common.service.handlers.allocation as allocation
 from common.domain.models import OrderStatus, Reservation
-from common.ports import CommitResult, InventoryStore, PartitionChanges, Store
+from common.ports import CommitResult, PartitionChanges, Store
 from common.service.bootstrap import Deps
 from common.service.commands import RunAllocation
 from common.service.handlers.allocation import (
@@ -26,24 +26,7 @@ from common.service.handlers.allocation import (
     run_allocation,
 )
 from common.service.unit_of_work import UnitOfWork, reserve_ahead
-from tests.helpers.allocation import T0, approved, assert_consistent, inventory, project
-
-
-class StockTakenAtFirstBatch:
-    """The inventory, with a cycle count taking `delta` units of `sku` just
-    before the run's first reservations."""
-
-    def __init__(self, inner: InventoryStore, sku: str, delta: int) -> None:
-        self.inner, self.sku, self.delta, self.done = inner, sku, delta, False
-
-    def batched(self) -> Any:
-        if not self.done:
-            self.done = True
-            self.inner.adjust_on_hand("WH-1", self.sku, self.delta, "cycle-count-during-run")
-        return self.inner.batched()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+from tests.helpers.allocation import T0, StockTakenAtFirstBatch, approved, assert_consistent, inventory, project
 
 
 @pytest.mark.parametrize("chunk", [1, 1000])
